@@ -1,0 +1,252 @@
+// Mirrors diffusers.schedulers.scheduling_ddim.DDIMScheduler (__init__, set_timesteps, step,
+// add_noise, get_velocity). The numbered steps of step() are diffusers' own, so the two can be read
+// side by side. Scalars are float32 like diffusers' 0-d float32 tensors; element-wise work runs in the
+// tensor's dtype with every product rounded on its own (built with -ffp-contract=off).
+//
+// Notation (Song et al. 2020, eq. 12 and 16):
+//   alpha_prod_t      = alpha_bar_t          beta_prod_t = 1 - alpha_bar_t
+//   pred_original     = x_0 prediction       pred_epsilon = epsilon prediction
+//   std_dev_t         = sigma_t(eta)         prev_sample  = x_{t-1}
+#include "ortdiffusion/scheduling_ddim.hpp"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+
+#include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/thresholding.hpp"
+
+namespace ortdiffusion {
+namespace {
+
+template <typename T>
+using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+template <typename T>
+bool overlaps(const T* a, const T* b, int64_t n) {
+  return n > 0 && std::less<const T*>()(a, b + n) && std::less<const T*>()(b, a + n);
+}
+
+}  // namespace
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw ArgumentError("invalid tensor shape " + shape_to_string(shape) + ": negative dimension");
+    n *= d;
+  }
+  return n;
+}
+
+DDIMScheduler::DDIMScheduler(DDIMConfig config) : config_(std::move(config)) {
+  betas_ = make_betas(config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps,
+                      config_.trained_betas ? &*config_.trained_betas : nullptr, config_.rescale_betas_zero_snr);
+  alphas_cumprod_ = alphas_cumprod_from_betas(betas_);
+  // For the final step there is no previous alphas_cumprod: `set_alpha_to_one` uses 1, otherwise
+  // the first alpha_bar.
+  final_alpha_cumprod_ = config_.set_alpha_to_one ? 1.0f : alphas_cumprod_.front();
+  // Before set_timesteps: every training timestep, descending.
+  timesteps_.resize(static_cast<size_t>(config_.num_train_timesteps));
+  for (int64_t i = 0; i < config_.num_train_timesteps; ++i) timesteps_[i] = config_.num_train_timesteps - 1 - i;
+}
+
+void DDIMScheduler::set_timesteps(int64_t num_inference_steps) {
+  timesteps_ = spaced_timesteps(config_.timestep_spacing, config_.num_train_timesteps, num_inference_steps,
+                                config_.steps_offset);
+  num_inference_steps_ = num_inference_steps;
+}
+
+void DDIMScheduler::check_timestep(int64_t timestep, const char* what) const {
+  const auto n = static_cast<int64_t>(alphas_cumprod_.size());
+  if (timestep < 0 || timestep >= n) {
+    throw ArgumentError(std::string(what) + " " + std::to_string(timestep) +
+                        " is outside the noise schedule: valid timesteps are 0 to " + std::to_string(n - 1) +
+                        " (num_train_timesteps=" + std::to_string(config_.num_train_timesteps) + ")");
+  }
+}
+
+DDIMStepCoefficients DDIMScheduler::step_coefficients(int64_t timestep, double eta) const {
+  if (!num_inference_steps_) {
+    throw ArgumentError("Number of inference steps is not set: call set_timesteps(n) before step()");
+  }
+  check_timestep(timestep, "timestep");
+  DDIMStepCoefficients c{};
+  // 1. get previous step value (=t-1); diffusers uses T // n for every spacing.
+  c.prev_timestep = timestep - config_.num_train_timesteps / *num_inference_steps_;
+  // 2. compute alphas, betas
+  c.alpha_prod_t = alphas_cumprod_[timestep];
+  c.alpha_prod_t_prev = c.prev_timestep >= 0 ? alphas_cumprod_[c.prev_timestep] : final_alpha_cumprod_;
+  c.beta_prod_t = 1.0f - c.alpha_prod_t;
+  c.sqrt_alpha_prod_t = std::sqrt(c.alpha_prod_t);
+  c.sqrt_beta_prod_t = std::sqrt(c.beta_prod_t);
+  c.sqrt_alpha_prod_t_prev = std::sqrt(c.alpha_prod_t_prev);
+  // 5. compute variance: "sigma_t(eta)" -> see formula (16)
+  // sigma_t = sqrt((1 - alpha_t-1)/(1 - alpha_t)) * sqrt(1 - alpha_t/alpha_t-1)
+  const float beta_prod_t_prev = 1.0f - c.alpha_prod_t_prev;
+  const float variance = (beta_prod_t_prev / c.beta_prod_t) * (1.0f - c.alpha_prod_t / c.alpha_prod_t_prev);
+  c.std_dev_t = static_cast<float>(eta) * std::sqrt(variance);
+  // 6. "direction pointing to x_t" coefficient of formula (12)
+  c.direction_coefficient = std::sqrt(1.0f - c.alpha_prod_t_prev - c.std_dev_t * c.std_dev_t);
+  return c;
+}
+
+template <typename T>
+void DDIMScheduler::step(const T* model_output, int64_t timestep, const T* sample, const Shape& shape,
+                         const DDIMStepOptions<T>& options, T* prev_sample, T* pred_original_sample) const {
+  const int64_t n = shape_numel(shape);
+  if (overlaps<T>(prev_sample, sample, n) || overlaps<T>(prev_sample, model_output, n) ||
+      overlaps<T>(pred_original_sample, sample, n) || overlaps<T>(pred_original_sample, model_output, n) ||
+      overlaps<T>(prev_sample, pred_original_sample, n)) {
+    throw ArgumentError("DDIMScheduler.step: output buffers must not overlap the inputs or each other");
+  }
+  const bool add_variance = options.eta > 0;
+  if (add_variance && options.variance_noise && options.generator) {
+    throw ArgumentError(
+        "Cannot pass both generator and variance_noise: make sure that either `generator` or "
+        "`variance_noise` stays None");
+  }
+  if (add_variance && !options.variance_noise && !options.generator) {
+    throw ArgumentError("eta > 0 needs variance_noise or a generator to draw the noise from");
+  }
+  if (config_.thresholding && shape.size() < 2) {
+    throw ArgumentError("thresholding needs a sample of at least 2 dimensions (batch, channels, ...), got shape " +
+                        shape_to_string(shape));
+  }
+  const DDIMStepCoefficients c = step_coefficients(timestep, options.eta);
+  const T sqrt_alpha = c.sqrt_alpha_prod_t;
+  const T sqrt_beta = c.sqrt_beta_prod_t;
+
+  ConstArrayMap<T> eps_model(model_output, n);
+  ConstArrayMap<T> x_t(sample, n);
+  ArrayMap<T> x_0(pred_original_sample, n);
+  ArrayMap<T> x_prev(prev_sample, n);
+
+  // 3. compute predicted original sample from predicted noise also called
+  // "predicted x_0" of formula (12) from https://arxiv.org/pdf/2010.02502.pdf
+  switch (config_.prediction_type) {
+    case PredictionType::Epsilon:  // x_0 = (x_t - sqrt(1 - alpha_t) eps) / sqrt(alpha_t)
+      x_0 = (x_t - sqrt_beta * eps_model) / sqrt_alpha;
+      break;
+    case PredictionType::Sample:  // the model predicts x_0 itself
+      x_0 = eps_model;
+      break;
+    case PredictionType::VPrediction:  // x_0 = sqrt(alpha_t) x_t - sqrt(1 - alpha_t) v
+      x_0 = sqrt_alpha * x_t - sqrt_beta * eps_model;
+      break;
+  }
+
+  // 4. Clip or threshold "predicted x_0"
+  if (config_.thresholding) {
+    threshold_sample(pred_original_sample, shape[0], shape[0] == 0 ? 0 : n / shape[0],
+                     config_.dynamic_thresholding_ratio, config_.sample_max_value);
+  } else if (config_.clip_sample) {
+    const T hi = static_cast<T>(config_.clip_sample_range);
+    const T lo = static_cast<T>(-config_.clip_sample_range);
+    // torch.clamp: min(max(x, lo), hi), NaN passes through
+    x_0 = x_0.unaryExpr([lo, hi](T v) { return std::min(std::max(v, lo), hi); });
+  }
+
+  // Optional noise for eta > 0 (drawn before the arithmetic, as diffusers does with randn_tensor).
+  std::vector<T> drawn_noise;
+  const T* noise = options.variance_noise;
+  if (add_variance && !noise) {
+    drawn_noise.resize(static_cast<size_t>(n));
+    options.generator->randn(drawn_noise.data(), n);
+    noise = drawn_noise.data();
+  }
+
+  // 6./7. x_{t-1} = sqrt(alpha_{t-1}) x_0 + sqrt(1 - alpha_{t-1} - sigma_t^2) eps  [+ sigma_t z]
+  // with eps the model's, or re-derived from (x_t, x_0) where diffusers does so.
+  const T sqrt_alpha_prev = c.sqrt_alpha_prod_t_prev;
+  const T direction = c.direction_coefficient;
+  const T std_dev = c.std_dev_t;
+  auto finish = [&](const auto& pred_epsilon) {
+    if (add_variance) {
+      ConstArrayMap<T> z(noise, n);
+      x_prev = (sqrt_alpha_prev * x_0 + direction * pred_epsilon) + std_dev * z;
+    } else {
+      x_prev = sqrt_alpha_prev * x_0 + direction * pred_epsilon;
+    }
+  };
+  if (options.use_clipped_model_output) {
+    // the pred_epsilon is always re-derived from the clipped x_0 in Glide
+    finish((x_t - sqrt_alpha * x_0) / sqrt_beta);
+  } else {
+    switch (config_.prediction_type) {
+      case PredictionType::Epsilon:
+        finish(eps_model);
+        break;
+      case PredictionType::Sample:  // eps = (x_t - sqrt(alpha_t) x_0) / sqrt(1 - alpha_t), unclipped x_0
+        finish((x_t - sqrt_alpha * eps_model) / sqrt_beta);
+        break;
+      case PredictionType::VPrediction:  // eps = sqrt(alpha_t) v + sqrt(1 - alpha_t) x_t
+        finish(sqrt_alpha * eps_model + sqrt_beta * x_t);
+        break;
+    }
+  }
+}
+
+namespace {
+
+// Broadcast one timestep per batch item (shape[0]) or one for all, as diffusers' add_noise does by
+// flattening alphas_cumprod[timesteps] and unsqueezing it to the sample's rank.
+template <typename T, typename Combine>
+void per_item_combine(const DDIMScheduler& s, const T* a, const T* b, const Shape& shape, const int64_t* timesteps,
+                      int64_t num_timesteps, T* out, const char* what, Combine combine) {
+  const int64_t n = shape_numel(shape);
+  const int64_t batch = shape.empty() ? 1 : shape[0];
+  if (num_timesteps != 1 && num_timesteps != batch) {
+    throw ArgumentError(std::string(what) + ": got " + std::to_string(num_timesteps) +
+                        " timesteps for a batch of " + std::to_string(batch) + " (shape " + shape_to_string(shape) +
+                        "); pass one timestep per batch item or a single one");
+  }
+  const auto& alphas_cumprod = s.alphas_cumprod();
+  const int64_t item = (num_timesteps == 1 || batch == 0) ? n : n / batch;
+  for (int64_t k = 0; k < num_timesteps; ++k) {
+    const int64_t t = timesteps[k];
+    s.check_timestep(t, (std::string(what) + ": timestep").c_str());
+    // alphas_cumprod.to(dtype) first, then ** 0.5 in that dtype
+    const T alpha_bar = static_cast<T>(alphas_cumprod[t]);
+    const T sqrt_alpha_prod = std::sqrt(alpha_bar);
+    const T sqrt_one_minus_alpha_prod = std::sqrt(T(1) - alpha_bar);
+    ConstArrayMap<T> av(a + k * item, item);
+    ConstArrayMap<T> bv(b + k * item, item);
+    ArrayMap<T> ov(out + k * item, item);
+    combine(ov, av, bv, sqrt_alpha_prod, sqrt_one_minus_alpha_prod);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void DDIMScheduler::add_noise(const T* original_samples, const T* noise, const Shape& shape, const int64_t* timesteps,
+                              int64_t num_timesteps, T* out) const {
+  per_item_combine<T>(*this, original_samples, noise, shape, timesteps, num_timesteps, out, "add_noise",
+                      [](auto& o, const auto& x0, const auto& z, T sa, T sb) { o = sa * x0 + sb * z; });
+}
+
+template <typename T>
+void DDIMScheduler::get_velocity(const T* sample, const T* noise, const Shape& shape, const int64_t* timesteps,
+                                 int64_t num_timesteps, T* out) const {
+  per_item_combine<T>(*this, sample, noise, shape, timesteps, num_timesteps, out, "get_velocity",
+                      [](auto& o, const auto& x, const auto& z, T sa, T sb) { o = sa * z - sb * x; });
+}
+
+template void DDIMScheduler::step<float>(const float*, int64_t, const float*, const Shape&,
+                                         const DDIMStepOptions<float>&, float*, float*) const;
+template void DDIMScheduler::step<double>(const double*, int64_t, const double*, const Shape&,
+                                          const DDIMStepOptions<double>&, double*, double*) const;
+template void DDIMScheduler::add_noise<float>(const float*, const float*, const Shape&, const int64_t*, int64_t,
+                                              float*) const;
+template void DDIMScheduler::add_noise<double>(const double*, const double*, const Shape&, const int64_t*, int64_t,
+                                               double*) const;
+template void DDIMScheduler::get_velocity<float>(const float*, const float*, const Shape&, const int64_t*, int64_t,
+                                                 float*) const;
+template void DDIMScheduler::get_velocity<double>(const double*, const double*, const Shape&, const int64_t*,
+                                                  int64_t, double*) const;
+
+}  // namespace ortdiffusion
