@@ -1,0 +1,289 @@
+// ortdiffusion._native: the one translation unit that includes Python headers. It exposes the C++ core
+// (DDIM scheduler, torch-compatible Generator) to the Python package, and maps the core's exception
+// hierarchy once to Python exceptions deriving from ValueError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ortdiffusion/ddim_config.hpp"
+#include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/generator.hpp"
+#include "ortdiffusion/scheduling_ddim.hpp"
+#include "ortdiffusion/torch_cpu_capability.hpp"
+
+namespace py = pybind11;
+namespace od = ortdiffusion;
+
+namespace {
+
+od::Shape shape_of(const py::array& a) { return od::Shape(a.shape(), a.shape() + a.ndim()); }
+
+template <typename T>
+bool is_contiguous_of(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a) && (a.flags() & py::array::c_style);
+}
+
+// The facade hands us C-contiguous float32/float64 arrays; anything else is a caller bug.
+template <typename T>
+const T* data_of(const py::array& a, const char* name) {
+  if (!is_contiguous_of<T>(a)) {
+    throw py::type_error(std::string(name) + " must be a C-contiguous " + py::str(py::dtype::of<T>()).cast<std::string>() +
+                         " array, got dtype " + py::str(a.dtype()).cast<std::string>());
+  }
+  return static_cast<const T*>(a.data());
+}
+
+void require_same_shape(const py::array& a, const char* a_name, const py::array& b, const char* b_name) {
+  if (shape_of(a) != shape_of(b)) {
+    throw od::ArgumentError(std::string(a_name) + " has shape " + od::shape_to_string(shape_of(a)) + " but " +
+                            b_name + " has shape " + od::shape_to_string(shape_of(b)) + "; they must match");
+  }
+}
+
+template <typename T>
+py::tuple step_typed(const od::DDIMScheduler& s, const py::array& model_output, int64_t timestep,
+                     const py::array& sample, double eta, bool use_clipped, const py::object& variance_noise,
+                     od::Generator* generator) {
+  require_same_shape(model_output, "model_output", sample, "sample");
+  const od::Shape shape = shape_of(sample);
+  od::DDIMStepOptions<T> options;
+  options.eta = eta;
+  options.use_clipped_model_output = use_clipped;
+  options.generator = generator;
+  py::array noise_array;
+  if (!variance_noise.is_none()) {
+    noise_array = variance_noise.cast<py::array>();
+    require_same_shape(noise_array, "variance_noise", sample, "sample");
+    options.variance_noise = data_of<T>(noise_array, "variance_noise");
+  }
+  py::array_t<T> prev(shape);
+  py::array_t<T> pred_original(shape);
+  const T* mo = data_of<T>(model_output, "model_output");
+  const T* x = data_of<T>(sample, "sample");
+  T* prev_data = prev.mutable_data();
+  T* x0_data = pred_original.mutable_data();
+  s.step<T>(mo, timestep, x, shape, options, prev_data, x0_data);
+  return py::make_tuple(std::move(prev), std::move(pred_original));
+}
+
+template <typename T, typename Method>
+py::array combine_typed(const od::DDIMScheduler& s, const py::array& a, const char* a_name, const py::array& b,
+                        const char* b_name, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& t,
+                        Method method) {
+  require_same_shape(a, a_name, b, b_name);
+  const od::Shape shape = shape_of(a);
+  py::array_t<T> out(shape);
+  (s.*method)(data_of<T>(a, a_name), data_of<T>(b, b_name), shape, t.data(), static_cast<int64_t>(t.size()),
+              out.mutable_data());
+  return std::move(out);
+}
+
+template <typename T>
+py::array vector_to_array(const std::vector<T>& v) {
+  py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return std::move(out);
+}
+
+// torch.Generator.manual_seed accepts [-2^63, 2^64); a negative seed is taken modulo 2^64 (as torch does).
+uint64_t seed_from_python(const py::int_& seed) {
+  const py::int_ min_seed(py::reinterpret_steal<py::object>(PyLong_FromString("-9223372036854775808", nullptr, 10)));
+  const py::int_ max_seed(py::reinterpret_steal<py::object>(PyLong_FromString("18446744073709551615", nullptr, 10)));
+  if (seed < min_seed || seed > max_seed) {
+    throw py::value_error("seed must be within [-0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff], got " +
+                          py::str(seed).cast<std::string>());
+  }
+  if (seed < py::int_(0)) {
+    return static_cast<uint64_t>(seed.cast<int64_t>());  // two's complement: seed + 2^64
+  }
+  return seed.cast<uint64_t>();
+}
+
+std::vector<int64_t> shape_from_python(const py::handle& shape) {
+  std::vector<int64_t> dims;
+  if (py::isinstance<py::int_>(shape)) {
+    dims.push_back(shape.cast<int64_t>());
+  } else {
+    for (auto d : py::iter(shape)) {
+      if (!py::isinstance<py::int_>(d)) {
+        throw py::type_error("shape must be an int or a sequence of ints, got element " +
+                             py::repr(d).cast<std::string>());
+      }
+      dims.push_back(d.cast<int64_t>());
+    }
+  }
+  for (int64_t d : dims) {
+    if (d < 0) throw od::ArgumentError("randn: invalid shape " + od::shape_to_string(dims) + ": negative dimension");
+  }
+  return dims;
+}
+
+const char* capability_name(od::TorchCpuCapability c) {
+  switch (c) {
+    case od::TorchCpuCapability::Avx512: return "avx512";
+    case od::TorchCpuCapability::Avx2: return "avx2";
+    default: return "default";
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "ortdiffusion native core (C++/Eigen): DDIM scheduler and torch-compatible Generator";
+
+  // Exception hierarchy: base first, so that the more specific translators (registered later) win.
+  static py::exception<od::Error> error(m, "OrtDiffusionError", PyExc_ValueError);
+  static py::exception<od::ConfigError> config_error(m, "ConfigError", error.ptr());
+  static py::exception<od::ArgumentError> argument_error(m, "ArgumentError", error.ptr());
+  static py::exception<od::FormatError> format_error(m, "FormatError", error.ptr());
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const od::ConfigError& e) {
+      py::set_error(config_error, e.what());
+    } catch (const od::ArgumentError& e) {
+      py::set_error(argument_error, e.what());
+    } catch (const od::FormatError& e) {
+      py::set_error(format_error, e.what());
+    } catch (const od::Error& e) {
+      py::set_error(error, e.what());
+    }
+  });
+
+  m.def("torch_cpu_capability", [] { return capability_name(od::torch_cpu_capability()); },
+        "The ATen CPU kernel family torch would use on this machine: 'default', 'avx2' or 'avx512'.");
+
+  // ---- Generator ---------------------------------------------------------------------------
+  py::class_<od::Generator>(m, "Generator", R"doc(
+Seeded Gaussian noise equal to torch's CPU generator.
+
+``Generator(seed).randn(shape)`` returns the same values as
+``torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))``, and successive calls
+continue the same stream as successive torch calls on one generator do.
+)doc")
+      .def(py::init([](const py::object& seed) {
+             return od::Generator(seed.is_none() ? od::Generator::kDefaultSeed : seed_from_python(seed));
+           }),
+           py::arg("seed") = py::none())
+      .def(
+          "manual_seed",
+          [](od::Generator& g, const py::int_& seed) -> od::Generator& {
+            g.manual_seed(seed_from_python(seed));
+            return g;
+          },
+          py::arg("seed"), py::return_value_policy::reference_internal,
+          "Reseed (and clear the cached normal sample), like torch.Generator.manual_seed; returns self.")
+      .def("initial_seed", &od::Generator::initial_seed, "The seed this generator was last seeded with.")
+      .def(
+          "randn",
+          [](od::Generator& g, const py::object& shape, const py::object& dtype) -> py::array {
+            const auto dims = shape_from_python(shape);
+            const py::dtype dt = py::dtype::from_args(dtype);
+            if (dt.is(py::dtype::of<float>()) || dt.equal(py::dtype::of<float>())) {
+              py::array_t<float> out(dims);
+              g.randn(out.mutable_data(), static_cast<int64_t>(out.size()));
+              return std::move(out);
+            }
+            if (dt.equal(py::dtype::of<double>())) {
+              py::array_t<double> out(dims);
+              g.randn(out.mutable_data(), static_cast<int64_t>(out.size()));
+              return std::move(out);
+            }
+            throw py::type_error("randn: dtype must be float32 or float64, got " + py::str(dt).cast<std::string>());
+          },
+          py::arg("shape"), py::arg("dtype") = py::str("float32"),
+          "Standard normal samples of `shape` (int or sequence of ints), float32 by default, as torch.randn.")
+      .def("__copy__", [](const od::Generator& g) { return od::Generator(g); })
+      .def("__deepcopy__", [](const od::Generator& g, const py::dict&) { return od::Generator(g); })
+      .def("__repr__",
+           [](const od::Generator& g) { return "ortdiffusion.Generator(seed=" + std::to_string(g.initial_seed()) + ")"; })
+      .def_property(
+          "_capability", [](const od::Generator& g) { return capability_name(g.capability()); },
+          [](od::Generator& g, const std::string& name) {
+            if (name == "avx512") g.set_capability(od::TorchCpuCapability::Avx512);
+            else if (name == "avx2") g.set_capability(od::TorchCpuCapability::Avx2);
+            else if (name == "default") g.set_capability(od::TorchCpuCapability::Default);
+            else throw py::value_error("capability must be 'default', 'avx2' or 'avx512', got '" + name + "'");
+          });
+
+  // ---- DDIM --------------------------------------------------------------------------------
+  m.def("ddim_config_keys", [] { return od::DDIMConfig::keys(); }, "The config keys DDIMScheduler understands.");
+  m.def(
+      "normalize_ddim_config", [](const std::string& json_text, const std::string& source) {
+        return od::to_json(od::parse_ddim_config(json_text, source));
+      },
+      py::arg("json_text"), py::arg("source") = "config",
+      "Parse a DDIM config JSON (defaults filled in, unknown keys dropped) and serialise it back.");
+  m.def(
+      "load_ddim_config", [](const std::string& path) { return od::to_json(od::load_ddim_config(path)); },
+      py::arg("path"), "Read a scheduler_config.json with the C++ reader; returns the normalised JSON.");
+
+  py::class_<od::DDIMScheduler>(m, "DDIMScheduler")
+      .def(py::init([](const std::string& json_text, const std::string& source) {
+             return od::DDIMScheduler(od::parse_ddim_config(json_text, source));
+           }),
+           py::arg("config_json"), py::arg("source") = "config")
+      .def("config_json", [](const od::DDIMScheduler& s) { return od::to_json(s.config()); })
+      .def("set_timesteps", &od::DDIMScheduler::set_timesteps, py::arg("num_inference_steps"))
+      .def_property_readonly("timesteps", [](const od::DDIMScheduler& s) { return vector_to_array(s.timesteps()); })
+      .def_property_readonly("num_inference_steps", &od::DDIMScheduler::num_inference_steps)
+      .def_property_readonly("betas", [](const od::DDIMScheduler& s) { return vector_to_array(s.betas()); })
+      .def_property_readonly("alphas_cumprod",
+                             [](const od::DDIMScheduler& s) { return vector_to_array(s.alphas_cumprod()); })
+      .def_property_readonly("final_alpha_cumprod", &od::DDIMScheduler::final_alpha_cumprod)
+      .def_property_readonly("init_noise_sigma", &od::DDIMScheduler::init_noise_sigma)
+      .def(
+          "step_coefficients",
+          [](const od::DDIMScheduler& s, int64_t timestep, double eta) {
+            const auto c = s.step_coefficients(timestep, eta);
+            py::dict d;
+            d["prev_timestep"] = c.prev_timestep;
+            d["alpha_prod_t"] = c.alpha_prod_t;
+            d["alpha_prod_t_prev"] = c.alpha_prod_t_prev;
+            d["beta_prod_t"] = c.beta_prod_t;
+            d["std_dev_t"] = c.std_dev_t;
+            d["direction_coefficient"] = c.direction_coefficient;
+            return d;
+          },
+          py::arg("timestep"), py::arg("eta") = 0.0)
+      .def(
+          "step",
+          [](const od::DDIMScheduler& s, const py::array& model_output, int64_t timestep, const py::array& sample,
+             double eta, bool use_clipped, const py::object& variance_noise, od::Generator* generator) {
+            if (sample.dtype().equal(py::dtype::of<float>())) {
+              return step_typed<float>(s, model_output, timestep, sample, eta, use_clipped, variance_noise, generator);
+            }
+            return step_typed<double>(s, model_output, timestep, sample, eta, use_clipped, variance_noise, generator);
+          },
+          py::arg("model_output"), py::arg("timestep"), py::arg("sample"), py::arg("eta") = 0.0,
+          py::arg("use_clipped_model_output") = false, py::arg("variance_noise") = py::none(),
+          py::arg("generator") = nullptr)
+      .def(
+          "add_noise",
+          [](const od::DDIMScheduler& s, const py::array& original, const py::array& noise,
+             const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& t) {
+            if (original.dtype().equal(py::dtype::of<float>())) {
+              return combine_typed<float>(s, original, "original_samples", noise, "noise", t,
+                                          &od::DDIMScheduler::add_noise<float>);
+            }
+            return combine_typed<double>(s, original, "original_samples", noise, "noise", t,
+                                         &od::DDIMScheduler::add_noise<double>);
+          },
+          py::arg("original_samples"), py::arg("noise"), py::arg("timesteps"))
+      .def(
+          "get_velocity",
+          [](const od::DDIMScheduler& s, const py::array& sample, const py::array& noise,
+             const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& t) {
+            if (sample.dtype().equal(py::dtype::of<float>())) {
+              return combine_typed<float>(s, sample, "sample", noise, "noise", t,
+                                          &od::DDIMScheduler::get_velocity<float>);
+            }
+            return combine_typed<double>(s, sample, "sample", noise, "noise", t,
+                                         &od::DDIMScheduler::get_velocity<double>);
+          },
+          py::arg("sample"), py::arg("noise"), py::arg("timesteps"));
+}
