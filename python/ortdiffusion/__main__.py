@@ -1,0 +1,7 @@
+"""``python -m ortdiffusion`` runs the command line."""
+
+import sys
+
+from ortdiffusion.cli import main
+
+sys.exit(main())

@@ -1,0 +1,8 @@
+"""The package's exceptions. All derive from :class:`OrtDiffusionError`, itself a ``ValueError``.
+
+They are defined once in the native module (so C++ errors arrive as these classes) and re-exported here.
+"""
+
+from ortdiffusion._native import ArgumentError, ConfigError, FormatError, OrtDiffusionError
+
+__all__ = ["ArgumentError", "ConfigError", "FormatError", "OrtDiffusionError"]
