@@ -1,0 +1,32 @@
+"""Shared helpers for the parity tests: diffusers is the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def assert_matches_oracle(
+    ours: np.ndarray, ref: np.ndarray, rel: float = 1e-6, what: str = "", magnitude: float = 1.0
+) -> None:
+    """Same non-finite pattern (nan, +inf, -inf) and finite values within ``rel`` relative to the
+    magnitude of the computation: max(1, max |ref|, ``magnitude``), where ``magnitude`` is the size of
+    the intermediate terms when they exceed the result (cancellation, clipping)."""
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
+    finite = np.isfinite(ref)
+    np.testing.assert_array_equal(np.isfinite(ours), finite, err_msg=f"{what}: non-finite pattern differs")
+    np.testing.assert_array_equal(ours[~finite], ref[~finite], err_msg=f"{what}: non-finite values differ")
+    if finite.any():
+        scale = max(1.0, float(np.abs(ref[finite]).max()), magnitude)
+        err = float(np.abs(ours[finite] - ref[finite]).max())
+        assert err <= rel * scale, f"{what}: max abs error {err:.3g} > {rel:g} x {scale:.3g}"
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """The oracle's tensor library (part of the test extra)."""
+    import torch as _torch
+
+    return _torch
