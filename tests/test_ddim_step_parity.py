@@ -4,11 +4,9 @@ import itertools
 
 import numpy as np
 import pytest
-from diffusers import DDIMScheduler as DiffusersDDIM
-
-from ortdiffusion import DDIMScheduler, Generator
-
 from conftest import assert_matches_oracle
+from diffusers import DDIMScheduler as DiffusersDDIM
+from ortdiffusion import DDIMScheduler, Generator
 
 SCHEDULES = {
     "linear": {"beta_schedule": "linear"},

@@ -8,7 +8,6 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from ortdiffusion import Generator
 
 SHAPES = [(1,), (3,), (15,), (16,), (17,), (31,), (33,), (2, 4, 8, 12), (1, 4, 64, 64), (2, 4, 96, 64)]
@@ -75,5 +74,5 @@ def test_matches_torch_under_other_cpu_capabilities(capability):
         """
     )
     env = {**os.environ, "ATEN_CPU_CAPABILITY": capability}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from diffusers import DDIMScheduler as DiffusersDDIM
-
 from ortdiffusion import DDIMScheduler
 
 SCHEDULES = [

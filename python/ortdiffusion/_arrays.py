@@ -4,7 +4,7 @@ generation path runs where torch is not installed."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+from typing import Any, Callable
 
 import numpy as np
 
@@ -16,7 +16,7 @@ def is_torch_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
-def to_native(value: Any, name: str) -> Tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+def to_native(value: Any, name: str) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     """Return ``value`` as a C-contiguous float32/float64 array and a function that turns a result
     array back into the caller's type (numpy array of the same dtype, or torch tensor on the same
     device with the same dtype). float16/bfloat16 inputs are computed in float32 and cast back."""

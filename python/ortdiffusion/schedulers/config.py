@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def config_to_json(config: Mapping[str, Any]) -> str:
         raise TypeError(f"scheduler config values must be JSON-serialisable: {e}") from e
 
 
-def find_config_file(path: Union[str, os.PathLike], subfolder: Optional[str]) -> Path:
+def find_config_file(path: str | os.PathLike, subfolder: str | None) -> Path:
     """Locate ``scheduler_config.json`` for ``from_pretrained(path, subfolder)``: a JSON file given
     directly, ``path/subfolder/scheduler_config.json``, or (no subfolder) ``path/scheduler_config.json``
     then ``path/scheduler/scheduler_config.json``. Raises FileNotFoundError listing what was tried."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Optional, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from ortdiffusion.schedulers.config import (
 logger = logging.getLogger(__name__)
 
 _CONFIG_KEYS = tuple(_native.ddim_config_keys())
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class DDIMSchedulerOutput(NamedTuple):
@@ -79,11 +81,11 @@ class DDIMScheduler:
 
         self._config = FrozenConfig(json.loads(self._native.config_json()))
         self._timesteps: Any = self._native.timesteps
-        self.num_inference_steps: Optional[int] = None
+        self.num_inference_steps: int | None = None
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> "DDIMScheduler":
+    def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> DDIMScheduler:
         """Build from a config dict (diffusers' ``scheduler.config``, a FrozenDict, or a plain dict),
         with ``kwargs`` overriding its values. Keys DDIM does not know (another scheduler's, or
         ``_class_name``) are ignored, as ``diffusers.DDIMScheduler.from_config`` does."""
@@ -103,8 +105,8 @@ class DDIMScheduler:
 
     @classmethod
     def from_pretrained(
-        cls, pretrained_model_name_or_path: Union[str, os.PathLike], subfolder: Optional[str] = None, **kwargs: Any
-    ) -> "DDIMScheduler":
+        cls, pretrained_model_name_or_path: str | os.PathLike, subfolder: str | None = None, **kwargs: Any
+    ) -> DDIMScheduler:
         """Load ``scheduler_config.json`` from a local folder (``subfolder`` inside it, e.g.
         ``"scheduler"`` for a pipeline folder) or a JSON file. The file is read by the C++ loader;
         ``kwargs`` override its values."""
@@ -114,7 +116,7 @@ class DDIMScheduler:
         config = json.loads(_native.load_ddim_config(str(path)))
         return cls.from_config(config, **kwargs)
 
-    def save_pretrained(self, save_directory: Union[str, os.PathLike]) -> Path:
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write ``scheduler_config.json`` into ``save_directory`` (atomically), loadable by
         ``diffusers.DDIMScheduler.from_pretrained`` and by :meth:`from_pretrained`. Returns the path."""
         target = Path(save_directory) / CONFIG_NAME
@@ -177,7 +179,7 @@ class DDIMScheduler:
             timesteps = torch.from_numpy(timesteps).to(device)
         self._timesteps = timesteps
 
-    def scale_model_input(self, sample: Any, timestep: Optional[Any] = None) -> Any:
+    def scale_model_input(self, sample: Any, timestep: Any | None = None) -> Any:
         """DDIM does not scale the model input: returns ``sample`` unchanged."""
         return sample
 
@@ -191,7 +193,7 @@ class DDIMScheduler:
         generator: Any = None,
         variance_noise: Any = None,
         return_dict: bool = True,
-    ) -> Union[DDIMSchedulerOutput, tuple]:
+    ) -> DDIMSchedulerOutput | tuple:
         """One reverse step x_t -> x_{t-1} (DDIM, eq. 12 of Song et al. 2020).
 
         ``generator`` (an :class:`ortdiffusion.Generator` or a ``torch.Generator``) draws the noise for
@@ -202,6 +204,19 @@ class DDIMScheduler:
             raise ValueError(
                 "Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler"
             )
+        if (  # fast path of the denoising loop: contiguous same-dtype numpy arrays, deterministic DDIM
+            eta == 0
+            and type(model_output) is np.ndarray
+            and type(sample) is np.ndarray
+            and model_output.dtype is sample.dtype
+            and model_output.dtype in _FAST_DTYPES
+            and model_output.flags.c_contiguous
+            and sample.flags.c_contiguous
+        ):
+            prev, pred_original = self._native.step(
+                model_output, _timestep_to_int(timestep), sample, 0.0, bool(use_clipped_model_output)
+            )
+            return DDIMSchedulerOutput(prev, pred_original) if return_dict else (prev, pred_original)
         t = _timestep_to_int(timestep)
         model_np, back = to_native(model_output, "model_output")
         sample_np, _ = to_native(sample, "sample")
@@ -251,10 +266,10 @@ def _timestep_to_int(timestep: Any) -> int:
     if isinstance(timestep, (int, np.integer)) and not isinstance(timestep, bool):
         return int(timestep)
     if is_torch_tensor(timestep) or isinstance(timestep, np.ndarray):
-        if timestep.numel() == 1 if is_torch_tensor(timestep) else timestep.size == 1:
-            value = timestep.item()
-            if float(value) == int(value):
-                return int(value)
+        size = timestep.numel() if is_torch_tensor(timestep) else timestep.size
+        value = timestep.item() if size == 1 else None
+        if value is not None and float(value) == int(value):
+            return int(value)
     raise TypeError(f"timestep must be an integer (int, numpy integer or 1-element tensor), got {timestep!r}")
 
 
