@@ -29,12 +29,18 @@ def numpy_ddim_step(alphas_cumprod, final_alpha_cumprod, num_train, n, model_out
     return np.sqrt(alpha_prod_t_prev) * pred_original_sample + pred_sample_direction, pred_original_sample
 
 
-@pytest.mark.benchmark(group="ddim-step-1x4x64x64")
-def test_ortdiffusion_step(benchmark, inputs):
-    sample, model_output = inputs
+@pytest.fixture(scope="module")
+def ours():
+    """Our scheduler at 50 steps and the timestep every benchmark steps from."""
     scheduler = DDIMScheduler(**SD15)
     scheduler.set_timesteps(50)
-    t = int(scheduler.timesteps[10])
+    return scheduler, int(scheduler.timesteps[10])
+
+
+@pytest.mark.benchmark(group="ddim-step-1x4x64x64")
+def test_ortdiffusion_step(benchmark, inputs, ours):
+    sample, model_output = inputs
+    scheduler, t = ours
     out = benchmark(scheduler.step, model_output, t, sample)
     assert out.prev_sample.shape == SHAPE
 
@@ -50,11 +56,9 @@ def test_diffusers_step(benchmark, inputs):
 
 
 @pytest.mark.benchmark(group="ddim-step-1x4x64x64")
-def test_numpy_step(benchmark, inputs):
+def test_numpy_step(benchmark, inputs, ours):
     sample, model_output = inputs
-    scheduler = DDIMScheduler(**SD15)
-    scheduler.set_timesteps(50)
-    t = int(scheduler.timesteps[10])
+    scheduler, t = ours
     ac, final = scheduler.alphas_cumprod, np.float32(scheduler.final_alpha_cumprod)
     prev, _ = benchmark(numpy_ddim_step, ac, final, 1000, 50, model_output, t, sample)
     np.testing.assert_allclose(prev, scheduler.step(model_output, t, sample).prev_sample, rtol=1e-5, atol=1e-5)

@@ -70,16 +70,25 @@ py::tuple step_typed(const od::DDIMScheduler& s, const py::array& model_output, 
   return py::make_tuple(std::move(prev), std::move(pred_original));
 }
 
+using Timesteps = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
 template <typename T, typename Method>
 py::array combine_typed(const od::DDIMScheduler& s, const py::array& a, const char* a_name, const py::array& b,
-                        const char* b_name, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& t,
-                        Method method) {
+                        const char* b_name, const Timesteps& t, Method method) {
   require_same_shape(a, a_name, b, b_name);
   const od::Shape shape = shape_of(a);
   py::array_t<T> out(shape);
   (s.*method)(data_of<T>(a, a_name), data_of<T>(b, b_name), shape, t.data(), static_cast<int64_t>(t.size()),
               out.mutable_data());
   return std::move(out);
+}
+
+// add_noise / get_velocity: pick the float32 or float64 kernel by the first tensor's dtype.
+template <typename MethodF, typename MethodD>
+py::array combine_by_dtype(const od::DDIMScheduler& s, const py::array& a, const char* a_name, const py::array& b,
+                           const char* b_name, const Timesteps& t, MethodF method_f, MethodD method_d) {
+  if (a.dtype().equal(py::dtype::of<float>())) return combine_typed<float>(s, a, a_name, b, b_name, t, method_f);
+  return combine_typed<double>(s, a, a_name, b, b_name, t, method_d);
 }
 
 template <typename T>
@@ -264,26 +273,16 @@ continue the same stream as successive torch calls on one generator do.
           py::arg("generator") = nullptr)
       .def(
           "add_noise",
-          [](const od::DDIMScheduler& s, const py::array& original, const py::array& noise,
-             const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& t) {
-            if (original.dtype().equal(py::dtype::of<float>())) {
-              return combine_typed<float>(s, original, "original_samples", noise, "noise", t,
-                                          &od::DDIMScheduler::add_noise<float>);
-            }
-            return combine_typed<double>(s, original, "original_samples", noise, "noise", t,
-                                         &od::DDIMScheduler::add_noise<double>);
+          [](const od::DDIMScheduler& s, const py::array& original, const py::array& noise, const Timesteps& t) {
+            return combine_by_dtype(s, original, "original_samples", noise, "noise", t,
+                                    &od::DDIMScheduler::add_noise<float>, &od::DDIMScheduler::add_noise<double>);
           },
           py::arg("original_samples"), py::arg("noise"), py::arg("timesteps"))
       .def(
           "get_velocity",
-          [](const od::DDIMScheduler& s, const py::array& sample, const py::array& noise,
-             const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& t) {
-            if (sample.dtype().equal(py::dtype::of<float>())) {
-              return combine_typed<float>(s, sample, "sample", noise, "noise", t,
-                                          &od::DDIMScheduler::get_velocity<float>);
-            }
-            return combine_typed<double>(s, sample, "sample", noise, "noise", t,
-                                         &od::DDIMScheduler::get_velocity<double>);
+          [](const od::DDIMScheduler& s, const py::array& sample, const py::array& noise, const Timesteps& t) {
+            return combine_by_dtype(s, sample, "sample", noise, "noise", t, &od::DDIMScheduler::get_velocity<float>,
+                                    &od::DDIMScheduler::get_velocity<double>);
           },
           py::arg("sample"), py::arg("noise"), py::arg("timesteps"));
 }

@@ -124,39 +124,32 @@ void Generator::randn_scalar_path(T* out, int64_t numel) {
   for (int64_t i = 0; i < numel; ++i) out[i] = static_cast<T>(normal_double());
 }
 
-void Generator::randn(float* out, int64_t numel) {
+// ATen normal_fill: uniforms for every element, Box-Muller 16 at a time, and a tail that is not a
+// multiple of 16 redrawn as the last 16 elements and transformed again.
+template <typename T, typename Uniform, typename Transform>
+void Generator::fill_normal(T* out, int64_t numel, Uniform uniform, Transform transform) {
   if (numel < 0) throw ArgumentError("randn: negative number of elements " + std::to_string(numel));
   std::lock_guard<std::mutex> lock(mutex_);
   if (numel < 16) {
     randn_scalar_path(out, numel);
     return;
   }
-  auto transform =
-      capability_ == TorchCpuCapability::Default ? &box_muller_16_scalar : &box_muller_16_vectorized;
-  for (int64_t i = 0; i < numel; ++i) out[i] = uniform_float();
+  for (int64_t i = 0; i < numel; ++i) out[i] = (this->*uniform)();
   for (int64_t i = 0; i + 16 <= numel; i += 16) transform(out + i);
   if (numel % 16 != 0) {
-    // Recompute the last 16 values.
-    float* tail = out + numel - 16;
-    for (int i = 0; i < 16; ++i) tail[i] = uniform_float();
+    T* tail = out + numel - 16;
+    for (int i = 0; i < 16; ++i) tail[i] = (this->*uniform)();
     transform(tail);
   }
 }
 
+void Generator::randn(float* out, int64_t numel) {
+  fill_normal(out, numel, &Generator::uniform_float,
+              capability_ == TorchCpuCapability::Default ? &box_muller_16_scalar : &box_muller_16_vectorized);
+}
+
 void Generator::randn(double* out, int64_t numel) {
-  if (numel < 0) throw ArgumentError("randn: negative number of elements " + std::to_string(numel));
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (numel < 16) {
-    randn_scalar_path(out, numel);
-    return;
-  }
-  for (int64_t i = 0; i < numel; ++i) out[i] = uniform_double();
-  for (int64_t i = 0; i + 16 <= numel; i += 16) box_muller_16_double(out + i);
-  if (numel % 16 != 0) {
-    double* tail = out + numel - 16;
-    for (int i = 0; i < 16; ++i) tail[i] = uniform_double();
-    box_muller_16_double(tail);
-  }
+  fill_normal(out, numel, &Generator::uniform_double, &box_muller_16_double);
 }
 
 std::vector<float> Generator::randn(int64_t numel) {

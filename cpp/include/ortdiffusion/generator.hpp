@@ -52,6 +52,8 @@ class Generator {
 
   template <typename T>
   void randn_scalar_path(T* out, int64_t numel);
+  template <typename T, typename Uniform, typename Transform>
+  void fill_normal(T* out, int64_t numel, Uniform uniform, Transform transform);
 
   mutable std::mutex mutex_;
   std::mt19937 engine_;
