@@ -34,7 +34,7 @@ def ours():
     """Our scheduler at 50 steps and the timestep every benchmark steps from."""
     scheduler = DDIMScheduler(**SD15)
     scheduler.set_timesteps(50)
-    return scheduler, int(scheduler.timesteps[10])
+    return scheduler, scheduler.timesteps[10]  # np.int64, as a denoising loop passes it
 
 
 @pytest.mark.benchmark(group="ddim-step-1x4x64x64")
@@ -60,5 +60,5 @@ def test_numpy_step(benchmark, inputs, ours):
     sample, model_output = inputs
     scheduler, t = ours
     ac, final = scheduler.alphas_cumprod, np.float32(scheduler.final_alpha_cumprod)
-    prev, _ = benchmark(numpy_ddim_step, ac, final, 1000, 50, model_output, t, sample)
+    prev, _ = benchmark(numpy_ddim_step, ac, final, 1000, 50, model_output, int(t), sample)
     np.testing.assert_allclose(prev, scheduler.step(model_output, t, sample).prev_sample, rtol=1e-5, atol=1e-5)

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -71,6 +72,29 @@ py::tuple step_typed(const od::DDIMScheduler& s, const py::array& model_output, 
 }
 
 using Timesteps = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+// Fast path of the denoising loop: both arrays C-contiguous, same float dtype and shape. Returns
+// output_type(prev_sample, pred_original_sample), or None when the arrays need the general path.
+template <typename T>
+py::object step_fast_typed(const od::DDIMScheduler& s, const py::array& model_output, int64_t timestep,
+                           const py::array& sample, bool use_clipped, const py::handle& output_type) {
+  const auto ndim = sample.ndim();
+  if (model_output.ndim() != ndim || !std::equal(sample.shape(), sample.shape() + ndim, model_output.shape())) {
+    return py::none();  // the general path reports the mismatch with both shapes
+  }
+  od::Shape shape(sample.shape(), sample.shape() + ndim);
+  py::array_t<T> prev(shape);
+  py::array_t<T> pred_original(shape);
+  od::DDIMStepOptions<T> options;
+  options.use_clipped_model_output = use_clipped;
+  s.step<T>(static_cast<const T*>(model_output.data()), timestep, static_cast<const T*>(sample.data()), shape, options,
+            prev.mutable_data(), pred_original.mutable_data());
+  // tuple.__new__(output_type, (prev, x0)): what a NamedTuple's own __new__ does, minus its Python frame.
+  const py::tuple fields = py::make_tuple(py::make_tuple(std::move(prev), std::move(pred_original)));
+  PyObject* out = PyTuple_Type.tp_new(reinterpret_cast<PyTypeObject*>(output_type.ptr()), fields.ptr(), nullptr);
+  if (!out) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(out);
+}
 
 template <typename T, typename Method>
 py::array combine_typed(const od::DDIMScheduler& s, const py::array& a, const char* a_name, const py::array& b,
@@ -271,6 +295,22 @@ continue the same stream as successive torch calls on one generator do.
           py::arg("model_output"), py::arg("timestep"), py::arg("sample"), py::arg("eta") = 0.0,
           py::arg("use_clipped_model_output") = false, py::arg("variance_noise") = py::none(),
           py::arg("generator") = nullptr)
+      .def(
+          "step_fast",
+          [](const od::DDIMScheduler& s, const py::array& model_output, int64_t timestep, const py::array& sample,
+             bool use_clipped, const py::handle& output_type) -> py::object {
+            const bool f32 = is_contiguous_of<float>(sample) && is_contiguous_of<float>(model_output);
+            if (f32) return step_fast_typed<float>(s, model_output, timestep, sample, use_clipped, output_type);
+            if (is_contiguous_of<double>(sample) && is_contiguous_of<double>(model_output)) {
+              return step_fast_typed<double>(s, model_output, timestep, sample, use_clipped, output_type);
+            }
+            return py::none();
+          },
+          py::arg("model_output"), py::arg("timestep"), py::arg("sample"), py::arg("use_clipped_model_output"),
+          py::arg("output_type"),
+          "Deterministic step (eta = 0) on C-contiguous same-dtype float arrays, returning output_type(prev, x0) "
+          "(output_type: a tuple subclass with two fields); "
+          "None when the inputs need the general step().")
       .def(
           "add_noise",
           [](const od::DDIMScheduler& s, const py::array& original, const py::array& noise, const Timesteps& t) {

@@ -1,7 +1,8 @@
 // Mirrors diffusers.schedulers.scheduling_ddim.DDIMScheduler (__init__, set_timesteps, step,
 // add_noise, get_velocity). The numbered steps of step() are diffusers' own, so the two can be read
-// side by side. Scalars are float32 like diffusers' 0-d float32 tensors; element-wise work runs in the
-// tensor's dtype with every product rounded on its own (built with -ffp-contract=off).
+// side by side (the element-wise ones in ddim_step_kernel.cpp). Scalars are float32 like diffusers' 0-d
+// float32 tensors; element-wise work runs in the tensor's dtype with every product rounded on its own
+// (built with -ffp-contract=off).
 //
 // Notation (Song et al. 2020, eq. 12 and 16):
 //   alpha_prod_t      = alpha_bar_t          beta_prod_t = 1 - alpha_bar_t
@@ -15,6 +16,7 @@
 #include <functional>
 #include <string>
 
+#include "ddim_step_kernel.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/thresholding.hpp"
 
@@ -117,40 +119,8 @@ void DDIMScheduler::step(const T* model_output, int64_t timestep, const T* sampl
                         shape_to_string(shape));
   }
   const DDIMStepCoefficients c = step_coefficients(timestep, options.eta);
-  const T sqrt_alpha = c.sqrt_alpha_prod_t;
-  const T sqrt_beta = c.sqrt_beta_prod_t;
 
-  ConstArrayMap<T> eps_model(model_output, n);
-  ConstArrayMap<T> x_t(sample, n);
-  ArrayMap<T> x_0(pred_original_sample, n);
-  ArrayMap<T> x_prev(prev_sample, n);
-
-  // 3. compute predicted original sample from predicted noise also called
-  // "predicted x_0" of formula (12) from https://arxiv.org/pdf/2010.02502.pdf
-  switch (config_.prediction_type) {
-    case PredictionType::Epsilon:  // x_0 = (x_t - sqrt(1 - alpha_t) eps) / sqrt(alpha_t)
-      x_0 = (x_t - sqrt_beta * eps_model) / sqrt_alpha;
-      break;
-    case PredictionType::Sample:  // the model predicts x_0 itself
-      x_0 = eps_model;
-      break;
-    case PredictionType::VPrediction:  // x_0 = sqrt(alpha_t) x_t - sqrt(1 - alpha_t) v
-      x_0 = sqrt_alpha * x_t - sqrt_beta * eps_model;
-      break;
-  }
-
-  // 4. Clip or threshold "predicted x_0"
-  if (config_.thresholding) {
-    threshold_sample(pred_original_sample, shape[0], shape[0] == 0 ? 0 : n / shape[0],
-                     config_.dynamic_thresholding_ratio, config_.sample_max_value);
-  } else if (config_.clip_sample) {
-    const T hi = static_cast<T>(config_.clip_sample_range);
-    const T lo = static_cast<T>(-config_.clip_sample_range);
-    // torch.clamp: min(max(x, lo), hi), NaN passes through
-    x_0 = x_0.unaryExpr([lo, hi](T v) { return std::min(std::max(v, lo), hi); });
-  }
-
-  // Optional noise for eta > 0 (drawn before the arithmetic, as diffusers does with randn_tensor).
+  // Noise for eta > 0, drawn before the arithmetic as diffusers' randn_tensor does.
   std::vector<T> drawn_noise;
   const T* noise = options.variance_noise;
   if (add_variance && !noise) {
@@ -159,35 +129,36 @@ void DDIMScheduler::step(const T* model_output, int64_t timestep, const T* sampl
     noise = drawn_noise.data();
   }
 
-  // 6./7. x_{t-1} = sqrt(alpha_{t-1}) x_0 + sqrt(1 - alpha_{t-1} - sigma_t^2) eps  [+ sigma_t z]
-  // with eps the model's, or re-derived from (x_t, x_0) where diffusers does so.
-  const T sqrt_alpha_prev = c.sqrt_alpha_prod_t_prev;
-  const T direction = c.direction_coefficient;
-  const T std_dev = c.std_dev_t;
-  auto finish = [&](const auto& pred_epsilon) {
-    if (add_variance) {
-      ConstArrayMap<T> z(noise, n);
-      x_prev = (sqrt_alpha_prev * x_0 + direction * pred_epsilon) + std_dev * z;
-    } else {
-      x_prev = sqrt_alpha_prev * x_0 + direction * pred_epsilon;
-    }
-  };
-  if (options.use_clipped_model_output) {
-    // the pred_epsilon is always re-derived from the clipped x_0 in Glide
-    finish((x_t - sqrt_alpha * x_0) / sqrt_beta);
-  } else {
-    switch (config_.prediction_type) {
-      case PredictionType::Epsilon:
-        finish(eps_model);
-        break;
-      case PredictionType::Sample:  // eps = (x_t - sqrt(alpha_t) x_0) / sqrt(1 - alpha_t), unclipped x_0
-        finish((x_t - sqrt_alpha * eps_model) / sqrt_beta);
-        break;
-      case PredictionType::VPrediction:  // eps = sqrt(alpha_t) v + sqrt(1 - alpha_t) x_t
-        finish(sqrt_alpha * eps_model + sqrt_beta * x_t);
-        break;
-    }
+  detail::StepKernelArgs<T> k{};
+  k.model_output = model_output;
+  k.sample = sample;
+  k.noise = add_variance ? noise : nullptr;
+  k.pred_original_sample = pred_original_sample;
+  k.prev_sample = prev_sample;
+  k.n = n;
+  k.prediction_type = config_.prediction_type;
+  k.clip = config_.clip_sample && !config_.thresholding;
+  k.use_clipped_model_output = options.use_clipped_model_output;
+  k.sqrt_alpha_prod_t = c.sqrt_alpha_prod_t;
+  k.sqrt_beta_prod_t = c.sqrt_beta_prod_t;
+  k.sqrt_alpha_prod_t_prev = c.sqrt_alpha_prod_t_prev;
+  k.direction_coefficient = c.direction_coefficient;
+  k.std_dev_t = c.std_dev_t;
+  k.clip_lo = static_cast<T>(-config_.clip_sample_range);
+  k.clip_hi = static_cast<T>(config_.clip_sample_range);
+  if (!config_.thresholding) {
+    // 3.-7. in one pass: x_0 (clipped if asked), epsilon, x_{t-1}
+    k.phase = detail::StepPhase::Fused;
+    detail::ddim_step_elementwise(k);
+    return;
   }
+  // 3. x_0; 4. dynamic thresholding per batch item; 5.-7. x_{t-1} from the thresholded x_0
+  k.phase = detail::StepPhase::X0Only;
+  detail::ddim_step_elementwise(k);
+  threshold_sample(pred_original_sample, shape[0], shape[0] == 0 ? 0 : n / shape[0], config_.dynamic_thresholding_ratio,
+                   config_.sample_max_value);
+  k.phase = detail::StepPhase::PrevFromX0;
+  detail::ddim_step_elementwise(k);
 }
 
 namespace {

@@ -29,7 +29,7 @@ from ortdiffusion.schedulers.config import (
 logger = logging.getLogger(__name__)
 
 _CONFIG_KEYS = tuple(_native.ddim_config_keys())
-_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INT_TYPES = (int, np.int64, np.int32)  # timestep types the fast path takes as they are
 
 
 class DDIMSchedulerOutput(NamedTuple):
@@ -204,19 +204,11 @@ class DDIMScheduler:
             raise ValueError(
                 "Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler"
             )
-        if (  # fast path of the denoising loop: contiguous same-dtype numpy arrays, deterministic DDIM
-            eta == 0
-            and type(model_output) is np.ndarray
-            and type(sample) is np.ndarray
-            and model_output.dtype is sample.dtype
-            and model_output.dtype in _FAST_DTYPES
-            and model_output.flags.c_contiguous
-            and sample.flags.c_contiguous
-        ):
-            prev, pred_original = self._native.step(
-                model_output, _timestep_to_int(timestep), sample, 0.0, bool(use_clipped_model_output)
-            )
-            return DDIMSchedulerOutput(prev, pred_original) if return_dict else (prev, pred_original)
+        if eta == 0 and type(model_output) is np.ndarray and type(sample) is np.ndarray and type(timestep) in _INT_TYPES:
+            # fast path of the denoising loop; the native side returns None for inputs it does not take
+            out = self._native.step_fast(model_output, timestep, sample, bool(use_clipped_model_output), DDIMSchedulerOutput)
+            if out is not None:
+                return out if return_dict else tuple(out)
         t = _timestep_to_int(timestep)
         model_np, back = to_native(model_output, "model_output")
         sample_np, _ = to_native(sample, "sample")
