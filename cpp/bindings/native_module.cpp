@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ortdiffusion/ddim_config.hpp"
@@ -45,6 +46,17 @@ void require_same_shape(const py::array& a, const char* a_name, const py::array&
   }
 }
 
+// Allocates prev_sample and pred_original_sample of `shape` and runs the C++ step into them.
+template <typename T>
+std::pair<py::array_t<T>, py::array_t<T>> run_step(const od::DDIMScheduler& s, const T* model_output, int64_t timestep,
+                                                   const T* sample, const od::Shape& shape,
+                                                   const od::DDIMStepOptions<T>& options) {
+  py::array_t<T> prev(shape);
+  py::array_t<T> pred_original(shape);
+  s.step<T>(model_output, timestep, sample, shape, options, prev.mutable_data(), pred_original.mutable_data());
+  return {std::move(prev), std::move(pred_original)};
+}
+
 template <typename T>
 py::tuple step_typed(const od::DDIMScheduler& s, const py::array& model_output, int64_t timestep,
                      const py::array& sample, double eta, bool use_clipped, const py::object& variance_noise,
@@ -61,13 +73,8 @@ py::tuple step_typed(const od::DDIMScheduler& s, const py::array& model_output, 
     require_same_shape(noise_array, "variance_noise", sample, "sample");
     options.variance_noise = data_of<T>(noise_array, "variance_noise");
   }
-  py::array_t<T> prev(shape);
-  py::array_t<T> pred_original(shape);
-  const T* mo = data_of<T>(model_output, "model_output");
-  const T* x = data_of<T>(sample, "sample");
-  T* prev_data = prev.mutable_data();
-  T* x0_data = pred_original.mutable_data();
-  s.step<T>(mo, timestep, x, shape, options, prev_data, x0_data);
+  auto [prev, pred_original] = run_step<T>(s, data_of<T>(model_output, "model_output"), timestep,
+                                           data_of<T>(sample, "sample"), shape, options);
   return py::make_tuple(std::move(prev), std::move(pred_original));
 }
 
@@ -82,13 +89,10 @@ py::object step_fast_typed(const od::DDIMScheduler& s, const py::array& model_ou
   if (model_output.ndim() != ndim || !std::equal(sample.shape(), sample.shape() + ndim, model_output.shape())) {
     return py::none();  // the general path reports the mismatch with both shapes
   }
-  od::Shape shape(sample.shape(), sample.shape() + ndim);
-  py::array_t<T> prev(shape);
-  py::array_t<T> pred_original(shape);
   od::DDIMStepOptions<T> options;
   options.use_clipped_model_output = use_clipped;
-  s.step<T>(static_cast<const T*>(model_output.data()), timestep, static_cast<const T*>(sample.data()), shape, options,
-            prev.mutable_data(), pred_original.mutable_data());
+  auto [prev, pred_original] = run_step<T>(s, static_cast<const T*>(model_output.data()), timestep,
+                                           static_cast<const T*>(sample.data()), shape_of(sample), options);
   // tuple.__new__(output_type, (prev, x0)): what a NamedTuple's own __new__ does, minus its Python frame.
   const py::tuple fields = py::make_tuple(py::make_tuple(std::move(prev), std::move(pred_original)));
   PyObject* out = PyTuple_Type.tp_new(reinterpret_cast<PyTypeObject*>(output_type.ptr()), fields.ptr(), nullptr);
@@ -233,24 +237,10 @@ continue the same stream as successive torch calls on one generator do.
       .def("__copy__", [](const od::Generator& g) { return od::Generator(g); })
       .def("__deepcopy__", [](const od::Generator& g, const py::dict&) { return od::Generator(g); })
       .def("__repr__",
-           [](const od::Generator& g) { return "ortdiffusion.Generator(seed=" + std::to_string(g.initial_seed()) + ")"; })
-      .def_property(
-          "_capability", [](const od::Generator& g) { return capability_name(g.capability()); },
-          [](od::Generator& g, const std::string& name) {
-            if (name == "avx512") g.set_capability(od::TorchCpuCapability::Avx512);
-            else if (name == "avx2") g.set_capability(od::TorchCpuCapability::Avx2);
-            else if (name == "default") g.set_capability(od::TorchCpuCapability::Default);
-            else throw py::value_error("capability must be 'default', 'avx2' or 'avx512', got '" + name + "'");
-          });
+           [](const od::Generator& g) { return "ortdiffusion.Generator(seed=" + std::to_string(g.initial_seed()) + ")"; });
 
   // ---- DDIM --------------------------------------------------------------------------------
   m.def("ddim_config_keys", [] { return od::DDIMConfig::keys(); }, "The config keys DDIMScheduler understands.");
-  m.def(
-      "normalize_ddim_config", [](const std::string& json_text, const std::string& source) {
-        return od::to_json(od::parse_ddim_config(json_text, source));
-      },
-      py::arg("json_text"), py::arg("source") = "config",
-      "Parse a DDIM config JSON (defaults filled in, unknown keys dropped) and serialise it back.");
   m.def(
       "load_ddim_config", [](const std::string& path) { return od::to_json(od::load_ddim_config(path)); },
       py::arg("path"), "Read a scheduler_config.json with the C++ reader; returns the normalised JSON.");

@@ -55,21 +55,22 @@ void box_muller_16_double(double* data) {
 
 Generator::Generator(uint64_t seed) : capability_(torch_cpu_capability()) { manual_seed(seed); }
 
-Generator::Generator(const Generator& other) {
-  std::lock_guard<std::mutex> lock(other.mutex_);
+void Generator::copy_state_from(const Generator& other) {
   engine_ = other.engine_;
   seed_ = other.seed_;
   next_double_normal_ = other.next_double_normal_;
   capability_ = other.capability_;
 }
 
+Generator::Generator(const Generator& other) {
+  std::lock_guard<std::mutex> lock(other.mutex_);
+  copy_state_from(other);
+}
+
 Generator& Generator::operator=(const Generator& other) {
   if (this != &other) {
     std::scoped_lock lock(mutex_, other.mutex_);
-    engine_ = other.engine_;
-    seed_ = other.seed_;
-    next_double_normal_ = other.next_double_normal_;
-    capability_ = other.capability_;
+    copy_state_from(other);
   }
   return *this;
 }

@@ -7,7 +7,7 @@ import typing
 import numpy
 import numpy.typing
 
-__all__: list[str] = ['ArgumentError', 'ConfigError', 'DDIMScheduler', 'FormatError', 'Generator', 'OrtDiffusionError', 'ddim_config_keys', 'load_ddim_config', 'normalize_ddim_config', 'torch_cpu_capability']
+__all__: list[str] = ['ArgumentError', 'ConfigError', 'DDIMScheduler', 'FormatError', 'Generator', 'OrtDiffusionError', 'ddim_config_keys', 'load_ddim_config', 'torch_cpu_capability']
 class OrtDiffusionError(ValueError):
     ...
 class ConfigError(OrtDiffusionError):
@@ -24,7 +24,6 @@ class Generator:
     ``torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))``, and successive calls
     continue the same stream as successive torch calls on one generator do.
     """
-    _capability: str
     def __copy__(self) -> Generator:
         ...
     def __deepcopy__(self, arg0: dict) -> Generator:
@@ -87,10 +86,6 @@ def ddim_config_keys() -> list[str]:
 def load_ddim_config(path: str) -> str:
     """
     Read a scheduler_config.json with the C++ reader; returns the normalised JSON.
-    """
-def normalize_ddim_config(json_text: str, source: str = 'config') -> str:
-    """
-    Parse a DDIM config JSON (defaults filled in, unknown keys dropped) and serialise it back.
     """
 def torch_cpu_capability() -> str:
     """

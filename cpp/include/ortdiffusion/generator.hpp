@@ -41,7 +41,6 @@ class Generator {
   // torch_cpu_capability()): the DEFAULT build's scalar kernel (theta rounded from double, libm
   // log/cos/sin) or the AVX2/AVX512 builds' vector kernel (float theta, Cephes log/sincos).
   TorchCpuCapability capability() const { return capability_; }
-  void set_capability(TorchCpuCapability capability) { capability_ = capability; }
 
  private:
   uint32_t random();    // CPUGeneratorImpl::random
@@ -50,6 +49,7 @@ class Generator {
   double uniform_double();
   double normal_double();  // at::normal_distribution<double>, with the cached second value
 
+  void copy_state_from(const Generator& other);  // caller holds both locks
   template <typename T>
   void randn_scalar_path(T* out, int64_t numel);
   template <typename T, typename Uniform, typename Transform>

@@ -74,7 +74,6 @@ class DDIMScheduler {
   void check_timestep(int64_t timestep, const char* what) const;
 
  private:
-
   DDIMConfig config_;
   std::vector<float> betas_;
   std::vector<float> alphas_cumprod_;

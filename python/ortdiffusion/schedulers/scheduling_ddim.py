@@ -7,6 +7,7 @@ of a diffusers pipeline: ``pipe.scheduler = DDIMScheduler.from_config(pipe.sched
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -77,11 +78,8 @@ class DDIMScheduler:
 
     def _init_native(self, config_json: str, source: str) -> None:
         self._native = _native.DDIMScheduler(config_json, source)
-        import json  # local: only needed once per scheduler
-
         self._config = FrozenConfig(json.loads(self._native.config_json()))
         self._timesteps: Any = self._native.timesteps
-        self.num_inference_steps: int | None = None
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
@@ -111,8 +109,6 @@ class DDIMScheduler:
         ``"scheduler"`` for a pipeline folder) or a JSON file. The file is read by the C++ loader;
         ``kwargs`` override its values."""
         path = find_config_file(pretrained_model_name_or_path, subfolder)
-        import json
-
         config = json.loads(_native.load_ddim_config(str(path)))
         return cls.from_config(config, **kwargs)
 
@@ -134,6 +130,11 @@ class DDIMScheduler:
         """Inference timesteps, descending: an int64 numpy array, or a torch tensor when
         :meth:`set_timesteps` was given a ``device``."""
         return self._timesteps
+
+    @property
+    def num_inference_steps(self) -> int | None:
+        """The step count of the last :meth:`set_timesteps` call, or None before it."""
+        return self._native.num_inference_steps
 
     @property
     def init_noise_sigma(self) -> float:
@@ -171,7 +172,6 @@ class DDIMScheduler:
         if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)):
             raise TypeError(f"num_inference_steps must be an int, got {num_inference_steps!r}")
         self._native.set_timesteps(int(num_inference_steps))
-        self.num_inference_steps = int(num_inference_steps)
         timesteps = self._native.timesteps
         if device is not None:
             import torch  # a device was asked for: the caller runs torch
@@ -200,10 +200,7 @@ class DDIMScheduler:
         ``eta > 0`` as diffusers does; ``variance_noise`` gives it directly (not both). Returns
         :class:`DDIMSchedulerOutput`, or ``(prev_sample, pred_original_sample)`` with
         ``return_dict=False``, of the type of ``model_output``."""
-        if self.num_inference_steps is None:
-            raise ValueError(
-                "Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler"
-            )
+        # (before set_timesteps the native step raises ArgumentError, a ValueError, naming set_timesteps)
         if eta == 0 and type(model_output) is np.ndarray and type(sample) is np.ndarray and type(timestep) in _INT_TYPES:
             # fast path of the denoising loop; the native side returns None for inputs it does not take
             out = self._native.step_fast(model_output, timestep, sample, bool(use_clipped_model_output), DDIMSchedulerOutput)
