@@ -30,3 +30,11 @@ def torch():
     import torch as _torch
 
     return _torch
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """Tiny diffusers pipelines, ControlNets and their ONNX exports, built once per session on demand."""
+    from tiny_models import TinyModelZoo
+
+    return TinyModelZoo(tmp_path_factory.mktemp("zoo"))

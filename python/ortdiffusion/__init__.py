@@ -1,14 +1,44 @@
 """ortdiffusion: Stable Diffusion 1.x on ONNX Runtime with a native C++ core.
 
-Public API so far: :class:`DDIMScheduler` (a drop-in for ``diffusers.DDIMScheduler``) and
-:class:`Generator` (seeded noise equal to torch's CPU generator).
+Public API: the pipelines (:class:`StableDiffusionPipeline`, ``...Img2ImgPipeline``, ``...InpaintPipeline``,
+``...ControlNetPipeline``, ``...ControlNetImg2ImgPipeline``) with diffusers' names and call signatures,
+:class:`DDIMScheduler` (a drop-in for ``diffusers.DDIMScheduler``), :class:`Generator` (seeded noise equal
+to torch's CPU generator) and :func:`export` (diffusers folder -> ONNX; needs the ``[export]`` extra).
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ortdiffusion._native import Generator
 from ortdiffusion.errors import ArgumentError, ConfigError, FormatError, OrtDiffusionError
+from ortdiffusion.pipelines import (
+    StableDiffusionControlNetImg2ImgPipeline,
+    StableDiffusionControlNetPipeline,
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionPipeline,
+    StableDiffusionPipelineOutput,
+)
 from ortdiffusion.schedulers import DDIMScheduler, DDIMSchedulerOutput
 
+if TYPE_CHECKING:
+    from ortdiffusion.exporter import ExportReport
+
 __version__ = "0.1.0"
+
+
+def export(
+    model: str | Path, output: str | Path, controlnets: Sequence[str | Path] = (), overwrite: bool = False
+) -> ExportReport:
+    """Export the diffusers folder ``model`` (with ``controlnets`` fused into the UNet) to ONNX in
+    ``output`` (optimum's layout plus ``weights_map.json``). Imports torch; needs the ``[export]`` extra."""
+    from ortdiffusion.exporter import export_pipeline
+
+    return export_pipeline(model, output, controlnets=controlnets, overwrite=overwrite)
+
 
 __all__ = [
     "ArgumentError",
@@ -18,5 +48,12 @@ __all__ = [
     "FormatError",
     "Generator",
     "OrtDiffusionError",
+    "StableDiffusionControlNetImg2ImgPipeline",
+    "StableDiffusionControlNetPipeline",
+    "StableDiffusionImg2ImgPipeline",
+    "StableDiffusionInpaintPipeline",
+    "StableDiffusionPipeline",
+    "StableDiffusionPipelineOutput",
     "__version__",
+    "export",
 ]

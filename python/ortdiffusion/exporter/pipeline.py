@@ -1,0 +1,216 @@
+"""Export a local diffusers Stable Diffusion 1.x folder (optionally with ControlNets) to ONNX, in
+optimum's folder layout, with a ``weights_map.json`` beside each graph that has swappable weights.
+
+The output is written into a temporary sibling folder and renamed into place only when complete."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ortdiffusion.exporter import folder as layout
+from ortdiffusion.exporter.onnx_graph import DEFAULT_OPSET, export_module
+from ortdiffusion.exporter.weights_map import build_weights_map, write_weights_map
+from ortdiffusion.exporter.wrappers import (
+    TextEncoderForExport,
+    UNetForExport,
+    UNetWithControlNetsForExport,
+    VaeDecoderForExport,
+    VaeEncoderForExport,
+)
+
+logger = logging.getLogger(__name__)
+
+# Dummy sizes for tracing: batch 2 (classifier-free guidance) and a latent side that is NOT a multiple of
+# 2**num_upsamplers, so the UNet's traced graph takes diffusers' `upsample_size` branch and works at any
+# size (a multiple-of-8 dummy would bake in scale-factor-2 upsampling, valid only at multiples of 64 px).
+DUMMY_BATCH = 2
+DUMMY_LATENT_SIDE = 9
+DUMMY_SEQUENCE = 77
+
+
+@dataclass
+class ExportReport:
+    """What was exported where, and how long each part took (seconds)."""
+
+    output: Path
+    components: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _parameter_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(p.shape) for name, p in module.named_parameters()}
+
+
+def _export_text_encoder(source: Path, out: Path, opset: int) -> None:
+    from transformers import CLIPTextModel
+
+    model = CLIPTextModel.from_pretrained(source / "text_encoder", attn_implementation="eager").float()
+    wrapper = TextEncoderForExport(model)
+    ids = torch.zeros((DUMMY_BATCH, DUMMY_SEQUENCE), dtype=torch.int64)
+    graph = export_module(
+        wrapper, [ids], ["input_ids"], ["last_hidden_state", "pooler_output"],
+        {"input_ids": {0: "batch", 1: "sequence"}, "last_hidden_state": {0: "batch", 1: "sequence"},
+         "pooler_output": {0: "batch"}},
+        out / "model.onnx", external_data=False, opset=opset,
+    )
+    write_weights_map(out, build_weights_map(graph, {"text_encoder": _parameter_shapes(model)}))
+    layout.copy_config(source / "text_encoder", out, "config.json")
+
+
+def _export_vae(source: Path, encoder_out: Path, decoder_out: Path, opset: int) -> None:
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(source / "vae").float()
+    side = DUMMY_LATENT_SIDE * 2 ** (len(vae.config.block_out_channels) - 1)
+    image = torch.randn(1, vae.config.in_channels, side, side)
+    export_module(
+        VaeEncoderForExport(vae), [image], ["sample"], ["latent_parameters"],
+        {"sample": {0: "batch", 2: "height", 3: "width"},
+         "latent_parameters": {0: "batch", 2: "latent_height", 3: "latent_width"}},
+        encoder_out / "model.onnx", external_data=False, opset=opset,
+    )
+    latents = torch.randn(1, vae.config.latent_channels, DUMMY_LATENT_SIDE, DUMMY_LATENT_SIDE)
+    export_module(
+        VaeDecoderForExport(vae), [latents], ["latent_sample"], ["sample"],
+        {"latent_sample": {0: "batch", 2: "latent_height", 3: "latent_width"},
+         "sample": {0: "batch", 2: "height", 3: "width"}},
+        decoder_out / "model.onnx", external_data=False, opset=opset,
+    )
+    for out in (encoder_out, decoder_out):
+        layout.copy_config(source / "vae", out, "config.json")
+
+
+def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset: int) -> None:
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(source / "unet").float()
+    config = unet.config
+    sample = torch.randn(DUMMY_BATCH, config.in_channels, DUMMY_LATENT_SIDE, DUMMY_LATENT_SIDE)
+    timestep = torch.full((DUMMY_BATCH,), 981, dtype=torch.int64)
+    text = torch.randn(DUMMY_BATCH, DUMMY_SEQUENCE, config.cross_attention_dim)
+    axes = {
+        "sample": {0: "batch", 2: "height", 3: "width"},
+        "timestep": {0: "batch"},
+        "encoder_hidden_states": {0: "batch", 1: "sequence"},
+    }
+    modules = {"unet": _parameter_shapes(unet)}
+    if not controlnet_dirs:
+        graph = export_module(
+            UNetForExport(unet), [sample, timestep, text], list(axes), ["out_sample"],
+            {**axes, "out_sample": {0: "batch", 2: "height", 3: "width"}},
+            out / "model.onnx", external_data=True, opset=opset,
+        )
+    else:
+        controlnets = [ControlNetModel.from_pretrained(d).float() for d in controlnet_dirs]
+        for k, net in enumerate(controlnets):
+            modules[f"controlnets.{k}"] = _parameter_shapes(net)
+            if net.config.cross_attention_dim != config.cross_attention_dim:
+                raise ValueError(
+                    f"ControlNet {controlnet_dirs[k]} has cross_attention_dim {net.config.cross_attention_dim}, "
+                    f"the UNet {config.cross_attention_dim}: it was trained for another base model"
+                )
+        vae_factor = 8
+        cond = torch.rand(len(controlnets), DUMMY_BATCH, 3, DUMMY_LATENT_SIDE * vae_factor, DUMMY_LATENT_SIDE * vae_factor)
+        scale = torch.ones(len(controlnets))
+        graph = export_module(
+            UNetWithControlNetsForExport(unet, controlnets), [sample, timestep, text, cond, scale],
+            [*axes, "controlnet_cond", "conditioning_scale"], ["noise_pred"],
+            {**axes, "controlnet_cond": {1: "batch", 3: "image_height", 4: "image_width"},
+             "noise_pred": {0: "batch", 2: "height", 3: "width"}},
+            out / "model.onnx", external_data=True, opset=opset,
+        )
+        for k, d in enumerate(controlnet_dirs):
+            layout.copy_config(Path(d), out / f"controlnet_{k}", "config.json")
+    write_weights_map(out, build_weights_map(graph, modules))
+    layout.copy_config(source / "unet", out, "config.json")
+
+
+def _check_source(source: Path, controlnet_dirs: Sequence[Path]) -> None:
+    missing = [p for p in ("unet", "vae", "text_encoder", "tokenizer") if not (source / p).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"{source} is not a diffusers Stable Diffusion folder: missing {missing}")
+    for d in controlnet_dirs:
+        if not (Path(d) / "config.json").is_file():
+            raise FileNotFoundError(f"--controlnet {d}: not a diffusers ControlNet folder (no config.json)")
+
+
+def _publish_permissions(root: Path) -> None:
+    """Temporary files and folders are created private (0600/0700); give the export the usual modes."""
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
+    if output.exists():
+        if not overwrite:
+            raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
+        trash = output.with_name(f".{output.name}.old-{time.time_ns()}")
+        output.rename(trash)
+        staging.rename(output)
+        shutil.rmtree(trash)
+    else:
+        staging.rename(output)
+
+
+def export_pipeline(
+    model: str | Path,
+    output: str | Path,
+    controlnets: Sequence[str | Path] = (),
+    opset: int = DEFAULT_OPSET,
+    overwrite: bool = False,
+) -> ExportReport:
+    """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph) to ``output``.
+
+    Layout (optimum's): ``model_index.json``, ``text_encoder/model.onnx``, ``unet/model.onnx`` +
+    ``unet/model.onnx_data``, ``vae_encoder/model.onnx`` (outputs the latent distribution's parameters),
+    ``vae_decoder/model.onnx``, ``tokenizer/`` with ``tokenizer.json``, ``scheduler/scheduler_config.json``;
+    ``weights_map.json`` beside the UNet and text encoder graphs."""
+    source, output = Path(model), Path(output)
+    controlnet_dirs = [Path(c) for c in controlnets]
+    _check_source(source, controlnet_dirs)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = ExportReport(output=output)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    try:
+        parts = {name: staging / name for name in (layout.TEXT_ENCODER, layout.UNET, layout.VAE_ENCODER, layout.VAE_DECODER)}
+        for part in parts.values():
+            part.mkdir()
+        with warnings.catch_warnings():
+            # The tracer warns about Python branches on shapes; the dummy sizes above choose those branches.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # ...and about ops it cannot constant-fold or index patterns it checked for (non-negative here).
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+            steps = [
+                ("text_encoder", lambda: _export_text_encoder(source, parts[layout.TEXT_ENCODER], opset)),
+                ("vae", lambda: _export_vae(source, parts[layout.VAE_ENCODER], parts[layout.VAE_DECODER], opset)),
+                ("unet", lambda: _export_unet(source, controlnet_dirs, parts[layout.UNET], opset)),
+            ]
+            for name, run in steps:
+                start = time.perf_counter()
+                run()
+                report.seconds[name] = time.perf_counter() - start
+                logger.info("exported %s in %.1f s", name, report.seconds[name])
+        layout.copy_tokenizer(source / "tokenizer", staging / layout.TOKENIZER)
+        layout.copy_config(source / "scheduler", staging / layout.SCHEDULER, "scheduler_config.json")
+        source_index = layout.read_model_index(source)
+        class_name = source_index.get("_class_name", "StableDiffusionPipeline")
+        if controlnet_dirs:
+            class_name = "StableDiffusionControlNetPipeline"
+        layout.write_model_index(staging, class_name, {"_ortdiffusion_controlnets": len(controlnet_dirs)})
+        _publish_permissions(staging)
+        _move_into_place(staging, output, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report.components = {name: output / name for name in parts}
+    return report

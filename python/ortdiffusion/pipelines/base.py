@@ -1,0 +1,297 @@
+"""What every Stable Diffusion pipeline shares: loading, input checks, prompt encoding, the denoising loop
+with classifier-free guidance, VAE encoding/decoding. Mirrors diffusers' ``StableDiffusionPipeline``
+helpers of the same names (``encode_prompt``, ``prepare_latents``, ``get_timesteps``...)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import onnxruntime as ort
+from tqdm.auto import tqdm
+
+from ortdiffusion.image import postprocess
+from ortdiffusion.pipelines.components import PipelineComponents, load_components
+from ortdiffusion.pipelines.noise import randn
+from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
+from ortdiffusion.schedulers import DDIMScheduler
+from ortdiffusion.sessions import require_inputs
+
+OUTPUT_TYPES = ("pil", "np", "latent")
+CALLBACK_TENSOR_INPUTS = ("latents", "prompt_embeds")
+UNET_INPUTS = ["sample", "timestep", "encoder_hidden_states"]
+CONTROLNET_INPUTS = ["controlnet_cond", "conditioning_scale"]
+# diffusers' DiagonalGaussianDistribution clamps the log-variance to this range before exp
+LOGVAR_RANGE = (-30.0, 20.0)
+
+# A step hook: (step index, timestep, UNet sample input) -> extra/replaced UNet feeds
+FeedHook = Callable[[int, int, np.ndarray], dict]
+# A post-step hook: (step index, latents after the scheduler step) -> latents
+PostStepHook = Callable[[int, np.ndarray], np.ndarray]
+
+
+def as_prompt_list(prompt: Any, name: str = "prompt") -> list[str]:
+    """``prompt`` (a string or a list of strings) as a non-empty list, or a TypeError naming ``name``."""
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise TypeError(f"`{name}` must be a string or a non-empty list of strings, got {prompt!r}")
+    return list(prompts)
+
+
+class StableDiffusionPipelineBase:
+    """Shared machinery; use the task classes (``StableDiffusionPipeline`` ...)."""
+
+    task: ClassVar[str] = "text-to-image"
+    needs_vae_encoder: ClassVar[bool] = False
+    uses_controlnet: ClassVar[bool] = False
+    unet_channels: ClassVar[tuple[int, ...]] = (4,)
+
+    def __init__(self, components: PipelineComponents) -> None:
+        self.components = components
+        self._progress_bar_config: dict[str, Any] = {}
+        self._check_unet()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike,
+        provider: str = "CPUExecutionProvider",
+        sess_options: ort.SessionOptions | None = None,
+        provider_options: dict | None = None,
+    ) -> StableDiffusionPipelineBase:
+        """Load an exported folder (``ortdiffusion export`` or ``optimum-cli export onnx``) on ``provider``
+        (a full or short ONNX Runtime provider name) with optional SessionOptions."""
+        return cls(load_components(path, provider, sess_options, provider_options, cls.needs_vae_encoder))
+
+    def set_progress_bar_config(self, **kwargs: Any) -> None:
+        """Options for the tqdm progress bar over denoising steps (e.g. ``disable=True``), as in diffusers."""
+        self._progress_bar_config = dict(kwargs)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        """Pixels per latent (8 for Stable Diffusion)."""
+        return self.components.vae_scale_factor
+
+    # -- checks ---------------------------------------------------------------------------------------------
+
+    def _check_unet(self) -> None:
+        unet = self.components.unet
+        needed = UNET_INPUTS + (CONTROLNET_INPUTS if self.uses_controlnet else [])
+        require_inputs(unet.session, needed, str(unet.path), self.task)
+        if not self.uses_controlnet and self.components.num_controlnets:
+            raise ValueError(
+                f"{unet.path} is a UNet+ControlNet export; {self.task} needs a plain UNet "
+                "(use StableDiffusionControlNetPipeline / StableDiffusionControlNetImg2ImgPipeline with this folder)"
+            )
+        channels = self.components.unet_in_channels
+        if channels not in self.unet_channels:
+            hint = " (an inpainting UNet: use StableDiffusionInpaintPipeline)" if channels == 9 else ""
+            raise ValueError(
+                f"{unet.path} takes {channels} input channels{hint}; {self.task} needs "
+                f"{' or '.join(map(str, self.unet_channels))}"
+            )
+
+    def check_common_inputs(
+        self,
+        prompt: Any,
+        negative_prompt: Any,
+        height: int,
+        width: int,
+        num_inference_steps: Any,
+        num_images_per_prompt: Any,
+        guidance_scale: Any,
+        eta: Any,
+        output_type: str,
+        callback_on_step_end_tensor_inputs: Sequence[str],
+    ) -> tuple[list[str], list[str]]:
+        """diffusers' ``check_inputs`` for what all tasks share; returns (prompts, negative prompts)."""
+        prompts = as_prompt_list(prompt)
+        if negative_prompt is None:
+            negatives = [""] * len(prompts)
+        else:
+            negatives = as_prompt_list(negative_prompt, "negative_prompt")
+            if len(negatives) == 1 and len(prompts) > 1:
+                negatives = negatives * len(prompts)
+            if len(negatives) != len(prompts):
+                raise ValueError(
+                    f"`negative_prompt` has batch size {len(negatives)}, but `prompt` has {len(prompts)}; "
+                    "pass one negative prompt or one per prompt"
+                )
+        self.check_size(height, width)
+        if not isinstance(num_inference_steps, (int, np.integer)) or isinstance(num_inference_steps, bool) or num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` must be an integer >= 1, got {num_inference_steps!r}")
+        if not isinstance(num_images_per_prompt, (int, np.integer)) or num_images_per_prompt < 1:
+            raise ValueError(f"`num_images_per_prompt` must be an integer >= 1, got {num_images_per_prompt!r}")
+        if not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale):
+            raise ValueError(f"`guidance_scale` must be a finite number, got {guidance_scale!r}")
+        if not isinstance(eta, (int, float)) or not 0 <= eta <= 1:
+            raise ValueError(f"`eta` must be a number in [0, 1], got {eta!r}")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        unknown = [k for k in callback_on_step_end_tensor_inputs if k not in CALLBACK_TENSOR_INPUTS]
+        if unknown:
+            raise ValueError(f"`callback_on_step_end_tensor_inputs` {unknown} are not among {list(CALLBACK_TENSOR_INPUTS)}")
+        return prompts, negatives
+
+    def check_size(self, height: int | None, width: int | None) -> None:
+        """``height`` and ``width`` (None = not given) are positive multiples of the VAE scale factor."""
+        factor = self.vae_scale_factor
+        for name, value in (("height", height), ("width", width)):
+            if value is None:
+                continue
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+                raise TypeError(f"`{name}` must be an integer, got {value!r}")
+            if value <= 0 or value % factor:
+                raise ValueError(
+                    f"`height` and `width` have to be positive and divisible by {factor} but are {height} and {width}."
+                )
+
+    @staticmethod
+    def check_strength(strength: Any) -> float:
+        """``strength`` as a float in [0, 1], or a ValueError naming it."""
+        if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 <= strength <= 1:
+            raise ValueError(f"The value of `strength` should be in [0.0, 1.0] but is {strength!r}")
+        return float(strength)
+
+    @staticmethod
+    def check_latents(latents: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """User-provided ``latents`` as float32 of the expected ``shape``, all finite."""
+        array = np.asarray(latents.numpy() if hasattr(latents, "numpy") else latents, dtype=np.float32)
+        if array.shape != tuple(shape):
+            raise ValueError(f"`latents` have shape {array.shape}, expected {tuple(shape)}")
+        if not np.isfinite(array).all():
+            raise ValueError("`latents` contain NaN or infinite values")
+        return array
+
+    # -- prompt ---------------------------------------------------------------------------------------------
+
+    def encode_prompt(
+        self, prompts: list[str], negatives: list[str], num_images_per_prompt: int, do_classifier_free_guidance: bool
+    ) -> np.ndarray:
+        """Text embeddings [(2 x) B * n, 77, D]: negatives first when guiding, each prompt's embedding repeated
+        ``num_images_per_prompt`` times in a row (diffusers' ``encode_prompt`` + the CFG concatenation)."""
+        texts = negatives + prompts if do_classifier_free_guidance else prompts
+        ids = self.components.tokenizer(texts)
+        hidden = self.components.text_encoder.run(input_ids=ids)[0].astype(np.float32, copy=False)
+        if not do_classifier_free_guidance:
+            return np.repeat(hidden, num_images_per_prompt, axis=0)
+        negative, positive = np.split(hidden, 2)
+        return np.concatenate([np.repeat(negative, num_images_per_prompt, axis=0),
+                               np.repeat(positive, num_images_per_prompt, axis=0)])
+
+    # -- latents --------------------------------------------------------------------------------------------
+
+    def encode_image(self, image: np.ndarray, generator: Any) -> np.ndarray:
+        """VAE latents of ``image`` ([B, 3, H, W] in [-1, 1]) sampled with ``generator`` and scaled:
+        diffusers' ``retrieve_latents(vae.encode(image), generator) * scaling_factor``."""
+        encoder = self.components.vae_encoder
+        if encoder is None:
+            raise ValueError(f"{self.task} needs vae_encoder/model.onnx, which was not loaded")
+        out = encoder.run(sample=image)[0].astype(np.float32, copy=False)
+        channels = self.components.latent_channels
+        if out.shape[1] == 2 * channels:
+            # DiagonalGaussianDistribution(parameters).sample(generator): mean + exp(0.5 * logvar) * eps
+            mean, logvar = np.split(out, 2, axis=1)
+            std = np.exp(np.float32(0.5) * np.clip(logvar, *LOGVAR_RANGE))
+            latents = mean + std * randn(generator, mean.shape)
+        elif out.shape[1] == channels:
+            # older optimum exports draw the sample inside the graph: not reproducible from a seed
+            latents = out
+        else:
+            raise ValueError(f"{encoder.path} returns {out.shape[1]} channels; expected {2 * channels} (mean, logvar)")
+        return np.float32(self.components.scaling_factor) * latents
+
+    @staticmethod
+    def get_timesteps(scheduler: DDIMScheduler, num_inference_steps: int, strength: float) -> np.ndarray:
+        """The timesteps img2img/inpaint denoise through for ``strength`` (diffusers' ``get_timesteps``)."""
+        init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
+        t_start = max(num_inference_steps - init_timestep, 0)
+        timesteps = np.asarray(scheduler.timesteps)[t_start * scheduler.order:]
+        if len(timesteps) == 0:
+            raise ValueError(
+                f"`strength` {strength} with `num_inference_steps` {num_inference_steps} leaves no denoising step; "
+                "raise either"
+            )
+        return timesteps
+
+    def prepare_image_latents(
+        self, image: np.ndarray, timestep: int, batch_size: int, scheduler: DDIMScheduler, generator: Any
+    ) -> np.ndarray:
+        """img2img's starting latents: the image's latents (tiled to ``batch_size``) noised to ``timestep``
+        (diffusers' ``StableDiffusionImg2ImgPipeline.prepare_latents``; same draws in the same order)."""
+        init_latents = self.encode_image(image, generator)
+        if batch_size % init_latents.shape[0]:
+            raise ValueError(f"Cannot duplicate `image` of batch size {init_latents.shape[0]} to {batch_size} text prompts.")
+        init_latents = np.concatenate([init_latents] * (batch_size // init_latents.shape[0]))
+        noise = randn(generator, init_latents.shape)
+        return scheduler.add_noise(init_latents, noise, np.full(batch_size, timestep, dtype=np.int64))
+
+    # -- denoising ------------------------------------------------------------------------------------------
+
+    def _timestep_feed(self, t: int, batch: int) -> np.ndarray:
+        spec = self.components.unet.inputs["timestep"]
+        if len(spec.shape) == 0:
+            return np.array(t, dtype=spec.dtype)
+        if spec.shape[0] == 1:
+            return np.array([t], dtype=spec.dtype)
+        return np.full(batch, t, dtype=spec.dtype)
+
+    def denoise(
+        self,
+        latents: np.ndarray,
+        timesteps: np.ndarray,
+        scheduler: DDIMScheduler,
+        prompt_embeds: np.ndarray,
+        guidance_scale: float,
+        eta: float,
+        generator: Any,
+        feed_hook: FeedHook | None = None,
+        post_step_hook: PostStepHook | None = None,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+    ) -> np.ndarray:
+        """The denoising loop: one UNet run per step (unconditional and text halves batched), the guidance
+        combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``."""
+        do_cfg = guidance_scale > 1.0
+        unet = self.components.unet
+        with tqdm(total=len(timesteps), unit="step", **self._progress_bar_config) as progress:
+            for i, t in enumerate(timesteps):
+                t = int(t)
+                model_input = np.concatenate([latents, latents]) if do_cfg else latents
+                model_input = scheduler.scale_model_input(model_input, t)
+                feeds = {
+                    "sample": model_input,
+                    "timestep": self._timestep_feed(t, model_input.shape[0]),
+                    "encoder_hidden_states": prompt_embeds,
+                }
+                if feed_hook is not None:
+                    feeds.update(feed_hook(i, t, model_input))
+                noise_pred = unet.run(**feeds)[0].astype(np.float32, copy=False)
+                if do_cfg:
+                    noise_uncond, noise_text = np.split(noise_pred, 2)
+                    noise_pred = noise_uncond + guidance_scale * (noise_text - noise_uncond)
+                latents = scheduler.step(noise_pred, t, latents, eta=eta, generator=generator).prev_sample
+                if post_step_hook is not None:
+                    latents = post_step_hook(i, latents)
+                if callback_on_step_end is not None:
+                    names = {"latents": latents, "prompt_embeds": prompt_embeds}
+                    outputs = callback_on_step_end(self, i, t, {k: names[k] for k in callback_on_step_end_tensor_inputs})
+                    outputs = outputs or {}
+                    latents = np.asarray(outputs.pop("latents", latents), dtype=np.float32)
+                    prompt_embeds = np.asarray(outputs.pop("prompt_embeds", prompt_embeds), dtype=np.float32)
+                progress.update()
+        return latents
+
+    def decode(self, latents: np.ndarray, output_type: str, return_dict: bool) -> Any:
+        """Latents -> images (``vae.decode(latents / scaling_factor)`` and diffusers' postprocess)."""
+        if output_type == "latent":
+            images: Any = latents
+        else:
+            decoded = self.components.vae_decoder.run(latent_sample=latents / np.float32(self.components.scaling_factor))[0]
+            images = postprocess(decoded.astype(np.float32, copy=False), output_type)
+        if not return_dict:
+            return (images, None)
+        return StableDiffusionPipelineOutput(images=images)

@@ -1,0 +1,167 @@
+"""The parts of an exported pipeline folder (ours or optimum's), loaded as ONNX Runtime sessions with
+their input specs and configs, so the pipelines read every constant from the model: VAE scaling factor,
+latent channels, UNet input channels, default sample size, input dtypes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from ortdiffusion.schedulers import DDIMScheduler
+from ortdiffusion.sessions import TensorSpec, create_session, input_specs, output_specs
+from ortdiffusion.tokenization import CLIPTokenizer
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+# diffusers' AutoencoderKL defaults, used only when an exported folder has no vae config.json
+DIFFUSERS_VAE_SCALING_FACTOR = 0.18215
+DIFFUSERS_VAE_BLOCKS = 4
+SD15_SAMPLE_SIZE = 64
+
+
+def read_config(folder: Path, name: str = "config.json") -> dict[str, Any]:
+    """A component's JSON config, or {} when the folder has none."""
+    path = folder / name
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
+
+
+@dataclass
+class OnnxModel:
+    """One ONNX Runtime session with its specs; :meth:`run` casts inputs to the model's dtypes."""
+
+    path: Path
+    session: ort.InferenceSession
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, folder: Path, provider: str, sess_options: ort.SessionOptions | None, provider_options: dict | None
+    ) -> OnnxModel:
+        """Load ``folder/model.onnx`` and ``folder/config.json``."""
+        path = folder / MODEL_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"missing model file {str(path)!r}; is {folder.parent} an exported pipeline?")
+        session = create_session(path, provider, sess_options, provider_options)
+        return cls(path, session, input_specs(session), output_specs(session), read_config(folder))
+
+    def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
+        """Run with ``feeds`` (names as the model's inputs), each cast to the input's dtype if needed."""
+        cast = {name: np.ascontiguousarray(value, dtype=self.inputs[name].dtype) for name, value in feeds.items()}
+        return self.session.run(None, cast)
+
+    def static_dim(self, name: str, axis: int) -> int | None:
+        """The fixed size of input ``name`` along ``axis``, or None if symbolic/absent."""
+        spec = self.inputs.get(name)
+        if spec is None or axis >= len(spec.shape):
+            return None
+        value = spec.shape[axis]
+        return value if isinstance(value, int) else None
+
+
+@dataclass
+class PipelineComponents:
+    """Everything a pipeline needs from an exported folder; sessions not needed by a task stay None."""
+
+    folder: Path
+    tokenizer: CLIPTokenizer
+    text_encoder: OnnxModel
+    unet: OnnxModel
+    vae_decoder: OnnxModel
+    vae_encoder: OnnxModel | None
+    scheduler_config: dict[str, Any]
+
+    @property
+    def vae_config(self) -> dict[str, Any]:
+        """The VAE's diffusers config (from vae_decoder/config.json)."""
+        return self.vae_decoder.config
+
+    @property
+    def vae_scale_factor(self) -> int:
+        """Pixels per latent (2 ** (number of VAE blocks - 1), 8 for SD)."""
+        blocks = self.vae_config.get("block_out_channels")
+        return 2 ** ((len(blocks) if blocks else DIFFUSERS_VAE_BLOCKS) - 1)
+
+    @property
+    def scaling_factor(self) -> float:
+        """The VAE latent scaling factor (``vae.config.scaling_factor``)."""
+        return float(self.vae_config.get("scaling_factor", DIFFUSERS_VAE_SCALING_FACTOR))
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the VAE latents (from the decoder's input shape, else its config)."""
+        dim = self.vae_decoder.static_dim("latent_sample", 1)
+        return dim if dim is not None else int(self.vae_config.get("latent_channels", 4))
+
+    @property
+    def unet_in_channels(self) -> int:
+        """Input channels of the UNet (4, or 9 for inpainting UNets)."""
+        dim = self.unet.static_dim("sample", 1)
+        return dim if dim is not None else int(self.unet.config.get("in_channels", 4))
+
+    @property
+    def default_sample_size(self) -> int:
+        """The UNet's training resolution in latents (``unet.config.sample_size``)."""
+        size = self.unet.config.get("sample_size")
+        if size is None:
+            logger.warning("%s has no sample_size; assuming SD 1.5's %d", self.unet.path.parent, SD15_SAMPLE_SIZE)
+            return SD15_SAMPLE_SIZE
+        return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+    @property
+    def num_controlnets(self) -> int:
+        """How many ControlNets are fused into the UNet graph (0 for a plain UNet)."""
+        if "controlnet_cond" not in self.unet.inputs:
+            return 0
+        dim = self.unet.static_dim("controlnet_cond", 0)
+        return dim if dim is not None else 1
+
+    def make_scheduler(self) -> DDIMScheduler:
+        """A fresh DDIM scheduler from the folder's scheduler config (one per call: pipelines are
+        re-entrant)."""
+        return DDIMScheduler.from_config(self.scheduler_config)
+
+
+def load_components(
+    path: str | Path,
+    provider: str = "CPUExecutionProvider",
+    sess_options: ort.SessionOptions | None = None,
+    provider_options: dict | None = None,
+    need_vae_encoder: bool = False,
+) -> PipelineComponents:
+    """Load an exported Stable Diffusion folder (ortdiffusion's or ``optimum-cli export onnx``'s)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no exported pipeline folder at {str(folder)!r}")
+
+    def load(name: str) -> OnnxModel:
+        return OnnxModel.load(folder / name, provider, sess_options, provider_options)
+
+    scheduler_config = read_config(folder / "scheduler", "scheduler_config.json")
+    if not scheduler_config:
+        raise FileNotFoundError(f"missing {folder / 'scheduler' / 'scheduler_config.json'}")
+    scheduler_class = scheduler_config.get("_class_name", "DDIMScheduler")
+    if scheduler_class != "DDIMScheduler":
+        logger.info("%s was saved with %s; ortdiffusion runs DDIM on the same noise schedule", folder, scheduler_class)
+    return PipelineComponents(
+        folder=folder,
+        tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
+        text_encoder=load("text_encoder"),
+        unet=load("unet"),
+        vae_decoder=load("vae_decoder"),
+        vae_encoder=load("vae_encoder") if need_vae_encoder else None,
+        scheduler_config=scheduler_config,
+    )

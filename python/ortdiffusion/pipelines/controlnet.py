@@ -1,0 +1,108 @@
+"""Text-to-image with ControlNets: diffusers' ``StableDiffusionControlNetPipeline.__call__`` on a UNet
+export with N ControlNets fused into the graph (inputs ``controlnet_cond`` [N, B, 3, H, W] and
+``conditioning_scale`` [N])."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ortdiffusion.pipelines.base import StableDiffusionPipelineBase
+from ortdiffusion.pipelines.control import (
+    batch_control_images,
+    control_images_per_net,
+    controlnet_keep,
+    per_controlnet,
+    preprocess_control_images,
+)
+from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
+
+
+class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
+    """Stable Diffusion 1.x + ControlNet(s) text-to-image on ONNX Runtime, with diffusers' call signature."""
+
+    task = "ControlNet text-to-image"
+    uses_controlnet = True
+
+    def control_feed_hook(
+        self, control: np.ndarray, scales: list[float], keep: np.ndarray
+    ) -> Callable[[int, int, np.ndarray], dict]:
+        """The UNet feeds a ControlNet step adds: the conditioning images and scale_k x keep[i, k]."""
+        scale = np.asarray(scales, dtype=np.float32)
+
+        def hook(i: int, t: int, model_input: np.ndarray) -> dict:
+            return {"controlnet_cond": control, "conditioning_scale": scale * keep[i]}
+
+        return hook
+
+    def check_control_args(
+        self, controlnet_conditioning_scale: Any, control_guidance_start: Any, control_guidance_end: Any
+    ) -> tuple[list[float], list[float], list[float]]:
+        """Per-ControlNet scales, starts and ends, checked."""
+        count = self.components.num_controlnets
+        scales = [float(s) for s in per_controlnet(controlnet_conditioning_scale, count, "controlnet_conditioning_scale")]
+        starts = [float(s) for s in per_controlnet(control_guidance_start, count, "control_guidance_start")]
+        ends = [float(e) for e in per_controlnet(control_guidance_end, count, "control_guidance_end")]
+        return scales, starts, ends
+
+    def __call__(
+        self,
+        prompt: str | list[str],
+        control_image: Any = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 7.5,
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        eta: float = 0.0,
+        generator: GeneratorInput = None,
+        latents: np.ndarray | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        controlnet_conditioning_scale: float | list[float] = 1.0,
+        control_guidance_start: float | list[float] = 0.0,
+        control_guidance_end: float | list[float] = 1.0,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+    ) -> Any:
+        """Generate images for ``prompt`` guided by ``control_image`` (one image, or one per ControlNet).
+        The output size is the control image's (rounded down to a multiple of 8) unless ``height``/``width``
+        are given."""
+        # 1. Check inputs; the control images set height and width
+        scales, starts, ends = self.check_control_args(controlnet_conditioning_scale, control_guidance_start, control_guidance_end)
+        self.check_size(height, width)
+        per_net = control_images_per_net(control_image, self.components.num_controlnets)
+        prepared = preprocess_control_images(per_net, height, width, self.vae_scale_factor)
+        height, width = prepared[0].shape[-2:]
+        prompts, negatives = self.check_common_inputs(
+            prompt, negative_prompt, height, width, num_inference_steps, num_images_per_prompt, guidance_scale,
+            eta, output_type, callback_on_step_end_tensor_inputs,
+        )
+        generator = resolve_generator(generator)
+        batch_size = len(prompts) * num_images_per_prompt
+        do_cfg = guidance_scale > 1.0
+        # 2. Encode the prompt
+        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
+        # 3. Control images batched per ControlNet
+        control = batch_control_images(prepared, batch_size, num_images_per_prompt, do_cfg)
+        # 4. Timesteps
+        scheduler = self.components.make_scheduler()
+        scheduler.set_timesteps(num_inference_steps)
+        timesteps = np.asarray(scheduler.timesteps)
+        # 5. Latents
+        shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        noise = randn(generator, shape) if latents is None else self.check_latents(latents, shape)
+        latents = noise * np.float32(scheduler.init_noise_sigma)
+        # 6. Denoising loop with the ControlNets active per control_guidance_start/end
+        keep = controlnet_keep(len(timesteps), starts, ends)
+        latents = self.denoise(
+            latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
+            feed_hook=self.control_feed_hook(control, scales, keep),
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+        )
+        # 7. Decode
+        return self.decode(latents, output_type, return_dict)

@@ -1,0 +1,142 @@
+"""Inpainting: diffusers' ``StableDiffusionInpaintPipeline.__call__`` on ONNX Runtime, for inpainting
+UNets (9 input channels: latents, mask, masked-image latents) and for plain UNets (4 channels: the known
+region is re-noised and pasted back after each step)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ortdiffusion.image import load_image, prepare_image, prepare_mask
+from ortdiffusion.pipelines.base import StableDiffusionPipelineBase
+from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
+
+
+def _first_size(images: Any, name: str) -> tuple[int, int]:
+    first = images[0] if isinstance(images, (list, tuple)) and images else images
+    picture = load_image(first, name)
+    return picture.width, picture.height
+
+
+class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
+    """Stable Diffusion 1.x inpainting on ONNX Runtime, with diffusers' call signature."""
+
+    task = "inpainting"
+    needs_vae_encoder = True
+    unet_channels = (9, 4)
+
+    def __call__(
+        self,
+        prompt: str | list[str],
+        image: Any,
+        mask_image: Any,
+        height: int | None = None,
+        width: int | None = None,
+        strength: float = 1.0,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 7.5,
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        eta: float = 0.0,
+        generator: GeneratorInput = None,
+        latents: np.ndarray | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+    ) -> Any:
+        """Repaint the white part of ``mask_image`` (same size as ``image``; binarized at 0.5) following
+        ``prompt``. ``height``/``width`` default to the UNet's sample size x 8, as in diffusers."""
+        # 0. Default height and width to the UNet's
+        default = self.components.default_sample_size * self.vae_scale_factor
+        height = default if height is None else height
+        width = default if width is None else width
+        # 1. Check inputs
+        strength = self.check_strength(strength)
+        prompts, negatives = self.check_common_inputs(
+            prompt, negative_prompt, height, width, num_inference_steps, num_images_per_prompt, guidance_scale,
+            eta, output_type, callback_on_step_end_tensor_inputs,
+        )
+        image_size, mask_size = _first_size(image, "image"), _first_size(mask_image, "mask_image")
+        if image_size != mask_size:
+            raise ValueError(
+                f"`mask_image` is {mask_size[0]}x{mask_size[1]} but `image` is {image_size[0]}x{image_size[1]}; "
+                "the mask must cover the image pixel for pixel"
+            )
+        generator = resolve_generator(generator)
+        batch_size = len(prompts) * num_images_per_prompt
+        do_cfg = guidance_scale > 1.0
+        # 2. Encode the prompt
+        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
+        # 3. Timesteps, cut by strength
+        scheduler = self.components.make_scheduler()
+        scheduler.set_timesteps(num_inference_steps)
+        timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
+        is_strength_max = strength == 1.0
+        # 4. Preprocess image and mask
+        init_image = prepare_image(image, height, width, self.vae_scale_factor)
+        mask_condition = prepare_mask(mask_image, height, width, self.vae_scale_factor)
+        channels_unet = self.components.unet_in_channels
+        # 5. Latents (diffusers' prepare_latents: image latents first when needed, then the noise)
+        shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        image_latents = None
+        if channels_unet == 4 or (latents is None and not is_strength_max):
+            image_latents = self.encode_image(init_image, generator)
+            image_latents = np.tile(image_latents, (batch_size // image_latents.shape[0], 1, 1, 1))
+        if latents is None:
+            noise = randn(generator, shape)
+            if is_strength_max:
+                latents = noise * np.float32(scheduler.init_noise_sigma)
+            else:
+                latents = scheduler.add_noise(image_latents, noise, np.full(batch_size, int(timesteps[0]), dtype=np.int64))
+        else:
+            noise = self.check_latents(latents, shape)
+            latents = noise * np.float32(scheduler.init_noise_sigma)
+        # 6. Mask and masked-image latents (diffusers' prepare_mask_latents)
+        masked_image = init_image * (mask_condition < 0.5)
+        factor = self.vae_scale_factor
+        mask = mask_condition[:, :, ::factor, ::factor]  # F.interpolate(mode="nearest") to the latent size
+        masked_image_latents = self.encode_image(masked_image, generator)
+        mask = self._to_batch(mask, batch_size, "masks")
+        masked_image_latents = self._to_batch(masked_image_latents, batch_size, "images")
+        if do_cfg:
+            mask = np.concatenate([mask, mask])
+            masked_image_latents = np.concatenate([masked_image_latents, masked_image_latents])
+
+        # 7. Denoising loop
+        def feed_hook(i: int, t: int, model_input: np.ndarray) -> dict:
+            if channels_unet == 9:
+                return {"sample": np.concatenate([model_input, mask, masked_image_latents], axis=1)}
+            return {}
+
+        def post_step_hook(i: int, latents: np.ndarray) -> np.ndarray:
+            if channels_unet != 4:
+                return latents
+            # keep the unmasked region: the image's latents noised to the next timestep
+            init_mask = mask[:batch_size]
+            proper = image_latents
+            if i < len(timesteps) - 1:
+                proper = scheduler.add_noise(image_latents, noise, np.array([int(timesteps[i + 1])], dtype=np.int64))
+            return (1 - init_mask) * proper + init_mask * latents
+
+        latents = self.denoise(
+            latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
+            feed_hook=feed_hook, post_step_hook=post_step_hook,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+        )
+        # 8. Decode
+        return self.decode(latents, output_type, return_dict)
+
+    @staticmethod
+    def _to_batch(array: np.ndarray, batch_size: int, what: str) -> np.ndarray:
+        if array.shape[0] >= batch_size:
+            return array
+        if batch_size % array.shape[0]:
+            raise ValueError(
+                f"{array.shape[0]} {what} cannot be duplicated to the batch size {batch_size}; "
+                "pass one or as many as prompts x num_images_per_prompt"
+            )
+        return np.tile(array, (batch_size // array.shape[0], 1, 1, 1))
