@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DDIMScheduler as DiffusersDDIM
+
 from ortdiffusion import DDIMScheduler, Generator
 
 SD15 = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,

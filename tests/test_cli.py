@@ -21,3 +21,72 @@ def test_scheduler_command_reads_a_config_and_reports_errors(tmp_path, capsys):
     (tmp_path / "scheduler_config.json").write_text('{"beta_schedule": "cosine"}')
     assert main(["scheduler", "--config", str(tmp_path)]) == 2
     assert "beta_schedule 'cosine' is not supported" in capsys.readouterr().err
+
+
+def test_generate_on_the_embedded_model_writes_a_png_with_parameters(tmp_path, capsys):
+    from PIL import Image
+
+    from ortdiffusion.png import read_parameters
+
+    out = tmp_path / "out.png"
+    assert main(["generate", "a red circle", "--steps", "3", "--seed", "7", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "RANDOM weights" in printed and "wrote" in printed
+    params = read_parameters(out)
+    assert params["prompt"] == "a red circle" and params["seed"] == 7 and params["steps"] == 3
+    assert params["pipeline"] == "StableDiffusionPipeline"
+    with Image.open(out) as image:
+        assert image.size == (128, 128)
+
+
+def test_generate_picks_img2img_and_inpaint_from_the_arguments(tmp_path, capsys):
+    from PIL import Image
+
+    from ortdiffusion.png import read_parameters
+
+    Image.new("RGB", (64, 48), "blue").save(tmp_path / "in.png")
+    Image.new("L", (64, 48), 255).save(tmp_path / "mask.png")
+    common = ["--prompt", "a cat", "--steps", "2", "--seed", "1", "--quiet"]
+    assert main(["generate", *common, "--image", str(tmp_path / "in.png"), "--out", str(tmp_path / "a.png")]) == 0
+    assert read_parameters(tmp_path / "a.png")["pipeline"] == "StableDiffusionImg2ImgPipeline"
+    assert main(["generate", *common, "--image", str(tmp_path / "in.png"), "--mask", str(tmp_path / "mask.png"),
+                 "--num-images", "2", "--out", str(tmp_path / "b.png")]) == 0
+    assert read_parameters(tmp_path / "b-1.png")["pipeline"] == "StableDiffusionInpaintPipeline"
+    with Image.open(tmp_path / "b-0.png") as image:
+        assert image.size == (64, 48)
+
+
+def test_generate_with_canny_on_a_controlnet_export(zoo, tmp_path):
+    from PIL import Image
+
+    from ortdiffusion.png import read_parameters
+
+    picture = Image.new("RGB", (48, 32), "black")
+    picture.paste((255, 255, 255), (10, 8, 30, 24))
+    picture.save(tmp_path / "photo.png")
+    out = tmp_path / "c.png"
+    assert main(["generate", "a box", "--model", str(zoo.exported("cn1")), "--canny", str(tmp_path / "photo.png"),
+                 "--steps", "2", "--seed", "0", "--out", str(out), "--quiet"]) == 0
+    assert read_parameters(out)["pipeline"] == "StableDiffusionControlNetPipeline"
+
+
+def test_generate_reports_bad_arguments_without_writing(tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert main(["generate", "a cat", "--height", "50", "--out", str(out), "--quiet"]) == 2
+    assert "divisible by 8" in capsys.readouterr().err
+    assert main(["generate", "a cat", "--mask", str(tmp_path / "m.png"), "--out", str(out)]) == 2
+    assert "--mask needs --image" in capsys.readouterr().err
+    assert main(["generate", "--steps", "2"]) == 2
+    assert "give a prompt" in capsys.readouterr().err
+    assert main(["generate", "a cat", "--model", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert "no exported pipeline folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_command(zoo, tmp_path, capsys):
+    out = tmp_path / "exported"
+    assert main(["export", "--model", str(zoo.diffusers("base")), "--output", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert (out / "unet" / "model.onnx_data").is_file()
+    assert main(["export", "--model", str(zoo.diffusers("base")), "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err

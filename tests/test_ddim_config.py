@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from diffusers import DDIMScheduler as DiffusersDDIM
+
 from ortdiffusion import ConfigError, DDIMScheduler
 
 # A stock Stable Diffusion 1.5 scheduler_config.json (written for PNDMScheduler).

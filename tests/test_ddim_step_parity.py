@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import assert_matches_oracle
 from diffusers import DDIMScheduler as DiffusersDDIM
+
 from ortdiffusion import DDIMScheduler, Generator
 
 SCHEDULES = {

@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
+
 from ortdiffusion import Generator
 
 SHAPES = [(1,), (3,), (15,), (16,), (17,), (31,), (33,), (2, 4, 8, 12), (1, 4, 64, 64), (2, 4, 96, 64)]

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from diffusers.image_processor import VaeImageProcessor
-from ortdiffusion import image as odimage
 from PIL import Image
+
+from ortdiffusion import image as odimage
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from diffusers import DDIMScheduler as DiffusersDDIM
+
 from ortdiffusion import DDIMScheduler
 
 SCHEDULES = [

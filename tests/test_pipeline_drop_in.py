@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from diffusers import DDIMScheduler as DiffusersDDIM
+
 from ortdiffusion import DDIMScheduler, Generator
 
 

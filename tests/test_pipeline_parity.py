@@ -5,9 +5,10 @@ within 2e-3 max abs (observed: a few 1e-6)."""
 from __future__ import annotations
 
 import numpy as np
-import ortdiffusion as od
 import pytest
 from PIL import Image
+
+import ortdiffusion as od
 
 TOLERANCE = 2e-3
 PROMPT = "a red circle on a blue background"

@@ -5,8 +5,9 @@ import shutil
 
 import numpy as np
 import pytest
-from ortdiffusion.tokenization import CLIPTokenizer
 from transformers import CLIPTokenizer as TransformersCLIPTokenizer
+
+from ortdiffusion.tokenization import CLIPTokenizer
 
 PROMPTS = [
     "a red circle on a blue background",

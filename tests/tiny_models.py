@@ -15,8 +15,9 @@ from diffusers import (
     StableDiffusionPipeline,
     UNet2DConditionModel,
 )
-from ortdiffusion.tokenization import CLIPTokenizer as OurTokenizer
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from ortdiffusion.tokenization import CLIPTokenizer as OurTokenizer
 
 CROSS_ATTENTION_DIM = 32
 UNET_KWARGS = {

@@ -257,7 +257,7 @@ class StableDiffusionPipelineBase:
         combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``."""
         do_cfg = guidance_scale > 1.0
         unet = self.components.unet
-        with tqdm(total=len(timesteps), unit="step", **self._progress_bar_config) as progress:
+        with tqdm(total=len(timesteps), **{"unit": "step", **self._progress_bar_config}) as progress:
             for i, t in enumerate(timesteps):
                 t = int(t)
                 model_input = np.concatenate([latents, latents]) if do_cfg else latents

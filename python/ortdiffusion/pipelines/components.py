@@ -135,6 +135,19 @@ class PipelineComponents:
         return DDIMScheduler.from_config(self.scheduler_config)
 
 
+# model_index.json key by which a folder without tokenizer/ asks for the CLIP tokenizer shipped in the package
+SHIPPED_TOKENIZER_KEY = "_ortdiffusion_tokenizer"
+SHIPPED_TOKENIZER = "shipped-clip-vit-l-14"
+
+
+def _load_tokenizer(folder: Path) -> CLIPTokenizer:
+    if (folder / "tokenizer").is_dir():
+        return CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
+    if read_config(folder, "model_index.json").get(SHIPPED_TOKENIZER_KEY) == SHIPPED_TOKENIZER:
+        return CLIPTokenizer.default()
+    raise FileNotFoundError(f"{folder} has no tokenizer/ folder")
+
+
 def load_components(
     path: str | Path,
     provider: str = "CPUExecutionProvider",
@@ -158,7 +171,7 @@ def load_components(
         logger.info("%s was saved with %s; ortdiffusion runs DDIM on the same noise schedule", folder, scheduler_class)
     return PipelineComponents(
         folder=folder,
-        tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
+        tokenizer=_load_tokenizer(folder),
         text_encoder=load("text_encoder"),
         unet=load("unet"),
         vae_decoder=load("vae_decoder"),

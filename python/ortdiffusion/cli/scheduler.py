@@ -1,9 +1,8 @@
-"""The ``ortdiffusion`` command line. Prints; the library itself only logs."""
+"""``ortdiffusion scheduler``: run the native DDIM scheduler on seeded latents and print its schedule."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,8 @@ SD15_SCHEDULER_CONFIG = {
 }
 
 
-def _scheduler_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Print the DDIM schedule and a denoising trace for a zero-noise stand-in model."""
     from ortdiffusion import DDIMScheduler, Generator
 
     if args.config:
@@ -43,10 +43,8 @@ def _scheduler_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for ``ortdiffusion``."""
-    parser = argparse.ArgumentParser(prog="ortdiffusion", description="Stable Diffusion 1.x on ONNX Runtime.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``scheduler`` on the command's sub-parsers."""
     sched = sub.add_parser("scheduler", help="run the native DDIM scheduler on seeded latents and print its schedule")
     sched.add_argument("--config", type=Path, help="scheduler_config.json or a folder holding one (default: SD 1.5)")
     sched.add_argument("--steps", type=int, default=20, help="number of inference steps (default 20)")
@@ -55,20 +53,4 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--seed", type=int, default=0, help="seed for the torch-compatible generator")
     sched.add_argument("--height", type=int, default=512)
     sched.add_argument("--width", type=int, default=512)
-    sched.set_defaults(func=_scheduler_command)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``ortdiffusion`` command; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        print(f"ortdiffusion: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sched.set_defaults(func=run)

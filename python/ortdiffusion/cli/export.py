@@ -1,0 +1,27 @@
+"""``ortdiffusion export``: a diffusers folder to ONNX (imports torch, only here)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and print what was written and how long each part took."""
+    from ortdiffusion.exporter import export_pipeline
+
+    report = export_pipeline(args.model, args.output, controlnets=args.controlnet or [], overwrite=args.overwrite)
+    for name, seconds in report.seconds.items():
+        print(f"exported {name} in {seconds:.1f} s")
+    print(f"wrote {report.output}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``export`` on the command's sub-parsers."""
+    exp = sub.add_parser("export", help="export a diffusers Stable Diffusion folder to ONNX (needs the [export] extra)")
+    exp.add_argument("--model", type=Path, required=True, help="local diffusers folder (model_index.json, unet/, vae/...)")
+    exp.add_argument("--output", type=Path, required=True, help="folder to write (optimum's layout)")
+    exp.add_argument("--controlnet", type=Path, action="append", help="diffusers ControlNet folder to fuse (repeatable)")
+    exp.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    exp.set_defaults(func=run)

@@ -1,0 +1,112 @@
+"""``ortdiffusion generate``: run a pipeline on an exported folder (or the embedded default model) and
+write PNGs carrying the generation parameters."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from pathlib import Path
+from typing import Any
+
+from ortdiffusion.models import DEFAULT_MODEL_NOTE, default_model_path
+
+
+def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
+    """The pipeline class for the given inputs and the task-specific keyword arguments."""
+    from ortdiffusion import image as images
+    from ortdiffusion import pipelines
+
+    control = list(args.control_image or [])
+    if args.canny:
+        control.append(images.canny(args.canny, args.canny_low, args.canny_high))
+    if args.mask:
+        if not args.image:
+            raise ValueError("--mask needs --image (the picture to inpaint)")
+        if control:
+            raise ValueError("--mask cannot be combined with --control-image/--canny")
+        height, width = images.default_size(images.load_image(args.image, "--image"), args.height, args.width)
+        kwargs = {"image": args.image, "mask_image": args.mask, "strength": args.strength or 1.0,
+                  "height": height, "width": width}
+        return pipelines.StableDiffusionInpaintPipeline, kwargs
+    if control:
+        kwargs = {"control_image": control[0] if len(control) == 1 else control,
+                  "control_guidance_end": args.control_end, "height": args.height, "width": args.width}
+        if args.control_scale:
+            kwargs["controlnet_conditioning_scale"] = args.control_scale[0] if len(args.control_scale) == 1 else args.control_scale
+        if args.image:
+            kwargs.update(image=args.image, strength=args.strength or 0.8)
+            return pipelines.StableDiffusionControlNetImg2ImgPipeline, kwargs
+        return pipelines.StableDiffusionControlNetPipeline, kwargs
+    if args.image:
+        return pipelines.StableDiffusionImg2ImgPipeline, {
+            "image": args.image, "strength": args.strength or 0.8, "height": args.height, "width": args.width}
+    return pipelines.StableDiffusionPipeline, {"height": args.height, "width": args.width}
+
+
+def _output_paths(out: Path, count: int) -> list[Path]:
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{k}{out.suffix or '.png'}") for k in range(count)]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate images and save them as PNG; prints where they went."""
+    from ortdiffusion.png import save_png
+
+    prompt = args.prompt_option if args.prompt_option is not None else args.prompt
+    if prompt is None:
+        raise ValueError("give a prompt: ortdiffusion generate \"a red circle on a blue background\"")
+    model = args.model
+    if model is None:
+        model = default_model_path()
+        print(DEFAULT_MODEL_NOTE)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    pipeline_class, kwargs = _pick_pipeline(args)
+    pipe = pipeline_class.from_pretrained(model, provider=args.provider)
+    pipe.set_progress_bar_config(desc="denoising", unit="step", disable=args.quiet)
+    result = pipe(
+        prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
+        guidance_scale=args.guidance, num_images_per_prompt=args.num_images, eta=args.eta,
+        generator=seed, **kwargs,
+    )
+    first = result.images[0]
+    params = {
+        "prompt": prompt, "negative_prompt": args.negative_prompt, "steps": args.steps, "scheduler": "DDIM",
+        "guidance_scale": args.guidance, "seed": seed, "size": f"{first.width}x{first.height}",
+        "model": str(model), "pipeline": pipeline_class.__name__, "eta": args.eta,
+        "strength": kwargs.get("strength"),
+    }
+    for index, (picture, path) in enumerate(zip(result.images, _output_paths(args.out, len(result.images)))):
+        save_png(picture, path, {**params, "image_index": index})
+        print(f"wrote {path} ({pipeline_class.__name__}, seed {seed}, {args.steps} steps)")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``generate`` on the command's sub-parsers."""
+    gen = sub.add_parser("generate", help="generate images with an exported model (default: the embedded tiny model)")
+    gen.add_argument("prompt", nargs="?", help="the prompt (or --prompt)")
+    gen.add_argument("--prompt", dest="prompt_option", help="the prompt")
+    gen.add_argument("--model", type=Path, help="exported folder (ortdiffusion export / optimum-cli export onnx); "
+                     "default: the embedded tiny model with random weights")
+    gen.add_argument("--negative-prompt")
+    gen.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
+    gen.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5; <= 1 disables)")
+    gen.add_argument("--seed", type=int, help="seed (default: random, printed and stored in the PNG)")
+    gen.add_argument("--height", type=int, help="image height, a multiple of 8")
+    gen.add_argument("--width", type=int, help="image width, a multiple of 8")
+    gen.add_argument("--num-images", type=int, default=1, help="images per prompt")
+    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic)")
+    gen.add_argument("--image", type=Path, help="init image: image-to-image (or the picture to inpaint with --mask)")
+    gen.add_argument("--strength", type=float, help="how much of --image to re-draw, in [0, 1]")
+    gen.add_argument("--mask", type=Path, help="inpainting mask, white = repaint (needs --image)")
+    gen.add_argument("--control-image", type=Path, action="append", help="ControlNet conditioning image (repeatable)")
+    gen.add_argument("--canny", type=Path, help="make the ControlNet image from this picture's Canny edges")
+    gen.add_argument("--canny-low", type=int, default=100)
+    gen.add_argument("--canny-high", type=int, default=200)
+    gen.add_argument("--control-scale", type=float, action="append", help="ControlNet conditioning scale (repeatable)")
+    gen.add_argument("--control-end", type=float, default=1.0, help="fraction of steps after which ControlNets stop")
+    gen.add_argument("--provider", default="cpu", help="ONNX Runtime provider (cpu, cuda, ...)")
+    gen.add_argument("--out", type=Path, default=Path("ortdiffusion.png"), help="output PNG (default ortdiffusion.png)")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=run)

@@ -1,0 +1,57 @@
+"""Writing generated images as PNG with the generation parameters in text chunks: ``parameters`` in the
+form other Stable Diffusion tools write and read (prompt, then ``Negative prompt:``, then ``Steps: ...``),
+and ``ortdiffusion`` holding the same as JSON. Files are written to a temporary name in the destination
+folder and renamed only when complete, so an interrupted run leaves no half-written image."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+
+def parameters_text(params: Mapping[str, Any]) -> str:
+    """The ``parameters`` chunk: prompt line, optional ``Negative prompt:`` line, then ``Key: value`` pairs
+    (Steps, Sampler, CFG scale, Seed, Size, Model, ...)."""
+    lines = [str(params.get("prompt", ""))]
+    if params.get("negative_prompt"):
+        lines.append(f"Negative prompt: {params['negative_prompt']}")
+    names = {"steps": "Steps", "scheduler": "Sampler", "guidance_scale": "CFG scale", "seed": "Seed",
+             "size": "Size", "model": "Model", "strength": "Denoising strength", "eta": "Eta"}
+    pairs = [f"{label}: {params[key]}" for key, label in names.items() if params.get(key) is not None]
+    lines.append(", ".join(pairs))
+    return "\n".join(lines)
+
+
+def read_parameters(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``ortdiffusion`` JSON chunk of a PNG written by :func:`save_png`."""
+    with Image.open(path) as image:
+        text = image.text.get("ortdiffusion") if hasattr(image, "text") else None
+    if text is None:
+        raise ValueError(f"{path} carries no ortdiffusion parameters")
+    return json.loads(text)
+
+
+def save_png(image: Image.Image, path: str | os.PathLike, params: Mapping[str, Any]) -> Path:
+    """Save ``image`` as PNG at ``path`` with ``params`` in text chunks, atomically; returns the path."""
+    destination = Path(path)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    info = PngInfo()
+    info.add_text("parameters", parameters_text(params))
+    info.add_text("ortdiffusion", json.dumps(dict(params), sort_keys=True))
+    fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format="PNG", pnginfo=info)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, destination)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return destination
