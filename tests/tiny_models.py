@@ -92,6 +92,38 @@ def build_pipeline(in_channels: int = 4, seed: int = 0) -> StableDiffusionPipeli
     return pipe
 
 
+def build_micro_pipeline(seed: int = 7) -> StableDiffusionPipeline:
+    """An even smaller pipeline (about 2 MB exported) for fixtures committed to the repository, such as the
+    optimum export in tests/data/optimum-micro (made by scripts/make_optimum_fixture.py). Deterministic:
+    the same seed rebuilds the same weights."""
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(16, 32), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=8, norm_num_groups=8, attention_head_dim=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
+    ))
+    for module, offset in ((unet, 1), (vae, 2), (text_encoder, 3)):
+        _jitter(module, seed + offset)
+    scheduler = DDIMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+        set_alpha_to_one=False, steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=CLIPTokenizer.from_pretrained(shipped_tokenizer_folder()),
+        unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def save_pipeline(pipe: StableDiffusionPipeline, folder: Path) -> Path:
     """Save ``pipe`` as a diffusers folder; returns it."""
     pipe.save_pretrained(folder, safe_serialization=True)

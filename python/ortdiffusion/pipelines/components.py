@@ -60,7 +60,10 @@ class OnnxModel:
 
     def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
         """Run with ``feeds`` (names as the model's inputs), each cast to the input's dtype if needed."""
-        cast = {name: np.ascontiguousarray(value, dtype=self.inputs[name].dtype) for name, value in feeds.items()}
+        cast = {}
+        for name, value in feeds.items():
+            array = np.asarray(value, dtype=self.inputs[name].dtype)  # keeps 0-d (scalar) inputs 0-d
+            cast[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
         return self.session.run(None, cast)
 
     def static_dim(self, name: str, axis: int) -> int | None:
