@@ -90,3 +90,17 @@ def test_export_command(zoo, tmp_path, capsys):
     assert (out / "unet" / "model.onnx_data").is_file()
     assert main(["export", "--model", str(zoo.diffusers("base")), "--output", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_generate_fit_pad_keeps_the_aspect_ratio_and_crops_back(tmp_path):
+    from PIL import Image
+
+    from ortdiffusion.png import read_parameters
+
+    Image.new("RGB", (200, 100), "green").save(tmp_path / "wide.png")
+    out = tmp_path / "fit.png"
+    assert main(["generate", "a cat", "--image", str(tmp_path / "wide.png"), "--fit", "pad", "--width", "128",
+                 "--height", "128", "--steps", "2", "--seed", "0", "--out", str(out), "--quiet"]) == 0
+    with Image.open(out) as image:
+        assert image.size == (128, 64)  # the picture's box inside the padded 128x128 canvas
+    assert read_parameters(out)["fit"] == "pad"

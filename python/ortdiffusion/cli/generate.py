@@ -43,6 +43,38 @@ def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
     return pipelines.StableDiffusionPipeline, {"height": args.height, "width": args.width}
 
 
+def _model_default_size(model: Path) -> tuple[int, int]:
+    """(height, width) a model generates by default: the UNet's sample_size x the VAE scale factor."""
+    from ortdiffusion.pipelines.components import read_config
+
+    sample = read_config(model / "unet").get("sample_size", 64)
+    sample = sample[0] if isinstance(sample, list) else int(sample)
+    blocks = read_config(model / "vae_decoder").get("block_out_channels", [0, 0, 0, 0])
+    return sample * 2 ** (len(blocks) - 1), sample * 2 ** (len(blocks) - 1)
+
+
+def _fit_inputs(args: argparse.Namespace, model: Path) -> tuple[int, int, int, int] | None:
+    """``--fit pad``: resize every input picture into the output size keeping its aspect ratio, padded
+    (the OpenCV preprocessing of ONNX SD tools); returns the box to crop the results to."""
+    from ortdiffusion import image as images
+
+    if args.fit != "pad":
+        return None
+    height, width = (args.height, args.width) if args.height and args.width else _model_default_size(model)
+    args.height, args.width = height, width
+    box = None
+    for name in ("image", "mask", "canny"):
+        value = getattr(args, name)
+        if value is not None:
+            padded, box = images.resize_and_pad(value, width, height)
+            setattr(args, name, padded.convert("L") if name == "mask" else padded)
+    if args.control_image:
+        fitted = [images.resize_and_pad(c, width, height) for c in args.control_image]
+        args.control_image = [f[0] for f in fitted]
+        box = box or fitted[0][1]
+    return box
+
+
 def _output_paths(out: Path, count: int) -> list[Path]:
     if count == 1:
         return [out]
@@ -61,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         model = default_model_path()
         print(DEFAULT_MODEL_NOTE)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    box = _fit_inputs(args, Path(model))
     pipeline_class, kwargs = _pick_pipeline(args)
     pipe = pipeline_class.from_pretrained(model, provider=args.provider)
     pipe.set_progress_bar_config(desc="denoising", unit="step", disable=args.quiet)
@@ -69,14 +102,15 @@ def run(args: argparse.Namespace) -> int:
         guidance_scale=args.guidance, num_images_per_prompt=args.num_images, eta=args.eta,
         generator=seed, **kwargs,
     )
-    first = result.images[0]
+    pictures = [p.crop(box) for p in result.images] if box else result.images
+    first = pictures[0]
     params = {
         "prompt": prompt, "negative_prompt": args.negative_prompt, "steps": args.steps, "scheduler": "DDIM",
         "guidance_scale": args.guidance, "seed": seed, "size": f"{first.width}x{first.height}",
         "model": str(model), "pipeline": pipeline_class.__name__, "eta": args.eta,
-        "strength": kwargs.get("strength"),
+        "strength": kwargs.get("strength"), "fit": args.fit,
     }
-    for index, (picture, path) in enumerate(zip(result.images, _output_paths(args.out, len(result.images)))):
+    for index, (picture, path) in enumerate(zip(pictures, _output_paths(args.out, len(pictures)))):
         save_png(picture, path, {**params, "image_index": index})
         print(f"wrote {path} ({pipeline_class.__name__}, seed {seed}, {args.steps} steps)")
     return 0
@@ -106,6 +140,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--canny-high", type=int, default=200)
     gen.add_argument("--control-scale", type=float, action="append", help="ControlNet conditioning scale (repeatable)")
     gen.add_argument("--control-end", type=float, default=1.0, help="fraction of steps after which ControlNets stop")
+    gen.add_argument("--fit", choices=["stretch", "pad"], default="stretch",
+                     help="input pictures: 'stretch' resizes to the output size as diffusers does (default); "
+                     "'pad' keeps their aspect ratio, pads, and crops the result back")
     gen.add_argument("--provider", default="cpu", help="ONNX Runtime provider (cpu, cuda, ...)")
     gen.add_argument("--out", type=Path, default=Path("ortdiffusion.png"), help="output PNG (default ortdiffusion.png)")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
