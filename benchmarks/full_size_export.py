@@ -1,7 +1,7 @@
 """Full-size Stable Diffusion 1.5 architecture (random weights, built locally): export time, peak memory
 and one UNet step on ONNX Runtime vs diffusers (torch), each in its own subprocess so peak RSS is per task.
 
-    python benchmarks/full_size_export.py [--cache ~/.cache/ortdiffusion-bench] [--size 256]
+    python benchmarks/full_size_export.py [--cache ~/.cache/ortdiffusion-bench] [--size 256] [--reuse-export]
 
 Needs the test (or export) extra. The diffusers folder (about 4 GB) and the export are built once into
 the cache folder, outside the repository. Not part of CI."""
@@ -123,6 +123,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ortdiffusion-bench")
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--reuse-export", action="store_true", help="skip the export if the cache holds one")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -134,7 +135,8 @@ def main() -> int:
     summary = {}
     if not (source / "model_index.json").is_file():
         summary["build"] = _child("build", source)
-    summary["export"] = _child("export", source, target)
+    if not (args.reuse_export and (target / "model_index.json").is_file()):
+        summary["export"] = _child("export", source, target)
     summary["ort_step"] = _child("ort_step", target, args.size)
     summary["torch_step"] = _child("torch_step", source, args.size)
     print(json.dumps(summary, indent=2))
