@@ -6,6 +6,9 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string_view>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -14,6 +17,7 @@
 #include "ortdiffusion/ddim_config.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/generator.hpp"
+#include "ortdiffusion/onnx_initializers.hpp"
 #include "ortdiffusion/scheduling_ddim.hpp"
 #include "ortdiffusion/torch_cpu_capability.hpp"
 
@@ -167,16 +171,42 @@ const char* capability_name(od::TorchCpuCapability c) {
   }
 }
 
+// A read-only numpy view of an initializer's bytes. Lifetime: the capsule owns a copy of the shared_ptr to
+// the mapped file (or decoded buffer), so the array's `base` keeps that memory alive after the reader is gone.
+py::array initializer_view(const od::Initializer& init) {
+  const std::string type = od::onnx_type_name(static_cast<int32_t>(init.data_type));
+  // numpy has no bfloat16: hand out the bit patterns as uint16; the Python side views them as ml_dtypes.bfloat16
+  const py::dtype dtype(type == "bfloat16" ? std::string("uint16") : type == "bool" ? std::string("bool") : type);
+  std::vector<py::ssize_t> shape(init.dims.begin(), init.dims.end());
+  auto* holder = new std::shared_ptr<const void>(init.owner);
+  py::capsule base(holder, [](void* p) { delete static_cast<std::shared_ptr<const void>*>(p); });
+  static const std::byte empty{};
+  const void* data = init.data != nullptr ? static_cast<const void*>(init.data) : static_cast<const void*>(&empty);
+  py::array view(dtype, shape, {}, data, base);
+  view.attr("flags").attr("writeable") = false;
+  return view;
+}
+
+py::list initializer_list(const std::vector<od::Initializer>& inits) {
+  py::list out;
+  for (const auto& init : inits) {
+    out.append(py::make_tuple(init.name, initializer_view(init),
+                              od::onnx_type_name(static_cast<int32_t>(init.data_type)), init.external));
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
-  m.doc() = "ortdiffusion native core (C++/Eigen): DDIM scheduler and torch-compatible Generator";
+  m.doc() = "ortdiffusion native core (C++/Eigen): DDIM scheduler, torch-compatible Generator, zero-copy ONNX initializer reader";
 
   // Exception hierarchy: base first, so that the more specific translators (registered later) win.
   static py::exception<od::Error> error(m, "OrtDiffusionError", PyExc_ValueError);
   static py::exception<od::ConfigError> config_error(m, "ConfigError", error.ptr());
   static py::exception<od::ArgumentError> argument_error(m, "ArgumentError", error.ptr());
   static py::exception<od::FormatError> format_error(m, "FormatError", error.ptr());
+  static py::exception<od::ExternalDataError> external_data_error(m, "ExternalDataError", format_error.ptr());
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -184,12 +214,39 @@ PYBIND11_MODULE(_native, m) {
       py::set_error(config_error, e.what());
     } catch (const od::ArgumentError& e) {
       py::set_error(argument_error, e.what());
+    } catch (const od::ExternalDataError& e) {
+      py::set_error(external_data_error, e.what());
     } catch (const od::FormatError& e) {
       py::set_error(format_error, e.what());
     } catch (const od::Error& e) {
       py::set_error(error, e.what());
     }
   });
+
+  // ---- ONNX initializers (zero-copy) ----------------------------------------------------------
+  m.def(
+      "read_initializers",
+      [](const std::string& path) {
+        std::vector<od::Initializer> inits;
+        {
+          py::gil_scoped_release release;
+          inits = od::read_initializers(path);
+        }
+        return initializer_list(inits);
+      },
+      py::arg("path"),
+      "[(name, read-only array viewing the mapped file, type name, external?)] for every initializer of the "
+      "ONNX file at path, in file order. bfloat16 tensors come as uint16 bit patterns.");
+  m.def(
+      "read_initializers_from_bytes",
+      [](const py::bytes& data, const std::string& name, const std::string& model_dir) {
+        const std::string_view view(data);
+        auto buffer = std::make_shared<std::vector<std::byte>>(view.size());
+        if (!view.empty()) std::memcpy(buffer->data(), view.data(), view.size());
+        return initializer_list(od::read_initializers_from_memory(buffer, name, model_dir));
+      },
+      py::arg("data"), py::arg("name") = "<bytes>", py::arg("model_dir") = "",
+      "As read_initializers, over a model in memory (copied once); external data only with model_dir.");
 
   m.def("torch_cpu_capability", [] { return capability_name(od::torch_cpu_capability()); },
         "The ATen CPU kernel family torch would use on this machine: 'default', 'avx2' or 'avx512'.");

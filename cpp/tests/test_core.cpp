@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -13,6 +15,7 @@
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/generator.hpp"
 #include "ortdiffusion/noise_schedule.hpp"
+#include "ortdiffusion/onnx_initializers.hpp"
 #include "ortdiffusion/scheduling_ddim.hpp"
 
 namespace od = ortdiffusion;
@@ -108,6 +111,44 @@ void test_step_recovers_x0_from_exact_noise() {
       "outside the noise schedule", "timestep out of range");
 }
 
+// A ModelProto with one float32 initializer "w" of dims [2], written byte by byte from onnx.proto's field
+// numbers: graph (7) { initializer (5) { dims (1), data_type (2), name (8), raw_data (9) } }.
+std::vector<std::byte> tiny_model() {
+  const uint8_t raw[] = {0x3a, 0x13, 0x2a, 0x11, 0x08, 0x02, 0x10, 0x01, 0x42, 0x01, 'w', 0x4a, 0x08,
+                         0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0};  // 1.0f, -2.0f
+  std::vector<std::byte> out(sizeof(raw));
+  for (std::size_t i = 0; i < sizeof(raw); ++i) out[i] = static_cast<std::byte>(raw[i]);
+  return out;
+}
+
+void test_initializer_reader() {
+  const auto bytes = std::make_shared<std::vector<std::byte>>(tiny_model());
+  const auto inits = od::read_initializers_from_memory(bytes, "tiny", "");
+  check(inits.size() == 1 && inits[0].name == "w" && inits[0].dims == std::vector<int64_t>{2} &&
+            inits[0].data_type == od::OnnxDataType::kFloat && inits[0].size_bytes == 8,
+        "hand-written model: one float32 initializer w[2]");
+  if (inits.size() == 1) {
+    float values[2];
+    std::memcpy(values, inits[0].data, 8);
+    check(values[0] == 1.0f && values[1] == -2.0f, "raw_data viewed in place");
+    check(inits[0].data == bytes->data() + 13, "zero copy: the view points into the input bytes");
+  }
+  // every strict prefix cuts the graph message short: always a FormatError, never a crash
+  for (std::size_t cut = 0; cut < bytes->size(); ++cut) {
+    auto prefix = std::make_shared<std::vector<std::byte>>(bytes->begin(), bytes->begin() + cut);
+    check_throws<od::FormatError>([&] { od::read_initializers_from_memory(prefix, "tiny", ""); }, "tiny",
+                                  "prefix of " + std::to_string(cut) + " bytes");
+  }
+  auto wrong_size = std::make_shared<std::vector<std::byte>>(*bytes);
+  (*wrong_size)[5] = static_cast<std::byte>(3);  // dims [3] for 8 bytes of data
+  check_throws<od::FormatError>([&] { od::read_initializers_from_memory(wrong_size, "tiny", ""); },
+                                "raw_data has 8 bytes", "raw_data size must match dims");
+  check_throws<od::ExternalDataError>([] { od::resolve_external_location("/tmp", "../etc/passwd", "w"); },
+                                      "'..' component", "external location escaping the folder");
+  check_throws<od::ExternalDataError>([] { od::resolve_external_location("/tmp", "/etc/passwd", "w"); },
+                                      "is absolute", "absolute external location");
+}
+
 }  // namespace
 
 int main() {
@@ -115,6 +156,7 @@ int main() {
   test_timesteps();
   test_config();
   test_step_recovers_x0_from_exact_noise();
+  test_initializer_reader();
   if (failures == 0) std::printf("ortdiffusion core: all checks passed\n");
   return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

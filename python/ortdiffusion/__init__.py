@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ortdiffusion._native import Generator
-from ortdiffusion.errors import ArgumentError, ConfigError, FormatError, OrtDiffusionError
+from ortdiffusion.errors import ArgumentError, ConfigError, ExternalDataError, FormatError, OrtDiffusionError
 from ortdiffusion.pipelines import (
     StableDiffusionControlNetImg2ImgPipeline,
     StableDiffusionControlNetPipeline,
@@ -45,6 +45,7 @@ __all__ = [
     "ConfigError",
     "DDIMScheduler",
     "DDIMSchedulerOutput",
+    "ExternalDataError",
     "FormatError",
     "Generator",
     "OrtDiffusionError",

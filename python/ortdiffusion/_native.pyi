@@ -7,7 +7,7 @@ import typing
 import numpy
 import numpy.typing
 
-__all__: list[str] = ['ArgumentError', 'ConfigError', 'DDIMScheduler', 'FormatError', 'Generator', 'OrtDiffusionError', 'ddim_config_keys', 'load_ddim_config', 'torch_cpu_capability']
+__all__: list[str] = ['ArgumentError', 'ConfigError', 'DDIMScheduler', 'ExternalDataError', 'FormatError', 'Generator', 'OrtDiffusionError', 'ddim_config_keys', 'load_ddim_config', 'read_initializers', 'read_initializers_from_bytes', 'torch_cpu_capability']
 class OrtDiffusionError(ValueError):
     ...
 class ConfigError(OrtDiffusionError):
@@ -15,6 +15,8 @@ class ConfigError(OrtDiffusionError):
 class ArgumentError(OrtDiffusionError):
     ...
 class FormatError(OrtDiffusionError):
+    ...
+class ExternalDataError(FormatError):
     ...
 class Generator:
     """
@@ -86,6 +88,14 @@ def ddim_config_keys() -> list[str]:
 def load_ddim_config(path: str) -> str:
     """
     Read a scheduler_config.json with the C++ reader; returns the normalised JSON.
+    """
+def read_initializers(path: str) -> list:
+    """
+    [(name, read-only array viewing the mapped file, type name, external?)] for every initializer of the ONNX file at path, in file order. bfloat16 tensors come as uint16 bit patterns.
+    """
+def read_initializers_from_bytes(data: bytes, name: str = '<bytes>', model_dir: str = '') -> list:
+    """
+    As read_initializers, over a model in memory (copied once); external data only with model_dir.
     """
 def torch_cpu_capability() -> str:
     """

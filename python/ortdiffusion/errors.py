@@ -3,6 +3,6 @@
 They are defined once in the native module (so C++ errors arrive as these classes) and re-exported here.
 """
 
-from ortdiffusion._native import ArgumentError, ConfigError, FormatError, OrtDiffusionError
+from ortdiffusion._native import ArgumentError, ConfigError, ExternalDataError, FormatError, OrtDiffusionError
 
-__all__ = ["ArgumentError", "ConfigError", "FormatError", "OrtDiffusionError"]
+__all__ = ["ArgumentError", "ConfigError", "ExternalDataError", "FormatError", "OrtDiffusionError"]

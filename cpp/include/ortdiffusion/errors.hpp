@@ -31,6 +31,13 @@ class FormatError : public Error {
   using Error::Error;
 };
 
+// An ONNX tensor's external data cannot be used: its location is absolute, has a `..` component, leaves
+// the model's folder through a symlink, is not a regular file, or its offset + length run past the end.
+class ExternalDataError : public FormatError {
+ public:
+  using FormatError::FormatError;
+};
+
 // Formats a shape as "[1, 4, 64, 64]" for error messages.
 template <typename Container>
 std::string shape_to_string(const Container& shape) {
