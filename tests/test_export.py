@@ -139,3 +139,40 @@ def test_failed_export_leaves_no_partial_folder(zoo, tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - whatever diffusers raises for the broken config
         export_pipeline(source, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]
+
+
+def test_export_checks_output_and_scheduler_before_any_work(zoo, tmp_path):
+    import shutil
+
+    with pytest.raises(ValueError, match="must name a folder"):
+        export_pipeline(zoo.diffusers("base"), tmp_path / "..")
+    source = tmp_path / "no-scheduler"
+    shutil.copytree(zoo.diffusers("base"), source)
+    shutil.rmtree(source / "scheduler")
+    with pytest.raises(FileNotFoundError, match="scheduler/scheduler_config.json"):
+        export_pipeline(source, tmp_path / "out")
+
+
+def test_controlnet_in_guess_mode_is_refused(zoo, tmp_path):
+    import shutil
+
+    net = tmp_path / "pooled"
+    shutil.copytree(zoo.controlnet(0), net)
+    config = json.loads((net / "config.json").read_text())
+    config["global_pool_conditions"] = True
+    (net / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="global_pool_conditions"):
+        export_pipeline(zoo.diffusers("base"), tmp_path / "out", controlnets=[net])
+
+
+def test_export_respects_the_umask(zoo, tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o077)
+    try:
+        export_pipeline(zoo.diffusers("base"), tmp_path / "private")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "private" / "unet" / "model.onnx").stat().st_mode) == 0o600

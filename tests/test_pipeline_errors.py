@@ -45,7 +45,7 @@ def gray(width: int, height: int) -> Image.Image:
         ({"num_inference_steps": 0}, "`num_inference_steps` must be an integer >= 1, got 0"),
         ({"num_images_per_prompt": 0}, "`num_images_per_prompt`"),
         ({"output_type": "jpeg"}, "`output_type` must be one of"),
-        ({"eta": 2.0}, "`eta` must be a number in"),
+        ({"eta": -1.0}, "`eta` must be a finite number >= 0"),
         ({"negative_prompt": ["a", "b"]}, "`negative_prompt` has batch size 2"),
         ({"latents": np.zeros((1, 4, 3, 3), np.float32)}, "`latents` have shape"),
         ({"latents": np.full((1, 4, 8, 8), np.nan, np.float32), "height": 64, "width": 64}, "NaN"),
@@ -122,3 +122,18 @@ def test_controlnet_arguments_are_checked(zoo):
         pipe("a cat", control_image=[gray(32, 32)] * 2, control_guidance_start=0.8, control_guidance_end=0.2)
     with pytest.raises(ValueError, match="different sizes"):
         pipe("a cat", control_image=[gray(32, 32), gray(48, 32)])
+
+
+def test_inpaint_counts_and_every_mask_size_are_checked(inpaint):
+    with pytest.raises(ValueError, match="got 2 `image` for a batch of 1"):
+        inpaint("a cat", image=[gray(64, 64), gray(64, 64)], mask_image=Image.new("L", (64, 64)))
+    with pytest.raises(ValueError, match="got 2 `mask_image` for a batch of 3"):
+        inpaint(["a", "b", "c"], image=gray(64, 64), mask_image=[Image.new("L", (64, 64))] * 2)
+    with pytest.raises(ValueError, match="`mask_image` is 32x32 but `image` is 64x64"):
+        inpaint(["a", "b"], image=gray(64, 64), mask_image=[Image.new("L", (64, 64)), Image.new("L", (32, 32))])
+
+
+def test_controlnet_img2img_refuses_nested_lists(zoo):
+    pipe = od.StableDiffusionControlNetImg2ImgPipeline.from_pretrained(zoo.exported("cn2"))
+    with pytest.raises(ValueError, match="nested `control_image` lists"):
+        pipe(["a", "b"], image=gray(32, 32), control_image=[[gray(32, 32)] * 2] * 2)

@@ -234,3 +234,24 @@ def test_controlnet_img2img_matches_diffusers(zoo, torch):
     ours = _ours(od.StableDiffusionControlNetImg2ImgPipeline, zoo.exported("cn1"))
     kwargs = {"image": scene(48, 40), "control_image": scene(48, 40, seed=4), "strength": 0.7, "control_guidance_start": 0.2}
     _compare(ref, ours, torch, seed=7, **kwargs)
+
+
+def test_two_controlnets_with_nested_per_prompt_lists_match_diffusers(controlnet2, torch):
+    """diffusers reads [[net0, net1] for prompt 0, [net0, net1] for prompt 1] and transposes it."""
+    ref, ours = controlnet2
+    nested = [[scene(32, 32, seed=5), scene(32, 32, seed=6)], [scene(32, 32, seed=7), scene(32, 32, seed=8)]]
+    prompts = ["a red circle", "a blue square"]
+    with torch.no_grad():
+        expected = ref(prompts, image=nested, num_inference_steps=4, output_type="np",
+                       generator=torch.Generator().manual_seed(9)).images
+    got = ours(prompts, control_image=nested, num_inference_steps=4, output_type="np", generator=9).images
+    assert got.shape == expected.shape == (2, 32, 32, 3)
+    assert float(np.abs(got - expected).max()) <= TOLERANCE
+
+
+def test_numpy_scalars_are_accepted_like_python_numbers(text2img):
+    _, ours = text2img
+    args = {"prompt": PROMPT, "num_inference_steps": 3, "height": 32, "width": 32, "output_type": "np", "generator": 0}
+    plain = ours(**args, guidance_scale=7.5, eta=0.5).images
+    numpy_typed = ours(**args, guidance_scale=np.float32(7.5), eta=np.float64(0.5)).images
+    np.testing.assert_array_equal(plain, numpy_typed)

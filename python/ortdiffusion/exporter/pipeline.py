@@ -5,6 +5,7 @@ The output is written into a temporary sibling folder and renamed into place onl
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -118,8 +119,13 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
                     f"ControlNet {controlnet_dirs[k]} has cross_attention_dim {net.config.cross_attention_dim}, "
                     f"the UNet {config.cross_attention_dim}: it was trained for another base model"
                 )
-        vae_factor = 8
-        cond = torch.rand(len(controlnets), DUMMY_BATCH, 3, DUMMY_LATENT_SIDE * vae_factor, DUMMY_LATENT_SIDE * vae_factor)
+        channels = {net.config.conditioning_channels for net in controlnets}
+        if len(channels) != 1:
+            raise ValueError(f"the ControlNets take different conditioning channels {sorted(channels)}; they cannot share one input")
+        # the conditioning embedding downsamples by 2 ** (len(conditioning_embedding_out_channels) - 1)
+        factor = 2 ** (len(controlnets[0].config.conditioning_embedding_out_channels) - 1)
+        side = DUMMY_LATENT_SIDE * factor
+        cond = torch.rand(len(controlnets), DUMMY_BATCH, channels.pop(), side, side)
         scale = torch.ones(len(controlnets))
         graph = export_module(
             UNetWithControlNetsForExport(unet, controlnets), [sample, timestep, text, cond, scale],
@@ -135,28 +141,56 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
 
 
 def _check_source(source: Path, controlnet_dirs: Sequence[Path]) -> None:
-    missing = [p for p in ("unet", "vae", "text_encoder", "tokenizer") if not (source / p).is_dir()]
+    needed = ["unet", "vae", "text_encoder", "tokenizer", "scheduler/scheduler_config.json"]
+    missing = [p for p in needed if not (source / p).exists()]
     if missing:
         raise FileNotFoundError(f"{source} is not a diffusers Stable Diffusion folder: missing {missing}")
     for d in controlnet_dirs:
-        if not (Path(d) / "config.json").is_file():
+        config_path = Path(d) / "config.json"
+        if not config_path.is_file():
             raise FileNotFoundError(f"--controlnet {d}: not a diffusers ControlNet folder (no config.json)")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if config.get("global_pool_conditions"):
+            # diffusers runs such ControlNets in guess mode (conditional half only); the fused graph does not
+            raise ValueError(f"--controlnet {d}: ControlNets with global_pool_conditions (guess mode) are not supported")
+
+
+def _check_output(output: Path, overwrite: bool) -> None:
+    if not output.name or output.name in (".", ".."):
+        raise ValueError(f"output {str(output)!r} must name a folder (not '.' or '..')")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it (Linux /proc), else the usual 022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
 
 
 def _publish_permissions(root: Path) -> None:
     """Temporary files and folders are created private (0600/0700); give the export the usual modes."""
-    root.chmod(0o755)
+    umask = _current_umask()
+    root.chmod(0o777 & ~umask)
     for path in root.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
     if output.exists():
-        if not overwrite:
-            raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
+        _check_output(output, overwrite)
         trash = output.with_name(f".{output.name}.old-{time.time_ns()}")
         output.rename(trash)
-        staging.rename(output)
+        try:
+            staging.rename(output)
+        except BaseException:
+            trash.rename(output)  # put the previous export back
+            raise
         shutil.rmtree(trash)
     else:
         staging.rename(output)
@@ -178,6 +212,7 @@ def export_pipeline(
     source, output = Path(model), Path(output)
     controlnet_dirs = [Path(c) for c in controlnets]
     _check_source(source, controlnet_dirs)
+    _check_output(output, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
     report = ExportReport(output=output)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))

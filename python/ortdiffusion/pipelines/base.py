@@ -4,7 +4,9 @@ helpers of the same names (``encode_prompt``, ``prepare_latents``, ``get_timeste
 
 from __future__ import annotations
 
+import logging
 import math
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -20,6 +22,8 @@ from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
 from ortdiffusion.schedulers import DDIMScheduler
 from ortdiffusion.sessions import require_inputs
 
+logger = logging.getLogger(__name__)
+
 OUTPUT_TYPES = ("pil", "np", "latent")
 CALLBACK_TENSOR_INPUTS = ("latents", "prompt_embeds")
 UNET_INPUTS = ["sample", "timestep", "encoder_hidden_states"]
@@ -31,6 +35,16 @@ LOGVAR_RANGE = (-30.0, 20.0)
 FeedHook = Callable[[int, int, np.ndarray], dict]
 # A post-step hook: (step index, latents after the scheduler step) -> latents
 PostStepHook = Callable[[int, np.ndarray], np.ndarray]
+
+
+def is_real(value: Any) -> bool:
+    """A real number (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_integer(value: Any) -> bool:
+    """An integer (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def as_prompt_list(prompt: Any, name: str = "prompt") -> list[str]:
@@ -121,14 +135,14 @@ class StableDiffusionPipelineBase:
                     "pass one negative prompt or one per prompt"
                 )
         self.check_size(height, width)
-        if not isinstance(num_inference_steps, (int, np.integer)) or isinstance(num_inference_steps, bool) or num_inference_steps < 1:
+        if not is_integer(num_inference_steps) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be an integer >= 1, got {num_inference_steps!r}")
-        if not isinstance(num_images_per_prompt, (int, np.integer)) or num_images_per_prompt < 1:
+        if not is_integer(num_images_per_prompt) or num_images_per_prompt < 1:
             raise ValueError(f"`num_images_per_prompt` must be an integer >= 1, got {num_images_per_prompt!r}")
-        if not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale):
+        if not is_real(guidance_scale) or not math.isfinite(guidance_scale):
             raise ValueError(f"`guidance_scale` must be a finite number, got {guidance_scale!r}")
-        if not isinstance(eta, (int, float)) or not 0 <= eta <= 1:
-            raise ValueError(f"`eta` must be a number in [0, 1], got {eta!r}")
+        if not is_real(eta) or not 0 <= eta < math.inf:
+            raise ValueError(f"`eta` must be a finite number >= 0, got {eta!r}")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}")
         unknown = [k for k in callback_on_step_end_tensor_inputs if k not in CALLBACK_TENSOR_INPUTS]
@@ -142,7 +156,7 @@ class StableDiffusionPipelineBase:
         for name, value in (("height", height), ("width", width)):
             if value is None:
                 continue
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            if not is_integer(value):
                 raise TypeError(f"`{name}` must be an integer, got {value!r}")
             if value <= 0 or value % factor:
                 raise ValueError(
@@ -152,7 +166,7 @@ class StableDiffusionPipelineBase:
     @staticmethod
     def check_strength(strength: Any) -> float:
         """``strength`` as a float in [0, 1], or a ValueError naming it."""
-        if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 <= strength <= 1:
+        if not is_real(strength) or not 0 <= strength <= 1:
             raise ValueError(f"The value of `strength` should be in [0.0, 1.0] but is {strength!r}")
         return float(strength)
 
@@ -199,6 +213,10 @@ class StableDiffusionPipelineBase:
             latents = mean + std * randn(generator, mean.shape)
         elif out.shape[1] == channels:
             # older optimum exports draw the sample inside the graph: not reproducible from a seed
+            logger.warning(
+                "%s returns a latent sample drawn inside the graph; results will not follow the seed "
+                "(re-export with ortdiffusion export or a recent optimum)", encoder.path
+            )
             latents = out
         else:
             raise ValueError(f"{encoder.path} returns {out.shape[1]} channels; expected {2 * channels} (mean, logvar)")

@@ -12,7 +12,9 @@ from ortdiffusion.image import prepare_control_image
 
 
 def per_controlnet(value: Any, count: int, name: str) -> list[Any]:
-    """``value`` given once (for all ControlNets) or as a list with one entry per ControlNet."""
+    """``value`` given once (for all ControlNets) or as a list/array with one entry per ControlNet."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.ndim else value.item()
     if isinstance(value, (list, tuple)):
         if len(value) != count:
             raise ValueError(f"`{name}` has {len(value)} entries but the model fuses {count} ControlNets")
@@ -20,14 +22,26 @@ def per_controlnet(value: Any, count: int, name: str) -> list[Any]:
     return [value] * count
 
 
-def control_images_per_net(control_image: Any, count: int) -> list[Any]:
-    """Split ``control_image`` into one image (or list of images) per ControlNet: with one ControlNet any
-    image or list of images; with several, a list holding one entry per ControlNet."""
+def control_images_per_net(control_image: Any, count: int, allow_nested: bool = True) -> list[Any]:
+    """Split ``control_image`` into one image (or list of images) per ControlNet, as diffusers reads it:
+    with one ControlNet any image or list of images; with several, a list of one image per ControlNet, or
+    (``allow_nested``) a list with one such list per prompt, which is transposed."""
     if control_image is None:
         raise ValueError("this model has ControlNets: pass `control_image` (e.g. ortdiffusion.image.canny(photo))")
     if count == 1:
         return [control_image]
-    if not isinstance(control_image, (list, tuple)) or len(control_image) != count:
+    if not isinstance(control_image, (list, tuple)):
+        raise ValueError(f"the model fuses {count} ControlNets: pass `control_image` as a list of {count} images")
+    if control_image and isinstance(control_image[0], (list, tuple)):
+        if not allow_nested:
+            raise ValueError(
+                "nested `control_image` lists (one list per prompt) are not accepted here, as in diffusers; "
+                f"pass one image per ControlNet ({count})"
+            )
+        if any(not isinstance(per_prompt, (list, tuple)) or len(per_prompt) != count for per_prompt in control_image):
+            raise ValueError(f"each prompt's entry in `control_image` must list {count} images, one per ControlNet")
+        return [list(per_net) for per_net in zip(*control_image)]
+    if len(control_image) != count:
         raise ValueError(f"the model fuses {count} ControlNets: pass `control_image` as a list of {count} images")
     return list(control_image)
 

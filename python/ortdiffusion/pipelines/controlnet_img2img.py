@@ -56,7 +56,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         strength = self.check_strength(strength)
         scales, starts, ends = self.check_control_args(controlnet_conditioning_scale, control_guidance_start, control_guidance_end)
         self.check_size(height, width)
-        per_net = control_images_per_net(control_image, self.components.num_controlnets)
+        per_net = control_images_per_net(control_image, self.components.num_controlnets, allow_nested=False)
         init_image = prepare_image(image, height, width, self.vae_scale_factor)
         prompts, negatives = self.check_common_inputs(
             prompt, negative_prompt, init_image.shape[-2], init_image.shape[-1], num_inference_steps,

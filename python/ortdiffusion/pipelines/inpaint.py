@@ -14,10 +14,21 @@ from ortdiffusion.pipelines.base import StableDiffusionPipelineBase
 from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
 
 
-def _first_size(images: Any, name: str) -> tuple[int, int]:
-    first = images[0] if isinstance(images, (list, tuple)) and images else images
-    picture = load_image(first, name)
-    return picture.width, picture.height
+def _sizes(images: Any, name: str) -> list[tuple[int, int]]:
+    """(width, height) of each picture in ``images`` (one or a list)."""
+    items = list(images) if isinstance(images, (list, tuple)) else [images]
+    if not items:
+        raise ValueError(f"`{name}` is an empty list")
+    return [load_image(item, name).size for item in items]
+
+
+def check_batch_count(count: int, batch_size: int, name: str) -> None:
+    """``count`` pictures must be 1 or divide the batch (prompts x num_images_per_prompt)."""
+    if count > batch_size or batch_size % count:
+        raise ValueError(
+            f"got {count} `{name}` for a batch of {batch_size} (prompts x num_images_per_prompt); "
+            "pass one, or a number that divides the batch"
+        )
 
 
 class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
@@ -59,14 +70,19 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
             prompt, negative_prompt, height, width, num_inference_steps, num_images_per_prompt, guidance_scale,
             eta, output_type, callback_on_step_end_tensor_inputs,
         )
-        image_size, mask_size = _first_size(image, "image"), _first_size(mask_image, "mask_image")
-        if image_size != mask_size:
-            raise ValueError(
-                f"`mask_image` is {mask_size[0]}x{mask_size[1]} but `image` is {image_size[0]}x{image_size[1]}; "
-                "the mask must cover the image pixel for pixel"
-            )
-        generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
+        image_sizes, mask_sizes = _sizes(image, "image"), _sizes(mask_image, "mask_image")
+        check_batch_count(len(image_sizes), batch_size, "image")
+        check_batch_count(len(mask_sizes), batch_size, "mask_image")
+        if len(image_sizes) != len(mask_sizes) and 1 not in (len(image_sizes), len(mask_sizes)):
+            raise ValueError(f"got {len(image_sizes)} `image` and {len(mask_sizes)} `mask_image`; pass as many of each, or one")
+        for k, (mw, mh) in enumerate(mask_sizes):
+            iw, ih = image_sizes[k % len(image_sizes)]
+            if (mw, mh) != (iw, ih):
+                raise ValueError(
+                    f"`mask_image` is {mw}x{mh} but `image` is {iw}x{ih}; the mask must cover the image pixel for pixel"
+                )
+        generator = resolve_generator(generator)
         do_cfg = guidance_scale > 1.0
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
@@ -99,8 +115,8 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         factor = self.vae_scale_factor
         mask = mask_condition[:, :, ::factor, ::factor]  # F.interpolate(mode="nearest") to the latent size
         masked_image_latents = self.encode_image(masked_image, generator)
-        mask = self._to_batch(mask, batch_size, "masks")
-        masked_image_latents = self._to_batch(masked_image_latents, batch_size, "images")
+        mask = np.tile(mask, (batch_size // mask.shape[0], 1, 1, 1))
+        masked_image_latents = np.tile(masked_image_latents, (batch_size // masked_image_latents.shape[0], 1, 1, 1))
         if do_cfg:
             mask = np.concatenate([mask, mask])
             masked_image_latents = np.concatenate([masked_image_latents, masked_image_latents])
@@ -129,14 +145,3 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         )
         # 8. Decode
         return self.decode(latents, output_type, return_dict)
-
-    @staticmethod
-    def _to_batch(array: np.ndarray, batch_size: int, what: str) -> np.ndarray:
-        if array.shape[0] >= batch_size:
-            return array
-        if batch_size % array.shape[0]:
-            raise ValueError(
-                f"{array.shape[0]} {what} cannot be duplicated to the batch size {batch_size}; "
-                "pass one or as many as prompts x num_images_per_prompt"
-            )
-        return np.tile(array, (batch_size // array.shape[0], 1, 1, 1))
