@@ -114,7 +114,7 @@ def test_controlnet_arguments_are_checked(zoo):
     pipe.set_progress_bar_config(disable=True)
     with pytest.raises(ValueError, match="pass `control_image`"):
         pipe("a cat")
-    with pytest.raises(ValueError, match="list of 2 images"):
+    with pytest.raises(TypeError, match="list of 2 images"):
         pipe("a cat", control_image=gray(32, 32))
     with pytest.raises(ValueError, match="`controlnet_conditioning_scale` has 3 entries"):
         pipe("a cat", control_image=[gray(32, 32)] * 2, controlnet_conditioning_scale=[1.0, 1.0, 1.0])

@@ -31,7 +31,7 @@ def control_images_per_net(control_image: Any, count: int, allow_nested: bool = 
     if count == 1:
         return [control_image]
     if not isinstance(control_image, (list, tuple)):
-        raise ValueError(f"the model fuses {count} ControlNets: pass `control_image` as a list of {count} images")
+        raise TypeError(f"the model fuses {count} ControlNets: pass `control_image` as a list of {count} images")
     if control_image and isinstance(control_image[0], (list, tuple)):
         if not allow_nested:
             raise ValueError(
