@@ -57,3 +57,30 @@ def test_missing_inputs_missing_files_and_broken_models(unet_like, tmp_path):
     broken.write_bytes(b"\x08\x07garbage")
     with pytest.raises(ValueError, match="onnxruntime cannot load .*broken.onnx"):
         sessions.create_session(broken)
+
+
+def test_replaced_weights_survive_graph_optimization(tmp_path):
+    """Inline and external initializers are both replaced before ONNX Runtime optimizes the graph (plain
+    add_initializer would be ignored once the weight is folded or re-laid out)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ortdiffusion.sessions import create_session
+
+    weight = np.arange(16, dtype=np.float32).reshape(4, 4)
+    nodes = [helper.make_node("Transpose", ["W"], ["Wt"]), helper.make_node("MatMul", ["x", "Wt"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], initializer=[numpy_helper.from_array(weight, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.ones((1, 4), np.float32)
+    for external in (False, True):
+        path = tmp_path / f"m{int(external)}" / "model.onnx"
+        path.parent.mkdir()
+        onnx.save_model(model, str(path), save_as_external_data=external, location="w.bin", size_threshold=0)
+        replaced = create_session(path, initializers={"W": np.eye(4, dtype=np.float32)})
+        np.testing.assert_array_equal(replaced.run(None, {"x": x})[0], x)
+        np.testing.assert_array_equal(create_session(path).run(None, {"x": x})[0], x @ weight.T)
+    with pytest.raises(ValueError, match="no initializers named"):
+        create_session(path, initializers={"nope": weight})

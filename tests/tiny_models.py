@@ -5,7 +5,10 @@ ResNet and attention in the VAE, the real CLIP tokenizer) while exporting and ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import (
@@ -170,3 +173,84 @@ class TinyModelZoo:
             return path
 
         return self._once(f"onnx-{kind}", build)
+
+
+UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "ff.net.0.proj", "conv1"]
+TEXT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1"]
+
+
+@dataclass
+class RandomLora:
+    """A LoRA file for ortdiffusion plus what a torch reference needs to apply the same LoRA."""
+
+    path: Path  # diffusers-format .safetensors (UNet and text encoder, peft metadata)
+    unet_only: Path  # the UNet part alone, with its metadata (what diffusers loads here)
+    text_config: Any = None
+    text_state_dict: dict | None = None
+
+    def apply_to(self, pipe: StableDiffusionPipeline, adapter_name: str) -> None:
+        """Apply to a diffusers pipeline: the UNet part through diffusers' load_lora_weights (peft), the text
+        encoder part through peft directly (transformers here needs a newer peft for its own loader)."""
+        pipe.load_lora_weights(str(self.unet_only), adapter_name=adapter_name)
+        if self.text_state_dict is not None:
+            from peft import inject_adapter_in_model, set_peft_model_state_dict
+
+            inject_adapter_in_model(self.text_config, pipe.text_encoder, adapter_name=adapter_name)
+            set_peft_model_state_dict(pipe.text_encoder, self.text_state_dict, adapter_name=adapter_name)
+
+
+def make_random_lora(
+    folder: Path, seed: int, unet_rank: int = 4, unet_alpha: float = 8.0, text_rank: int | None = 8,
+    text_alpha: float = 4.0, build: Callable[[], StableDiffusionPipeline] = build_pipeline,
+) -> RandomLora:
+    """A random peft LoRA (several target modules, alpha != rank) for the pipeline ``build`` makes, saved in
+    diffusers' format with peft metadata."""
+    from peft import LoraConfig, inject_adapter_in_model
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = build()
+    generator = torch.Generator().manual_seed(seed)
+
+    def randomize(module: torch.nn.Module) -> None:
+        with torch.no_grad():
+            for name, p in module.named_parameters():
+                if "lora_" in name:
+                    p.copy_(torch.randn(p.shape, generator=generator) * (0.3 if "lora_A" in name else 0.1))
+
+    unet_config = LoraConfig(r=unet_rank, lora_alpha=unet_alpha, target_modules=UNET_LORA_TARGETS, init_lora_weights=False)
+    pipe.unet.add_adapter(unet_config)
+    randomize(pipe.unet)
+    unet_layers = get_peft_model_state_dict(pipe.unet)
+    folder.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(folder / "unet_only", unet_lora_layers=unet_layers,
+                                              unet_lora_adapter_metadata=unet_config.to_dict())
+    layers: dict[str, Any] = {"unet_lora_layers": unet_layers, "unet_lora_adapter_metadata": unet_config.to_dict()}
+    result = RandomLora(folder / "pytorch_lora_weights.safetensors", folder / "unet_only" / "pytorch_lora_weights.safetensors")
+    if text_rank is not None:
+        text_config = LoraConfig(r=text_rank, lora_alpha=text_alpha, target_modules=TEXT_LORA_TARGETS, init_lora_weights=False)
+        inject_adapter_in_model(text_config, pipe.text_encoder)
+        randomize(pipe.text_encoder)
+        text_state = get_peft_model_state_dict(pipe.text_encoder)
+        layers.update(text_encoder_lora_layers=text_state,
+                      text_encoder_lora_adapter_metadata=text_config.to_dict())
+        result.text_config, result.text_state_dict = text_config, text_state
+    StableDiffusionPipeline.save_lora_weights(folder, **layers)
+    return result
+
+
+def diffusers_lora_to_kohya(source: Path, target: Path, unet_alpha: float) -> Path:
+    """Rewrite a diffusers-format UNet LoRA in kohya / A1111 naming with explicit ``.alpha`` tensors."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(source)
+    out = {}
+    for key, value in tensors.items():
+        part, _, rest = key.partition(".")
+        if part != "unet":
+            continue
+        module, _, kind = rest.rpartition(".lora_")
+        kohya = "lora_unet_" + module.replace(".", "_")
+        out[f"{kohya}.lora_{'down' if kind.startswith('A') else 'up'}.weight"] = value
+        out[f"{kohya}.alpha"] = torch.tensor(unet_alpha)
+    save_file(out, target)
+    return target

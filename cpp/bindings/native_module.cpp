@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <string_view>
+#include <tuple>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "ortdiffusion/ddim_config.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/generator.hpp"
+#include "ortdiffusion/lora_merge.hpp"
 #include "ortdiffusion/onnx_initializers.hpp"
 #include "ortdiffusion/scheduling_ddim.hpp"
 #include "ortdiffusion/torch_cpu_capability.hpp"
@@ -247,6 +249,36 @@ PYBIND11_MODULE(_native, m) {
       },
       py::arg("data"), py::arg("name") = "<bytes>", py::arg("model_dir") = "",
       "As read_initializers, over a model in memory (copied once); external data only with model_dir.");
+
+  // ---- LoRA merge ------------------------------------------------------------------------------
+  m.def(
+      "lora_merge",
+      [](const py::array& weight, bool transposed, const std::vector<std::tuple<py::array, py::array, double>>& factors) {
+        if (weight.ndim() != 2) throw od::ArgumentError("lora_merge: weight must be 2-D, got " + od::shape_to_string(shape_of(weight)));
+        const float* w = data_of<float>(weight, "weight");
+        const int64_t rows = weight.shape(0), cols = weight.shape(1);
+        const int64_t out_features = transposed ? cols : rows, in_features = transposed ? rows : cols;
+        std::vector<od::LoraFactor> native;
+        for (const auto& [up, down, scale] : factors) {
+          if (up.ndim() != 2 || down.ndim() != 2 || up.shape(0) != out_features || down.shape(1) != in_features ||
+              up.shape(1) != down.shape(0)) {
+            throw od::ArgumentError("lora_merge: up " + od::shape_to_string(shape_of(up)) + " @ down " +
+                                    od::shape_to_string(shape_of(down)) + " does not give [" +
+                                    std::to_string(out_features) + ", " + std::to_string(in_features) + "]");
+          }
+          native.push_back({data_of<float>(up, "up"), data_of<float>(down, "down"), up.shape(1), static_cast<float>(scale)});
+        }
+        py::array_t<float> out({rows, cols});
+        float* dst = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          od::merge_lora(w, rows, cols, transposed, native, dst);
+        }
+        return out;
+      },
+      py::arg("weight"), py::arg("transposed"), py::arg("factors"),
+      "W + sum(scale * up @ down) for float32 C-contiguous 2-D arrays (weight [out, in], or [in, out] when "
+      "transposed); factors: [(up [out, r], down [r, in], scale)]. Returns a new array.");
 
   m.def("torch_cpu_capability", [] { return capability_name(od::torch_cpu_capability()); },
         "The ATen CPU kernel family torch would use on this machine: 'default', 'avx2' or 'avx512'.");

@@ -14,6 +14,7 @@
 #include "ortdiffusion/ddim_config.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/generator.hpp"
+#include "ortdiffusion/lora_merge.hpp"
 #include "ortdiffusion/noise_schedule.hpp"
 #include "ortdiffusion/onnx_initializers.hpp"
 #include "ortdiffusion/scheduling_ddim.hpp"
@@ -149,6 +150,28 @@ void test_initializer_reader() {
                                       "is absolute", "absolute external location");
 }
 
+void test_lora_merge() {
+  // W [2, 3] + 0.5 * up [2, 1] @ down [1, 3], and the same through the transposed layout
+  const float w[6] = {1, 2, 3, 4, 5, 6};
+  const float up[2] = {1, -1};
+  const float down[3] = {2, 0, 4};
+  const std::vector<od::LoraFactor> factors = {{up, down, 1, 0.5f}};
+  float out[6];
+  od::merge_lora(w, 2, 3, false, factors, out);
+  const float expected[6] = {2, 2, 5, 3, 5, 4};
+  bool same = true;
+  for (int i = 0; i < 6; ++i) same = same && out[i] == expected[i];
+  check(same, "merge_lora: W + s * up @ down");
+  const float wt[6] = {1, 4, 2, 5, 3, 6};  // W^T [3, 2]
+  od::merge_lora(wt, 3, 2, true, factors, out);
+  const float expected_t[6] = {2, 3, 2, 5, 5, 4};
+  same = true;
+  for (int i = 0; i < 6; ++i) same = same && out[i] == expected_t[i];
+  check(same, "merge_lora on W^T gives (W + s * up @ down)^T");
+  check_throws<od::ArgumentError>([&] { od::merge_lora(w, 2, 3, false, {{up, down, 0, 1.0f}}, out); },
+                                  "rank must be positive", "zero rank");
+}
+
 }  // namespace
 
 int main() {
@@ -157,6 +180,7 @@ int main() {
   test_config();
   test_step_recovers_x0_from_exact_noise();
   test_initializer_reader();
+  test_lora_merge();
   if (failures == 0) std::printf("ortdiffusion core: all checks passed\n");
   return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -23,7 +23,7 @@ def parameters_text(params: Mapping[str, Any]) -> str:
     if params.get("negative_prompt"):
         lines.append(f"Negative prompt: {params['negative_prompt']}")
     names = {"steps": "Steps", "scheduler": "Sampler", "guidance_scale": "CFG scale", "seed": "Seed",
-             "size": "Size", "model": "Model", "strength": "Denoising strength", "eta": "Eta"}
+             "size": "Size", "model": "Model", "strength": "Denoising strength", "eta": "Eta", "loras": "Lora"}
     pairs = [f"{label}: {params[key]}" for key, label in names.items() if params.get(key) is not None]
     lines.append(", ".join(pairs))
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,26 +53,97 @@ def resolve_provider(provider: str) -> str:
     )
 
 
+# SessionOptions attributes copied when ortdiffusion needs its own options object (to add initializers
+# without changing the caller's). Config entries set with add_session_config_entry cannot be listed by
+# ONNX Runtime's Python API and are not copied.
+_OPTION_ATTRIBUTES = (
+    "enable_cpu_mem_arena", "enable_mem_pattern", "enable_mem_reuse", "enable_profiling", "execution_mode",
+    "execution_order", "graph_optimization_level", "inter_op_num_threads", "intra_op_num_threads",
+    "log_severity_level", "log_verbosity_level", "logid", "use_deterministic_compute",
+)
+
+
+def clone_session_options(options: ort.SessionOptions | None) -> ort.SessionOptions:
+    """A new SessionOptions with ``options``' settings (see _OPTION_ATTRIBUTES for what is copied)."""
+    clone = ort.SessionOptions()
+    if options is not None:
+        for name in _OPTION_ATTRIBUTES:
+            setattr(clone, name, getattr(options, name))
+    return clone
+
+
 def create_session(
     model_path: str | os.PathLike,
     provider: str = "CPUExecutionProvider",
     sess_options: ort.SessionOptions | None = None,
     provider_options: dict[str, Any] | None = None,
+    initializers: Mapping[str, np.ndarray] | None = None,
 ) -> ort.InferenceSession:
     """An ``InferenceSession`` for ``model_path`` on ``provider`` (see :func:`resolve_provider`).
-    Missing files raise FileNotFoundError naming the model; files ONNX Runtime cannot load raise ValueError
-    naming the file and carrying ONNX Runtime's reason."""
+    ``initializers`` replace the graph's initializers of the same names (e.g. LoRA-merged weights); the
+    arrays are kept alive by the session. Missing files raise FileNotFoundError naming the model; files
+    ONNX Runtime cannot load raise ValueError naming the file and carrying ONNX Runtime's reason."""
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX model at {str(path)!r}")
     name = resolve_provider(provider)
     providers: Sequence[Any] = [(name, provider_options)] if provider_options else [name]
+    model: str | bytes = str(path)
+    keep_alive: list[Any] = []
+    if initializers:
+        sess_options = clone_session_options(sess_options)
+        model, keep_alive = _with_replaced_weights(path, initializers, sess_options)
     try:
-        session = ort.InferenceSession(str(path), sess_options=sess_options, providers=list(providers))
+        session = ort.InferenceSession(model, sess_options=sess_options, providers=list(providers))
+        session._ortdiffusion_initializers = keep_alive  # ORT reads the replaced weights from these buffers
     except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise ValueError(f"onnxruntime cannot load {str(path)!r}: {e}") from e
     logger.debug("loaded %s on %s", path, session.get_providers())
     return session
+
+
+# A location no file has: tensors redirected to it are always supplied by add_external_initializers.
+_REPLACED_LOCATION = "ortdiffusion-replaced-weights"
+_EXTERNAL_FOLDER_KEY = "session.model_external_initializers_file_folder_path"
+
+
+def _with_replaced_weights(
+    path: Path, weights: Mapping[str, np.ndarray], options: ort.SessionOptions
+) -> tuple[str | bytes, list[Any]]:
+    """Make ``options`` supply ``weights`` in place of the model's initializers of the same names.
+
+    ``SessionOptions.add_initializer`` is not enough: graph optimizations (weight layout transforms, folded
+    Transposes) read the file's original values. ``add_external_initializers`` replaces tensors *before*
+    optimization, but only tensors stored as external data. So tensors stored inline are first redirected
+    to an external location in an in-memory copy of the graph (the model is then loaded from bytes, its
+    other external data resolved from its folder). Returns what to load and the buffers to keep alive."""
+    from ortdiffusion import initializers as onnx_initializers
+
+    stored = onnx_initializers.load(path)
+    unknown = sorted(set(weights) - set(stored))
+    if unknown:
+        raise ValueError(f"{path} has no initializers named {unknown[:5]}")
+    names = list(weights)
+    values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(weights[n], dtype=stored[n].dtype)) for n in names]
+    options.add_external_initializers(names, values)
+    keep_alive: list[Any] = [values, weights]
+    inline = {n for n in names if not stored.is_external(n)}
+    if not inline:
+        return str(path), keep_alive
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    for tensor in proto.graph.initializer:
+        if tensor.name in inline:
+            for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data"):
+                tensor.ClearField(field)
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            del tensor.external_data[:]
+            for key, value in (("location", _REPLACED_LOCATION), ("offset", "0"), ("length", str(weights[tensor.name].nbytes))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+    options.add_session_config_entry(_EXTERNAL_FOLDER_KEY, str(path.parent))
+    return proto.SerializeToString(), keep_alive
 
 
 def _spec(arg: Any) -> TensorSpec:

@@ -75,6 +75,17 @@ def _fit_inputs(args: argparse.Namespace, model: Path) -> tuple[int, int, int, i
     return box
 
 
+def _parse_lora_argument(value: str) -> tuple[Path, float]:
+    """``PATH`` or ``PATH:WEIGHT`` (weight 1.0 by default)."""
+    path, sep, weight = value.rpartition(":")
+    if sep and path:
+        try:
+            return Path(path), float(weight)
+        except ValueError:
+            pass  # a colon inside the path itself
+    return Path(value), 1.0
+
+
 def _output_paths(out: Path, count: int) -> list[Path]:
     if count == 1:
         return [out]
@@ -96,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
     box = _fit_inputs(args, Path(model))
     pipeline_class, kwargs = _pick_pipeline(args)
     pipe = pipeline_class.from_pretrained(model, provider=args.provider)
+    loras = [_parse_lora_argument(value) for value in args.lora or []]
+    for index, (path, _) in enumerate(loras):
+        pipe.load_lora_weights(path, adapter_name=f"lora{index}")
+    if loras:
+        pipe.set_adapters([f"lora{i}" for i in range(len(loras))], [weight for _, weight in loras])
     pipe.set_progress_bar_config(desc="denoising", unit="step", disable=args.quiet)
     result = pipe(
         prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
@@ -109,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         "guidance_scale": args.guidance, "seed": seed, "size": f"{first.width}x{first.height}",
         "model": str(model), "pipeline": pipeline_class.__name__, "eta": args.eta,
         "strength": kwargs.get("strength"), "fit": args.fit,
+        "loras": [f"{Path(p).name}:{w}" for p, w in loras] or None,
     }
     for index, (picture, path) in enumerate(zip(pictures, _output_paths(args.out, len(pictures)))):
         save_png(picture, path, {**params, "image_index": index})
@@ -140,6 +157,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--canny-high", type=int, default=200)
     gen.add_argument("--control-scale", type=float, action="append", help="ControlNet conditioning scale (repeatable)")
     gen.add_argument("--control-end", type=float, default=1.0, help="fraction of steps after which ControlNets stop")
+    gen.add_argument("--lora", action="append", metavar="PATH[:WEIGHT]",
+                     help="LoRA .safetensors (kohya, diffusers or peft layout) merged with this weight (repeatable)")
     gen.add_argument("--fit", choices=["stretch", "pad"], default="stretch",
                      help="input pictures: 'stretch' resizes to the output size as diffusers does (default); "
                      "'pad' keeps their aspect ratio, pads, and crops the result back")

@@ -61,7 +61,7 @@ def _export_text_encoder(source: Path, out: Path, opset: int) -> None:
         wrapper, [ids], ["input_ids"], ["last_hidden_state", "pooler_output"],
         {"input_ids": {0: "batch", 1: "sequence"}, "last_hidden_state": {0: "batch", 1: "sequence"},
          "pooler_output": {0: "batch"}},
-        out / "model.onnx", external_data=False, opset=opset,
+        out / "model.onnx", external_data=True, opset=opset,  # external: LoRA replaces weights zero-copy
     )
     write_weights_map(out, build_weights_map(graph, {"text_encoder": _parameter_shapes(model)}))
     layout.copy_config(source / "text_encoder", out, "config.json")

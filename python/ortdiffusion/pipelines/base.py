@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ortdiffusion.image import postprocess
 from ortdiffusion.pipelines.components import PipelineComponents, load_components
+from ortdiffusion.pipelines.lora_support import LoraSupport
 from ortdiffusion.pipelines.noise import randn
 from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
 from ortdiffusion.schedulers import DDIMScheduler
@@ -55,7 +56,7 @@ def as_prompt_list(prompt: Any, name: str = "prompt") -> list[str]:
     return list(prompts)
 
 
-class StableDiffusionPipelineBase:
+class StableDiffusionPipelineBase(LoraSupport):
     """Shared machinery; use the task classes (``StableDiffusionPipeline`` ...)."""
 
     task: ClassVar[str] = "text-to-image"

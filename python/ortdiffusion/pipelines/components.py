@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,18 @@ class OnnxModel:
 
     @classmethod
     def load(
-        cls, folder: Path, provider: str, sess_options: ort.SessionOptions | None, provider_options: dict | None
+        cls,
+        folder: Path,
+        provider: str,
+        sess_options: ort.SessionOptions | None,
+        provider_options: dict | None,
+        initializers: Mapping[str, np.ndarray] | None = None,
     ) -> OnnxModel:
-        """Load ``folder/model.onnx`` and ``folder/config.json``."""
+        """Load ``folder/model.onnx`` and ``folder/config.json``; ``initializers`` replace graph weights."""
         path = folder / MODEL_FILE
         if not path.is_file():
             raise FileNotFoundError(f"missing model file {str(path)!r}; is {folder.parent} an exported pipeline?")
-        session = create_session(path, provider, sess_options, provider_options)
+        session = create_session(path, provider, sess_options, provider_options, initializers)
         return cls(path, session, input_specs(session), output_specs(session), read_config(folder))
 
     def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
@@ -86,6 +92,15 @@ class PipelineComponents:
     vae_decoder: OnnxModel
     vae_encoder: OnnxModel | None
     scheduler_config: dict[str, Any]
+    provider: str = "CPUExecutionProvider"
+    sess_options: ort.SessionOptions | None = None
+    provider_options: dict | None = None
+
+    def reload(self, part: str, initializers: Mapping[str, np.ndarray] | None = None) -> None:
+        """Replace the session of ``part`` ("unet", "text_encoder") by one whose weights ``initializers``
+        override (None: the file's own). Calls already running keep the session they started with."""
+        model = OnnxModel.load(self.folder / part, self.provider, self.sess_options, self.provider_options, initializers)
+        setattr(self, part, model)
 
     @property
     def vae_config(self) -> dict[str, Any]:
@@ -180,4 +195,7 @@ def load_components(
         vae_decoder=load("vae_decoder"),
         vae_encoder=load("vae_encoder") if need_vae_encoder else None,
         scheduler_config=scheduler_config,
+        provider=provider,
+        sess_options=sess_options,
+        provider_options=provider_options,
     )

@@ -1,0 +1,142 @@
+"""diffusers' LoRA API on the ONNX pipelines (``load_lora_weights``, ``set_adapters``, ``disable_lora``,
+``enable_lora``, ``delete_adapters``, ``unload_lora_weights``), in merge mode: the active LoRAs are merged
+into the targeted weights natively and the UNet / text encoder sessions are recreated with those weights as
+initializers, so the exported model never changes and untouched weights stay memory-mapped."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ortdiffusion import initializers
+from ortdiffusion.lora import Assignment, load_lora_file, match_layers, merged_weights, module_targets
+from ortdiffusion.pipelines.components import MODEL_FILE, PipelineComponents
+
+logger = logging.getLogger(__name__)
+
+LORA_PARTS = ("unet", "text_encoder")
+
+
+@dataclass
+class LoraState:
+    """Loaded adapters (matched to the model), which are active with what weight, and whether LoRA is on."""
+
+    adapters: dict[str, dict[str, list[Assignment]]] = field(default_factory=dict)
+    active: dict[str, float] = field(default_factory=dict)
+    enabled: bool = True
+    serials: dict[str, int] = field(default_factory=dict)  # adapter -> load number (names can be reused)
+    loads: int = 0
+    applied: dict[str, tuple] = field(default_factory=dict)  # part -> key of what its session holds
+    base: dict[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+
+
+class LoraSupport:
+    """Mixed into the pipelines; needs ``self.components``."""
+
+    components: PipelineComponents
+
+    def _lora(self) -> LoraState:
+        state = self.__dict__.get("_lora_state")
+        if state is None:
+            state = self.__dict__["_lora_state"] = LoraState()
+        return state
+
+    def load_lora_weights(self, pretrained_model_name_or_path_or_dict: str | os.PathLike | Mapping[str, Any],
+                          adapter_name: str | None = None) -> None:
+        """Load a LoRA (.safetensors path, folder, or state dict; kohya, diffusers or peft layout) as
+        ``adapter_name`` and make it the only active adapter, with weight 1, as diffusers does."""
+        state = self._lora()
+        name = adapter_name or f"default_{len(state.adapters)}"
+        if name in state.adapters:
+            raise ValueError(f"adapter name {name!r} is already in use; pick another or delete_adapters first")
+        lora = load_lora_file(pretrained_model_name_or_path_or_dict)
+        matched: dict[str, list[Assignment]] = {}
+        for part in LORA_PARTS:
+            if lora.layers.get(part):
+                targets = module_targets(self.components.folder / part, part)
+                matched[part] = match_layers(lora, part, targets)
+        state.adapters[name] = matched
+        state.loads += 1
+        state.serials[name] = state.loads
+        state.active = {name: 1.0}
+        logger.info("loaded LoRA %s as %r: %s", lora.source, name, {p: len(a) for p, a in matched.items()})
+        self._apply_lora()
+
+    def set_adapters(self, adapter_names: str | Sequence[str], adapter_weights: float | Sequence[float] | None = None) -> None:
+        """Activate ``adapter_names`` with ``adapter_weights`` (default 1.0 each); the deltas add up."""
+        state = self._lora()
+        names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
+        unknown = [n for n in names if n not in state.adapters]
+        if unknown:
+            raise ValueError(f"unknown adapters {unknown}; loaded: {sorted(state.adapters)}")
+        if adapter_weights is None:
+            weights = [1.0] * len(names)
+        elif isinstance(adapter_weights, (int, float)):
+            weights = [float(adapter_weights)] * len(names)
+        else:
+            weights = [float(w) for w in adapter_weights]
+        if len(weights) != len(names):
+            raise ValueError(f"{len(names)} adapters but {len(weights)} adapter_weights")
+        state.active = dict(zip(names, weights))
+        self._apply_lora()
+
+    def get_active_adapters(self) -> list[str]:
+        """Names of the active adapters."""
+        return list(self._lora().active)
+
+    def get_list_adapters(self) -> dict[str, list[str]]:
+        """Loaded adapters per model part."""
+        result: dict[str, list[str]] = {}
+        for name, parts in self._lora().adapters.items():
+            for part in parts:
+                result.setdefault(part, []).append(name)
+        return result
+
+    def disable_lora(self) -> None:
+        """Run with the base weights (adapters stay loaded; enable_lora brings them back)."""
+        self._lora().enabled = False
+        self._apply_lora()
+
+    def enable_lora(self) -> None:
+        """Undo :meth:`disable_lora`."""
+        self._lora().enabled = True
+        self._apply_lora()
+
+    def delete_adapters(self, adapter_names: str | Sequence[str]) -> None:
+        """Forget adapters (and deactivate them)."""
+        state = self._lora()
+        for name in [adapter_names] if isinstance(adapter_names, str) else adapter_names:
+            if name not in state.adapters:
+                raise ValueError(f"unknown adapter {name!r}; loaded: {sorted(state.adapters)}")
+            del state.adapters[name]
+            state.active.pop(name, None)
+        self._apply_lora()
+
+    def unload_lora_weights(self) -> None:
+        """Remove every adapter and return to the exported weights."""
+        state = self._lora()
+        state.adapters.clear()
+        state.active.clear()
+        self._apply_lora()
+
+    def _apply_lora(self) -> None:
+        """Recreate the sessions whose set of active LoRA layers changed."""
+        state = self._lora()
+        for part in LORA_PARTS:
+            names = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
+            plan = [(state.adapters[n][part], state.active[n]) for n in names]
+            key = tuple((n, state.serials[n], state.active[n]) for n in names)
+            if state.applied.get(part, ()) == key:
+                continue
+            overrides = None
+            if plan:
+                if part not in state.base:
+                    state.base[part] = initializers.load(self.components.folder / part / MODEL_FILE)
+                overrides = merged_weights(state.base[part], plan)
+            self.components.reload(part, overrides)
+            state.applied[part] = key
