@@ -176,3 +176,29 @@ def test_parse_lora_reads_old_diffusers_and_kohya_text_encoder_keys():
     assert kohya.kohya and layer.scale == 0.5
     with pytest.raises(ValueError, match="not LoRA pairs"):
         parse_lora({"lora_unet_a.lora_down.weight": down, "lora_unet_a.lora_up.weight": up, "extra": down})
+
+
+def test_controlnet_weights_swap_without_reexport(zoo, torch):
+    """An export fused with ControlNet 0 takes ControlNet 1's weights and gives diffusers' image for ControlNet 1."""
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    from test_pipeline_parity import scene
+
+    control = scene(32, 32, seed=3)
+    reference = StableDiffusionControlNetPipeline.from_pretrained(
+        zoo.diffusers("base"), controlnet=ControlNetModel.from_pretrained(zoo.controlnet(1)),
+        safety_checker=None, requires_safety_checker=False,
+    )
+    reference.set_progress_bar_config(disable=True)
+    args = {"prompt": "a box", "num_inference_steps": 4, "output_type": "np"}
+    with torch.no_grad():
+        expected = reference(**args, image=control, generator=torch.Generator().manual_seed(2)).images
+    ours = od.StableDiffusionControlNetPipeline.from_pretrained(zoo.exported("cn1"))
+    ours.set_progress_bar_config(disable=True)
+    before = ours(**args, control_image=control, generator=2).images
+    ours.load_controlnet_weights(zoo.controlnet(1))
+    _close(ours(**args, control_image=control, generator=2).images, expected)
+    assert np.abs(before - expected).max() > 0.05  # the swap mattered
+    with pytest.raises(ValueError, match="fuses no ControlNet number 3"):
+        ours.load_controlnet_weights(zoo.controlnet(1), index=3)
+    with pytest.raises(ValueError, match="do not fit ControlNet 0"):
+        ours.load_controlnet_weights(zoo.diffusers("base") / "unet" / "diffusion_pytorch_model.safetensors")

@@ -29,6 +29,8 @@ class LoraState:
     adapters: dict[str, dict[str, list[Assignment]]] = field(default_factory=dict)
     active: dict[str, float] = field(default_factory=dict)
     enabled: bool = True
+    replaced: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # part -> fixed weight swaps
+    replaced_version: int = 0
     serials: dict[str, int] = field(default_factory=dict)  # adapter -> load number (names can be reused)
     loads: int = 0
     applied: dict[str, tuple] = field(default_factory=dict)  # part -> key of what its session holds
@@ -124,19 +126,32 @@ class LoraSupport:
         state.active.clear()
         self._apply_lora()
 
+    def load_controlnet_weights(self, source: str | os.PathLike, index: int = 0) -> None:
+        """Swap the weights of ControlNet ``index`` fused into this export for those of another SD 1.x
+        ControlNet (a diffusers folder or its .safetensors), without re-exporting. LoRAs stay applied."""
+        from ortdiffusion.pipelines.controlnet_weights import controlnet_overrides, controlnet_state
+
+        overrides = controlnet_overrides(self.components.folder / "unet", index, controlnet_state(source))
+        state = self._lora()
+        state.replaced.setdefault("unet", {}).update(overrides)
+        state.replaced_version += 1
+        logger.info("ControlNet %d weights replaced from %s (%d tensors)", index, source, len(overrides))
+        self._apply_lora()
+
     def _apply_lora(self) -> None:
         """Recreate the sessions whose set of active LoRA layers changed."""
         state = self._lora()
         for part in LORA_PARTS:
             names = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
             plan = [(state.adapters[n][part], state.active[n]) for n in names]
-            key = tuple((n, state.serials[n], state.active[n]) for n in names)
-            if state.applied.get(part, ()) == key:
+            replaced = state.replaced.get(part, {})
+            key = (tuple((n, state.serials[n], state.active[n]) for n in names), state.replaced_version if replaced else 0)
+            if state.applied.get(part, ((), 0)) == key:
                 continue
-            overrides = None
+            overrides = dict(replaced)
             if plan:
                 if part not in state.base:
                     state.base[part] = initializers.load(self.components.folder / part / MODEL_FILE)
-                overrides = merged_weights(state.base[part], plan)
-            self.components.reload(part, overrides)
+                overrides.update(merged_weights(state.base[part], plan))
+            self.components.reload(part, overrides or None)
             state.applied[part] = key
