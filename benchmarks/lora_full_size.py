@@ -1,0 +1,140 @@
+"""LoRA on the full-size SD 1.5 architecture (random weights): .lora load, merge and session recreation
+(= switch time in merge mode), and UNet step time with and without the LoRA.
+
+    python benchmarks/full_size_export.py --size 256      # once: builds and exports into the cache
+    python benchmarks/lora_full_size.py [--rank 32]
+
+The rank-32 random LoRA over attention and feed-forward layers is made with peft once into the cache.
+Each measurement runs in a fresh subprocess (peak RSS per task). Not part of CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
+
+
+def rss_gb() -> float:
+    """Current resident set size in GB (from /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1e6
+    return float("nan")
+
+
+def peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def make_lora(source: Path, target: Path, rank: int) -> dict:
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    start = time.perf_counter()
+    unet = UNet2DConditionModel.from_pretrained(source / "unet")
+    config = LoraConfig(r=rank, lora_alpha=rank / 2, target_modules=TARGETS, init_lora_weights=False)
+    unet.add_adapter(config)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if "lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.01)
+    StableDiffusionPipeline.save_lora_weights(target.parent, unet_lora_layers=get_peft_model_state_dict(unet),
+                                              unet_lora_adapter_metadata=config.to_dict(), weight_name=target.name)
+    return {"make_s": time.perf_counter() - start, "file_mb": target.stat().st_size / 1e6}
+
+
+def measure(exported: Path, lora: Path, size: int) -> dict:
+    import numpy as np
+    import onnxruntime as ort
+
+    from ortdiffusion import initializers
+    from ortdiffusion.lora import load_lora_file, match_layers, merged_weights, module_targets
+    from ortdiffusion.sessions import create_session
+
+    unet_path = exported / "unet" / "model.onnx"
+    rng = np.random.default_rng(0)
+    feeds = {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
+             "timestep": np.array([981, 981], dtype=np.int64),
+             "encoder_hidden_states": rng.standard_normal((2, 77, 768), dtype=np.float32)}
+
+    def step_time(session: ort.InferenceSession) -> float:
+        session.run(None, feeds)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            session.run(None, feeds)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    out: dict = {}
+    start = time.perf_counter()
+    plain = create_session(unet_path)
+    out["session_plain_s"] = time.perf_counter() - start
+    out["step_plain_s"] = step_time(plain)
+    del plain
+    rss_before = rss_gb()
+    start = time.perf_counter()
+    parsed = load_lora_file(lora)
+    matched = match_layers(parsed, "unet", module_targets(exported / "unet", "unet"))
+    out["lora_parse_match_s"] = time.perf_counter() - start
+    out["lora_layers"] = len(matched)
+    out["rss_after_lora_load_gb"] = rss_gb() - rss_before
+    base = initializers.load(unet_path)
+    start = time.perf_counter()
+    merged = merged_weights(base, [(matched, 1.0)])
+    out["merge_s"] = time.perf_counter() - start
+    out["merged_mb"] = sum(a.nbytes for a in merged.values()) / 1e6
+    start = time.perf_counter()
+    with_lora = create_session(unet_path, initializers=merged)
+    out["session_with_lora_s"] = time.perf_counter() - start
+    out["switch_s"] = out["merge_s"] + out["session_with_lora_s"]
+    out["step_with_lora_s"] = step_time(with_lora)
+    out["peak_rss_gb"] = peak_gb()
+    return out
+
+
+def _child(task: str, *args: object) -> dict:
+    spec = json.dumps([task, [str(a) for a in args]])
+    out = subprocess.run([sys.executable, __file__, "--child", spec], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    """Make the LoRA once, then measure in a subprocess; prints JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ortdiffusion-bench")
+    parser.add_argument("--rank", type=int, default=32)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        task, task_args = json.loads(args.child)
+        if task == "make":
+            result = make_lora(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
+        else:
+            result = measure(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
+        print(json.dumps(result))
+        return 0
+    source, exported = args.cache / "sd15-random-diffusers", args.cache / "sd15-random-onnx"
+    if not (exported / "model_index.json").is_file():
+        raise SystemExit("run benchmarks/full_size_export.py first (it builds the cached model)")
+    lora = args.cache / f"lora-r{args.rank}.safetensors"
+    summary = {}
+    if not lora.is_file():
+        summary["make"] = _child("make", source, lora, args.rank)
+    summary["measure"] = _child("measure", exported, lora, args.size)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
