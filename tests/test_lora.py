@@ -202,3 +202,26 @@ def test_controlnet_weights_swap_without_reexport(zoo, torch):
         ours.load_controlnet_weights(zoo.controlnet(1), index=3)
     with pytest.raises(ValueError, match="do not fit ControlNet 0"):
         ours.load_controlnet_weights(zoo.diffusers("base") / "unet" / "diffusion_pytorch_model.safetensors")
+
+
+def test_lora_cli_inspect_verify_convert_and_the_lora_format(loras, zoo, tmp_path, capsys, ours):
+    from ortdiffusion.cli import main
+
+    assert main(["lora", "inspect", str(loras["b_kohya"])]) == 0
+    out = capsys.readouterr().out
+    assert "kohya/A1111 layout" in out and "ranks [8]" in out and "alpha/r [0.375]" in out
+    model = str(zoo.exported("base"))
+    assert main(["lora", "verify", str(loras["a"].path), "--model", model]) == 0
+    assert "text_encoder: all" in capsys.readouterr().out
+    converted = tmp_path / "a.lora"
+    assert main(["lora", "convert", str(loras["a"].path), "--model", model, "--out", str(converted)]) == 0
+    assert main(["lora", "verify", str(converted), "--model", model]) == 0
+    ours.load_lora_weights(loras["a"].path, adapter_name="from_safetensors")
+    expected = ours(**ARGS, generator=1).images
+    ours.load_lora_weights(converted, adapter_name="from_lora_file")
+    np.testing.assert_allclose(ours(**ARGS, generator=1).images, expected, atol=1e-6)
+    from pathlib import Path
+
+    micro = Path(__file__).parent / "data" / "optimum-micro"  # another model: other names and shapes
+    assert main(["lora", "verify", str(converted), "--model", str(micro)]) == 2
+    assert "does not fit this model" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from ortdiffusion.cli import export, generate, scheduler
+from ortdiffusion.cli import export, generate, lora, scheduler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     generate.add_parser(sub)
     export.add_parser(sub)
+    lora.add_parser(sub)
     scheduler.add_parser(sub)
     return parser
 

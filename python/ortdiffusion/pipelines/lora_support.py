@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion import initializers
-from ortdiffusion.lora import Assignment, load_lora_file, match_layers, merged_weights, module_targets
+from ortdiffusion.lora import Assignment, merged_weights
+from ortdiffusion.lora.model_match import LORA_PARTS, match_lora_to_model
 from ortdiffusion.pipelines.components import MODEL_FILE, PipelineComponents
 
 logger = logging.getLogger(__name__)
-
-LORA_PARTS = ("unet", "text_encoder")
-
 
 @dataclass
 class LoraState:
@@ -56,18 +54,19 @@ class LoraSupport:
         name = adapter_name or f"default_{len(state.adapters)}"
         if name in state.adapters:
             raise ValueError(f"adapter name {name!r} is already in use; pick another or delete_adapters first")
-        lora = load_lora_file(pretrained_model_name_or_path_or_dict)
-        matched: dict[str, list[Assignment]] = {}
-        for part in LORA_PARTS:
-            if lora.layers.get(part):
-                targets = module_targets(self.components.folder / part, part)
-                matched[part] = match_layers(lora, part, targets)
+        matched = self.match_lora(pretrained_model_name_or_path_or_dict)
+        source = pretrained_model_name_or_path_or_dict if not isinstance(pretrained_model_name_or_path_or_dict, Mapping) else "<dict>"
         state.adapters[name] = matched
         state.loads += 1
         state.serials[name] = state.loads
         state.active = {name: 1.0}
-        logger.info("loaded LoRA %s as %r: %s", lora.source, name, {p: len(a) for p, a in matched.items()})
+        logger.info("loaded LoRA %s as %r: %s", source, name, {p: len(a) for p, a in matched.items()})
         self._apply_lora()
+
+    def match_lora(self, source: str | os.PathLike | Mapping[str, Any]) -> dict[str, list[Assignment]]:
+        """Parse a LoRA (.safetensors, folder, state dict, or a .lora file made for this model) and match its
+        layers to this model's weights, per part; raises ValueError if any layer does not fit."""
+        return match_lora_to_model(self.components.folder, source)
 
     def set_adapters(self, adapter_names: str | Sequence[str], adapter_weights: float | Sequence[float] | None = None) -> None:
         """Activate ``adapter_names`` with ``adapter_weights`` (default 1.0 each); the deltas add up."""

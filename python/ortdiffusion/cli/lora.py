@@ -1,0 +1,62 @@
+"""``ortdiffusion lora inspect|verify|convert``: look inside a LoRA file, check it against a model, convert
+it to the .lora format for that model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from ortdiffusion.lora import load_lora_file
+
+    lora = load_lora_file(args.file)
+    print(f"{args.file}: {'kohya/A1111' if lora.kohya else 'diffusers/peft'} layout, {lora.count()} layers")
+    for part, layers in lora.layers.items():
+        if not layers:
+            continue
+        ranks = sorted({layer.rank for layer in layers.values()})
+        scales = sorted({round(layer.scale, 6) for layer in layers.values()})
+        print(f"  {part}: {len(layers)} layers, ranks {ranks}, alpha/r {scales[:6]}{' ...' if len(scales) > 6 else ''}")
+        for name in list(layers)[: args.show]:
+            layer = layers[name]
+            print(f"    {name}: down {list(layer.down.shape)} up {list(layer.up.shape)} alpha {layer.alpha}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ortdiffusion.lora.model_match import match_lora_to_model
+
+    matched = match_lora_to_model(args.model, args.file)
+    for part, items in matched.items():
+        print(f"{part}: all {len(items)} layers match weights of {args.model / part}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from ortdiffusion.lora.lora_file import write_lora_file
+    from ortdiffusion.lora.model_match import match_lora_to_model
+
+    matched = match_lora_to_model(args.model, args.file)
+    path = write_lora_file(args.out, matched)
+    print(f"wrote {path} ({sum(len(v) for v in matched.values())} layers, {path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``lora`` (inspect / verify / convert) on the command's sub-parsers."""
+    lora = sub.add_parser("lora", help="inspect, verify or convert LoRA files")
+    commands = lora.add_subparsers(dest="lora_command", required=True)
+    inspect = commands.add_parser("inspect", help="list a LoRA's layers, ranks and alphas")
+    inspect.add_argument("file", type=Path)
+    inspect.add_argument("--show", type=int, default=5, help="layers to list per part")
+    inspect.set_defaults(func=_inspect)
+    verify = commands.add_parser("verify", help="check that every layer of a LoRA fits an exported model")
+    verify.add_argument("file", type=Path)
+    verify.add_argument("--model", type=Path, required=True)
+    verify.set_defaults(func=_verify)
+    convert = commands.add_parser("convert", help="write a .lora file (named after the model's weights)")
+    convert.add_argument("file", type=Path)
+    convert.add_argument("--model", type=Path, required=True)
+    convert.add_argument("--out", type=Path, required=True)
+    convert.set_defaults(func=_convert)
