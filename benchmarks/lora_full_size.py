@@ -1,5 +1,5 @@
-"""LoRA on the full-size SD 1.5 architecture (random weights): .lora load, merge and session recreation
-(= switch time in merge mode), and UNet step time with and without the LoRA.
+"""LoRA on the full-size SD 1.5 architecture (random weights): switch time and UNet step time with and
+without the LoRA, in merge mode (merge + session recreation) and live mode (in-place buffer rewrite).
 
     python benchmarks/full_size_export.py --size 256      # once: builds and exports into the cache
     python benchmarks/lora_full_size.py [--rank 32]
@@ -102,6 +102,49 @@ def measure(exported: Path, lora: Path, size: int) -> dict:
     return out
 
 
+def measure_live(exported: Path, lora: Path, size: int) -> dict:
+    """Live mode: the LoRA's weights fed as inputs from owned buffers, switched in place."""
+    import numpy as np
+
+    from ortdiffusion import initializers
+    from ortdiffusion.lora import load_lora_file, match_layers, module_targets
+    from ortdiffusion.lora.live import LiveWeights, build_live_graph
+    from ortdiffusion.sessions import create_session_from_graph
+
+    unet = exported / "unet"
+    rng = np.random.default_rng(0)
+    feeds = {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
+             "timestep": np.array([981, 981], dtype=np.int64),
+             "encoder_hidden_states": rng.standard_normal((2, 77, 768), dtype=np.float32)}
+    matched = match_layers(load_lora_file(lora), "unet", module_targets(unet, "unet"))
+    base = initializers.load(unet / "model.onnx")
+    out: dict = {}
+    start = time.perf_counter()
+    graph = build_live_graph(unet / "model.onnx", {a.target.initializer for a in matched})
+    live = LiveWeights(graph, base)
+    session = create_session_from_graph(graph.model, unet)
+    out["live_session_s"] = time.perf_counter() - start
+
+    def step() -> float:
+        session.run(None, {**feeds, **live.feeds})
+        best = 1e9
+        for _ in range(3):
+            t = time.perf_counter()
+            session.run(None, {**feeds, **live.feeds})
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    out["live_step_no_lora_s"] = step()
+    for label, plan in (("switch_on", [(matched, 1.0)]), ("switch_weight", [(matched, 0.5)]), ("switch_off", [])):
+        start = time.perf_counter()
+        live.update(plan)
+        out[f"live_{label}_s"] = time.perf_counter() - start
+    live.update([(matched, 1.0)])
+    out["live_step_with_lora_s"] = step()
+    out["peak_rss_gb"] = peak_gb()
+    return out
+
+
 def _child(task: str, *args: object) -> dict:
     spec = json.dumps([task, [str(a) for a in args]])
     out = subprocess.run([sys.executable, __file__, "--child", spec], check=True, capture_output=True, text=True)
@@ -120,6 +163,8 @@ def main() -> int:
         task, task_args = json.loads(args.child)
         if task == "make":
             result = make_lora(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
+        elif task == "live":
+            result = measure_live(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
         else:
             result = measure(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
         print(json.dumps(result))
@@ -131,7 +176,8 @@ def main() -> int:
     summary = {}
     if not lora.is_file():
         summary["make"] = _child("make", source, lora, args.rank)
-    summary["measure"] = _child("measure", exported, lora, args.size)
+    summary["merge_mode"] = _child("measure", exported, lora, args.size)
+    summary["live_mode"] = _child("live", exported, lora, args.size)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -225,3 +225,34 @@ def test_lora_cli_inspect_verify_convert_and_the_lora_format(loras, zoo, tmp_pat
     micro = Path(__file__).parent / "data" / "optimum-micro"  # another model: other names and shapes
     assert main(["lora", "verify", str(converted), "--model", str(micro)]) == 2
     assert "does not fit this model" in capsys.readouterr().err
+
+
+def test_live_mode_matches_merge_mode_and_switches_in_place(loras, zoo):
+    """Live mode (weights fed as inputs, rewritten in place) gives merge mode's images for every switch."""
+    merge = od.StableDiffusionPipeline.from_pretrained(zoo.exported("base"))
+    live = od.StableDiffusionPipeline.from_pretrained(zoo.exported("base"))
+    for pipe in (merge, live):
+        pipe.set_progress_bar_config(disable=True)
+    live.enable_live_lora()
+    base = merge(**ARGS, generator=4).images
+    np.testing.assert_array_equal(live(**ARGS, generator=4).images, base)
+    steps = [
+        lambda p: p.load_lora_weights(loras["a"].path, adapter_name="a"),
+        lambda p: p.load_lora_weights(loras["b_kohya"], adapter_name="b"),
+        lambda p: p.set_adapters(["a", "b"], [0.6, 0.9]),
+        lambda p: p.set_adapters("b", 0.5),
+        lambda p: p.disable_lora(),
+        lambda p: p.enable_lora(),
+    ]
+    for k, step in enumerate(steps):
+        step(merge)
+        unet_session = live.components.unet.session
+        step(live)
+        if k >= 2:  # switching between loaded adapters rewrites buffers; the session stays
+            assert live.components.unet.session is unet_session
+        np.testing.assert_allclose(live(**ARGS, generator=4).images, merge(**ARGS, generator=4).images, atol=1e-5,
+                                   err_msg=f"after step {k}")
+    live.disable_lora()  # the live graph (no folded Transpose, no prepacking) rounds slightly differently
+    np.testing.assert_allclose(live(**ARGS, generator=4).images, base, atol=1e-5)
+    live.unload_lora_weights()  # back to the exported graph: exactly the base image
+    np.testing.assert_array_equal(live(**ARGS, generator=4).images, base)

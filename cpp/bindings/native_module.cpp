@@ -280,6 +280,38 @@ PYBIND11_MODULE(_native, m) {
       "W + sum(scale * up @ down) for float32 C-contiguous 2-D arrays (weight [out, in], or [in, out] when "
       "transposed); factors: [(up [out, r], down [r, in], scale)]. Returns a new array.");
 
+  m.def(
+      "lora_merge_into",
+      [](const std::vector<std::tuple<py::array, py::array, bool, std::vector<std::tuple<py::array, py::array, double>>>>& jobs,
+         int threads) {
+        std::vector<od::LoraMergeJob> native;
+        for (const auto& [weight, dst, transpose_out, factors] : jobs) {
+          if (weight.ndim() != 2 || dst.ndim() != 2) throw od::ArgumentError("lora_merge_into: weight and dst must be 2-D");
+          const int64_t rows = weight.shape(0), cols = weight.shape(1);
+          const bool shape_ok = transpose_out ? (dst.shape(0) == cols && dst.shape(1) == rows)
+                                              : (dst.shape(0) == rows && dst.shape(1) == cols);
+          if (!shape_ok || !dst.writeable() || !is_contiguous_of<float>(dst)) {
+            throw od::ArgumentError("lora_merge_into: dst " + od::shape_to_string(shape_of(dst)) +
+                                    " must be a writable C-contiguous float32 array of the weight's (transposed) shape");
+          }
+          od::LoraMergeJob job{data_of<float>(weight, "weight"), rows, cols, transpose_out, {},
+                               static_cast<float*>(const_cast<void*>(dst.data()))};
+          for (const auto& [up, down, scale] : factors) {
+            if (up.ndim() != 2 || down.ndim() != 2 || up.shape(0) != rows || down.shape(1) != cols || up.shape(1) != down.shape(0)) {
+              throw od::ArgumentError("lora_merge_into: up " + od::shape_to_string(shape_of(up)) + " @ down " +
+                                      od::shape_to_string(shape_of(down)) + " does not give " + od::shape_to_string(shape_of(weight)));
+            }
+            job.factors.push_back({data_of<float>(up, "up"), data_of<float>(down, "down"), up.shape(1), static_cast<float>(scale)});
+          }
+          native.push_back(std::move(job));
+        }
+        py::gil_scoped_release release;
+        od::merge_lora_jobs(native, threads);
+      },
+      py::arg("jobs"), py::arg("threads") = 0,
+      "In-place merges for live LoRA switching: jobs [(weight [out, in], dst, transpose_out, [(up, down, scale)])]; "
+      "dst = W + sum(scale * up @ down), transposed when transpose_out. Jobs run on `threads` threads (0: all cores).");
+
   m.def("torch_cpu_capability", [] { return capability_name(od::torch_cpu_capability()); },
         "The ATen CPU kernel family torch would use on this machine: 'default', 'avx2' or 'avx512'.");
 

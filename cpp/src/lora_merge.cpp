@@ -2,7 +2,11 @@
 #include "ortdiffusion/lora_merge.hpp"
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+#include <exception>
 #include <string>
+#include <thread>
 
 #include "ortdiffusion/errors.hpp"
 
@@ -28,6 +32,49 @@ void merge_lora(const float* weight, int64_t rows, int64_t cols, bool transposed
     } else {
       merged.noalias() += f.scale * (up * down);
     }
+  }
+}
+
+namespace {
+
+void run_job(const LoraMergeJob& job) {
+  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  if (!job.transpose_out) {
+    merge_lora(job.weight, job.rows, job.cols, false, job.factors, job.dst);
+    return;
+  }
+  // dst = (W + sum s * up @ down)^T = W^T + sum s * down^T @ up^T
+  Eigen::Map<const RowMatrix> w(job.weight, job.rows, job.cols);
+  Eigen::Map<RowMatrix> dst(job.dst, job.cols, job.rows);
+  dst = w.transpose();
+  for (const auto& f : job.factors) {
+    if (f.rank <= 0) throw ArgumentError("merge_lora_jobs: rank must be positive, got " + std::to_string(f.rank));
+    Eigen::Map<const RowMatrix> up(f.up, job.rows, f.rank);
+    Eigen::Map<const RowMatrix> down(f.down, f.rank, job.cols);
+    dst.noalias() += f.scale * (down.transpose() * up.transpose());
+  }
+}
+
+}  // namespace
+
+void merge_lora_jobs(const std::vector<LoraMergeJob>& jobs, int threads) {
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int count = std::max(1, std::min<int>(threads > 0 ? threads : hardware, static_cast<int>(jobs.size())));
+  std::atomic<std::size_t> next{0};
+  std::vector<std::exception_ptr> errors(count);
+  auto worker = [&](int id) {
+    try {
+      for (std::size_t i = next++; i < jobs.size(); i = next++) run_job(jobs[i]);
+    } catch (...) {
+      errors[id] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < count; ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (auto& thread : pool) thread.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
   }
 }
 

@@ -102,6 +102,24 @@ def create_session(
     return session
 
 
+def create_session_from_graph(
+    model: bytes,
+    folder: Path,
+    provider: str = "CPUExecutionProvider",
+    sess_options: ort.SessionOptions | None = None,
+    provider_options: dict[str, Any] | None = None,
+) -> ort.InferenceSession:
+    """A session for a serialized (rewritten) model whose external data lives in ``folder``."""
+    name = resolve_provider(provider)
+    options = clone_session_options(sess_options)
+    options.add_session_config_entry(_EXTERNAL_FOLDER_KEY, str(folder))
+    providers: Sequence[Any] = [(name, provider_options)] if provider_options else [name]
+    try:
+        return ort.InferenceSession(model, sess_options=options, providers=list(providers))
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise ValueError(f"onnxruntime cannot load the rewritten graph of {folder}: {e}") from e
+
+
 # A location no file has: tensors redirected to it are always supplied by add_external_initializers.
 _REPLACED_LOCATION = "ortdiffusion-replaced-weights"
 _EXTERNAL_FOLDER_KEY = "session.model_external_initializers_file_folder_path"

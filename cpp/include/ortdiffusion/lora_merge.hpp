@@ -20,4 +20,19 @@ struct LoraFactor {
 void merge_lora(const float* weight, int64_t rows, int64_t cols, bool transposed, const std::vector<LoraFactor>& factors,
                 float* out);
 
+// One weight to rewrite in place for live LoRA switching: dst = W + deltas, or (transpose_out) its
+// transpose, for a graph that reads W^T directly. W is [rows, cols] row-major; dst is [rows, cols] or
+// [cols, rows]. An empty `factors` copies W.
+struct LoraMergeJob {
+  const float* weight;
+  int64_t rows;
+  int64_t cols;
+  bool transpose_out;
+  std::vector<LoraFactor> factors;
+  float* dst;
+};
+
+// Runs the jobs on up to `threads` threads (0: the hardware's count); jobs are independent.
+void merge_lora_jobs(const std::vector<LoraMergeJob>& jobs, int threads);
+
 }  // namespace ortdiffusion

@@ -15,7 +15,13 @@ import numpy as np
 import onnxruntime as ort
 
 from ortdiffusion.schedulers import DDIMScheduler
-from ortdiffusion.sessions import TensorSpec, create_session, input_specs, output_specs
+from ortdiffusion.sessions import (
+    TensorSpec,
+    create_session,
+    create_session_from_graph,
+    input_specs,
+    output_specs,
+)
 from ortdiffusion.tokenization import CLIPTokenizer
 
 logger = logging.getLogger(__name__)
@@ -47,6 +53,7 @@ class OnnxModel:
     inputs: dict[str, TensorSpec]
     outputs: dict[str, TensorSpec]
     config: dict[str, Any] = field(default_factory=dict)
+    extra_feeds: dict[str, np.ndarray] = field(default_factory=dict)  # live LoRA weights, fed on every run
 
     @classmethod
     def load(
@@ -70,6 +77,7 @@ class OnnxModel:
         for name, value in feeds.items():
             array = np.asarray(value, dtype=self.inputs[name].dtype)  # keeps 0-d (scalar) inputs 0-d
             cast[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+        cast.update(self.extra_feeds)
         return self.session.run(None, cast)
 
     def static_dim(self, name: str, axis: int) -> int | None:
@@ -101,6 +109,14 @@ class PipelineComponents:
         override (None: the file's own). Calls already running keep the session they started with."""
         model = OnnxModel.load(self.folder / part, self.provider, self.sess_options, self.provider_options, initializers)
         setattr(self, part, model)
+
+    def reload_live(self, part: str, graph: bytes, feeds: dict[str, np.ndarray]) -> None:
+        """Replace the session of ``part`` by one on a rewritten ``graph`` whose extra inputs ``feeds`` (owned
+        buffers, updated in place) are passed on every run."""
+        folder = self.folder / part
+        session = create_session_from_graph(graph, folder, self.provider, self.sess_options, self.provider_options)
+        specs = {k: v for k, v in input_specs(session).items() if k not in feeds}
+        setattr(self, part, OnnxModel(folder / MODEL_FILE, session, specs, output_specs(session), read_config(folder), feeds))
 
     @property
     def vae_config(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ortdiffusion import initializers
 from ortdiffusion.lora import Assignment, merged_weights
+from ortdiffusion.lora.live import LiveWeights, build_live_graph
 from ortdiffusion.lora.model_match import LORA_PARTS, match_lora_to_model
 from ortdiffusion.pipelines.components import MODEL_FILE, PipelineComponents
 
@@ -32,6 +33,8 @@ class LoraState:
     serials: dict[str, int] = field(default_factory=dict)  # adapter -> load number (names can be reused)
     loads: int = 0
     applied: dict[str, tuple] = field(default_factory=dict)  # part -> key of what its session holds
+    live_parts: set[str] = field(default_factory=set)  # parts switched in place (enable_live_lora)
+    live: dict[str, LiveWeights] = field(default_factory=dict)
     base: dict[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
 
@@ -125,6 +128,19 @@ class LoraSupport:
         state.active.clear()
         self._apply_lora()
 
+    def enable_live_lora(self, parts: Sequence[str] = LORA_PARTS) -> None:
+        """Switch LoRAs in place from now on: the weights loaded adapters touch are fed to the sessions from
+        buffers this pipeline owns, and set_adapters / disable_lora / enable_lora rewrite only those buffers
+        (no session is recreated; loading an adapter that touches new weights recreates it once). Do not
+        switch while another thread is generating with this pipeline."""
+        unknown = [p for p in parts if p not in LORA_PARTS]
+        if unknown:
+            raise ValueError(f"unknown model parts {unknown}; choose from {LORA_PARTS}")
+        state = self._lora()
+        state.live_parts = set(parts)
+        state.applied.clear()
+        self._apply_lora()
+
     def load_controlnet_weights(self, source: str | os.PathLike, index: int = 0) -> None:
         """Swap the weights of ControlNet ``index`` fused into this export for those of another SD 1.x
         ControlNet (a diffusers folder or its .safetensors), without re-exporting. LoRAs stay applied."""
@@ -137,10 +153,36 @@ class LoraSupport:
         logger.info("ControlNet %d weights replaced from %s (%d tensors)", index, source, len(overrides))
         self._apply_lora()
 
+    def _apply_live(self, part: str) -> None:
+        """Live mode for ``part``: make sure every weight any loaded adapter (or a weight swap) touches is a
+        live input, then rewrite the buffers whose content changed."""
+        state = self._lora()
+        needed = {a.target.initializer for parts in state.adapters.values() for a in parts.get(part, [])}
+        needed |= set(state.replaced.get(part, {}))
+        live = state.live.get(part)
+        if not needed:
+            if live is not None:
+                del state.live[part]
+                self.components.reload(part, None)
+            return
+        if part not in state.base:
+            state.base[part] = initializers.load(self.components.folder / part / MODEL_FILE)
+        if live is None or not needed <= live.names:
+            names = needed | (live.names if live is not None else set())
+            live = LiveWeights(build_live_graph(self.components.folder / part / MODEL_FILE, names), state.base[part])
+            state.live[part] = live
+            self.components.reload_live(part, live.graph.model, live.feeds)
+        names = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
+        live.update([(state.adapters[n][part], state.active[n]) for n in names], state.replaced.get(part))
+
     def _apply_lora(self) -> None:
-        """Recreate the sessions whose set of active LoRA layers changed."""
+        """Recreate the sessions whose set of active LoRA layers changed (merge mode), or rewrite the live
+        buffers in place (live mode)."""
         state = self._lora()
         for part in LORA_PARTS:
+            if part in state.live_parts:
+                self._apply_live(part)
+                continue
             names = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
             plan = [(state.adapters[n][part], state.active[n]) for n in names]
             replaced = state.replaced.get(part, {})
