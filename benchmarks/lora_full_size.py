@@ -145,6 +145,62 @@ def measure_live(exported: Path, lora: Path, size: int) -> dict:
     return out
 
 
+def measure_swap(source: Path, lora: Path, size: int) -> dict:
+    """Swap mode: export with rank-32 LoRA slots (cached), then fill them through the pipeline's machinery."""
+    import numpy as np
+
+    from ortdiffusion import initializers
+    from ortdiffusion.exporter import export_pipeline
+    from ortdiffusion.lora import load_lora_file, match_layers, module_targets
+    from ortdiffusion.lora.live import LiveWeights, build_live_graph
+    from ortdiffusion.lora.swap import fill_slots, read_slots
+    from ortdiffusion.sessions import create_session_from_graph
+
+    target = source.parent / "sd15-random-onnx-lora32"
+    out: dict = {}
+    if not (target / "model_index.json").is_file():
+        start = time.perf_counter()
+        export_pipeline(source, target, lora_rank=32, overwrite=True)
+        out["export_with_slots_s"] = time.perf_counter() - start
+    unet = target / "unet"
+    slots = read_slots(unet, "unet")
+    matched = match_layers(load_lora_file(lora), "unet", module_targets(unet, "unet"))
+    base = initializers.load(unet / "model.onnx")
+    names = {n for slot in slots.values() for n in (slot.a, slot.b)}
+    start = time.perf_counter()
+    live = LiveWeights(build_live_graph(unet / "model.onnx", names), base)
+    session = create_session_from_graph(live.graph.model, unet)
+    out["swap_session_s"] = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    feeds = {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
+             "timestep": np.array([981, 981], dtype=np.int64),
+             "encoder_hidden_states": rng.standard_normal((2, 77, 768), dtype=np.float32)}
+
+    def step() -> float:
+        session.run(None, {**feeds, **live.feeds})
+        best = 1e9
+        for _ in range(3):
+            t = time.perf_counter()
+            session.run(None, {**feeds, **live.feeds})
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    def fill(plan) -> float:
+        start = time.perf_counter()
+        arrays = fill_slots(slots, plan, {n: tuple(base[n].shape) for n in names})
+        for name, array in arrays.items():
+            live.buffers[name][...] = array.T if live.graph.transposed[name] else array
+        return time.perf_counter() - start
+
+    out["slots"] = len(slots)
+    out["swap_switch_off_s"] = fill([])
+    out["swap_step_empty_slots_s"] = step()
+    out["swap_switch_on_s"] = fill([(matched, 1.0)])
+    out["swap_step_with_lora_s"] = step()
+    out["peak_rss_gb"] = peak_gb()
+    return out
+
+
 def _child(task: str, *args: object) -> dict:
     spec = json.dumps([task, [str(a) for a in args]])
     out = subprocess.run([sys.executable, __file__, "--child", spec], check=True, capture_output=True, text=True)
@@ -157,12 +213,15 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ortdiffusion-bench")
     parser.add_argument("--rank", type=int, default=32)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--only", choices=["merge", "live", "swap"], help="run one mode")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         task, task_args = json.loads(args.child)
         if task == "make":
             result = make_lora(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
+        elif task == "swap":
+            result = measure_swap(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
         elif task == "live":
             result = measure_live(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
         else:
@@ -176,8 +235,12 @@ def main() -> int:
     summary = {}
     if not lora.is_file():
         summary["make"] = _child("make", source, lora, args.rank)
-    summary["merge_mode"] = _child("measure", exported, lora, args.size)
-    summary["live_mode"] = _child("live", exported, lora, args.size)
+    if args.only in (None, "merge"):
+        summary["merge_mode"] = _child("measure", exported, lora, args.size)
+    if args.only in (None, "live"):
+        summary["live_mode"] = _child("live", exported, lora, args.size)
+    if args.only in (None, "swap"):
+        summary["swap_mode"] = _child("swap", source, lora, args.size)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -256,3 +256,40 @@ def test_live_mode_matches_merge_mode_and_switches_in_place(loras, zoo):
     np.testing.assert_allclose(live(**ARGS, generator=4).images, base, atol=1e-5)
     live.unload_lora_weights()  # back to the exported graph: exactly the base image
     np.testing.assert_array_equal(live(**ARGS, generator=4).images, base)
+
+
+@pytest.fixture()
+def swap(zoo):
+    pipe = od.StableDiffusionPipeline.from_pretrained(zoo.exported("swap"))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_swap_export_without_lora_is_the_base_model(swap, ours):
+    np.testing.assert_allclose(swap(**ARGS, generator=2).images, ours(**ARGS, generator=2).images, atol=1e-5)
+
+
+def test_swap_mode_fills_slots_and_matches_diffusers(loras, torch, swap):
+    def setup(pipe):
+        pipe.load_lora_weights(str(loras["a"].unet_only), adapter_name="a")
+        pipe.load_lora_weights(str(loras["b_kohya"]), adapter_name="b")
+        pipe.set_adapters(["a", "b"], adapter_weights=[0.7, 0.4])
+
+    expected = _diffusers_image(torch, setup)
+    swap.load_lora_weights(loras["a"].unet_only, adapter_name="a")
+    session = swap.components.unet.session
+    swap.load_lora_weights(loras["b_kohya"], adapter_name="b")
+    swap.set_adapters(["a", "b"], adapter_weights=[0.7, 0.4])  # ranks 4 + 8 stacked in the rank-12 slots
+    assert swap.components.unet.session is session  # filling slots never recreates the session
+    _close(swap(**ARGS, generator=0).images, expected)
+    swap.load_lora_weights(loras["a"].unet_only, adapter_name="a2")
+    with pytest.raises(ValueError, match="need rank 16 together, the export's slot holds 12"):
+        swap.set_adapters(["a", "b", "a2"])
+
+
+def test_swap_mode_refuses_layers_without_slots(swap):
+    rng = np.random.default_rng(0)
+    tensors = {"unet.down_blocks.0.resnets.0.conv2.lora_A.weight": rng.standard_normal((2, 32, 3, 3)).astype(np.float32),
+               "unet.down_blocks.0.resnets.0.conv2.lora_B.weight": rng.standard_normal((32, 2, 1, 1)).astype(np.float32)}
+    with pytest.raises(ValueError, match="not for \\['down_blocks.0.resnets.0.conv2'\\]"):
+        swap.load_lora_weights(tensors)

@@ -163,13 +163,18 @@ class TinyModelZoo:
         return self._once(f"controlnet-{index}", build)
 
     def exported(self, kind: str = "base") -> Path:
-        """ortdiffusion export: ``"base"``, ``"inpaint"``, ``"cn1"`` (one ControlNet), ``"cn2"`` (two)."""
+        """ortdiffusion export: ``"base"``, ``"inpaint"``, ``"cn1"`` (one ControlNet), ``"cn2"`` (two),
+        ``"swap"`` (LoRA slots of rank 12 on the default targets and the resnets' conv1)."""
         from ortdiffusion.exporter import export_pipeline
+        from ortdiffusion.exporter.pipeline import DEFAULT_LORA_TARGETS
 
         def build(path: Path) -> Path:
             source = self.diffusers("inpaint" if kind == "inpaint" else "base")
             nets = [self.controlnet(k) for k in range({"cn1": 1, "cn2": 2}.get(kind, 0))]
-            export_pipeline(source, path, controlnets=nets)
+            if kind == "swap":
+                export_pipeline(source, path, lora_rank=12, lora_targets=(*DEFAULT_LORA_TARGETS, "conv1"))
+            else:
+                export_pipeline(source, path, controlnets=nets)
             return path
 
         return self._once(f"onnx-{kind}", build)

@@ -10,7 +10,8 @@ def run(args: argparse.Namespace) -> int:
     """Export and print what was written and how long each part took."""
     from ortdiffusion.exporter import export_pipeline
 
-    report = export_pipeline(args.model, args.output, controlnets=args.controlnet or [], overwrite=args.overwrite)
+    report = export_pipeline(args.model, args.output, controlnets=args.controlnet or [], overwrite=args.overwrite,
+                             lora_rank=args.lora_rank)
     for name, seconds in report.seconds.items():
         print(f"exported {name} in {seconds:.1f} s")
     print(f"wrote {report.output}")
@@ -23,5 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--model", type=Path, required=True, help="local diffusers folder (model_index.json, unet/, vae/...)")
     exp.add_argument("--output", type=Path, required=True, help="folder to write (optimum's layout)")
     exp.add_argument("--controlnet", type=Path, action="append", help="diffusers ControlNet folder to fuse (repeatable)")
+    exp.add_argument("--lora-rank", type=int, default=0,
+                     help="add zero LoRA slots of this total rank to the UNet's attention/feed-forward layers (swap mode)")
     exp.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     exp.set_defaults(func=run)

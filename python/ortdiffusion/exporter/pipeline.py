@@ -90,11 +90,33 @@ def _export_vae(source: Path, encoder_out: Path, decoder_out: Path, opset: int) 
         layout.copy_config(source / "vae", out, "config.json")
 
 
-def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset: int) -> None:
+# What --lora-rank adds LoRA slots to: attention projections, feed-forward and the transformer's in/out projections
+DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")
+
+
+def _lora_slots(unet: torch.nn.Module, rank: int, targets: Sequence[str]) -> dict[str, dict]:
+    """Give ``unet`` zero-initialised LoRA layers (peft, alpha = rank so the scale is 1) on ``targets``;
+    returns module path -> {"A", "B", "rank"} initializer names for weights_map.json."""
+    from peft import LoraConfig
+
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=list(targets), init_lora_weights=True))
+    slots = {}
+    for name, _ in unet.named_parameters():
+        if name.endswith(".lora_A.default.weight"):
+            module = name[: -len(".lora_A.default.weight")]
+            slots[module] = {"A": f"unet.{name}", "B": f"unet.{module}.lora_B.default.weight", "rank": rank}
+    if not slots:
+        raise ValueError(f"--lora-targets {list(targets)} match no module of the UNet")
+    return slots
+
+
+def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset: int, lora_rank: int = 0,
+                 lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS) -> None:
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(source / "unet").float()
     config = unet.config
+    slots = _lora_slots(unet, lora_rank, lora_targets) if lora_rank > 0 else {}
     sample = torch.randn(DUMMY_BATCH, config.in_channels, DUMMY_LATENT_SIDE, DUMMY_LATENT_SIDE)
     timestep = torch.full((DUMMY_BATCH,), 981, dtype=torch.int64)
     text = torch.randn(DUMMY_BATCH, DUMMY_SEQUENCE, config.cross_attention_dim)
@@ -136,7 +158,10 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
         )
         for k, d in enumerate(controlnet_dirs):
             layout.copy_config(Path(d), out / f"controlnet_{k}", "config.json")
-    write_weights_map(out, build_weights_map(graph, modules))
+    weights_map = build_weights_map(graph, modules)
+    if slots:
+        weights_map["lora_slots"] = {"unet": slots}
+    write_weights_map(out, weights_map)
     layout.copy_config(source / "unet", out, "config.json")
 
 
@@ -202,13 +227,16 @@ def export_pipeline(
     controlnets: Sequence[str | Path] = (),
     opset: int = DEFAULT_OPSET,
     overwrite: bool = False,
+    lora_rank: int = 0,
+    lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS,
 ) -> ExportReport:
     """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph) to ``output``.
 
     Layout (optimum's): ``model_index.json``, ``text_encoder/model.onnx``, ``unet/model.onnx`` +
     ``unet/model.onnx_data``, ``vae_encoder/model.onnx`` (outputs the latent distribution's parameters),
     ``vae_decoder/model.onnx``, ``tokenizer/`` with ``tokenizer.json``, ``scheduler/scheduler_config.json``;
-    ``weights_map.json`` beside the UNet and text encoder graphs."""
+    ``weights_map.json`` beside the UNet and text encoder graphs. ``lora_rank`` > 0 adds zero LoRA slots of
+    that rank to the UNet's ``lora_targets`` (swap mode: LoRAs then fill the slots, up to that total rank)."""
     source, output = Path(model), Path(output)
     controlnet_dirs = [Path(c) for c in controlnets]
     _check_source(source, controlnet_dirs)
@@ -228,7 +256,7 @@ def export_pipeline(
             steps = [
                 ("text_encoder", lambda: _export_text_encoder(source, parts[layout.TEXT_ENCODER], opset)),
                 ("vae", lambda: _export_vae(source, parts[layout.VAE_ENCODER], parts[layout.VAE_DECODER], opset)),
-                ("unet", lambda: _export_unet(source, controlnet_dirs, parts[layout.UNET], opset)),
+                ("unet", lambda: _export_unet(source, controlnet_dirs, parts[layout.UNET], opset, lora_rank, lora_targets)),
             ]
             for name, run in steps:
                 start = time.perf_counter()

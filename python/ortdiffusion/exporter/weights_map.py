@@ -78,6 +78,6 @@ def read_weights_map(folder: str | Path) -> dict[str, Any]:
     """The weights map of an exported model folder (``unet/``, ``text_encoder/``...), checked for format."""
     path = Path(folder) / WEIGHTS_MAP_FILE
     data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != FORMAT or data.get("version") != VERSION:
+    if data.get("format") != FORMAT or data.get("version") != VERSION:  # "lora_slots" is optional
         raise ValueError(f"{path} is not an ortdiffusion weights map of version {VERSION}")
     return data

@@ -34,11 +34,13 @@ class Target:
 def _from_weights_map(folder: Path, module: str) -> dict[str, Target]:
     data = json.loads((folder / WEIGHTS_MAP_FILE).read_text(encoding="utf-8"))
     entries = data.get("modules", {}).get(module, {})
-    return {
-        param[: -len(".weight")]: Target(e["initializer"], tuple(e["shape"]), bool(e["transposed"]))
-        for param, e in entries.items()
-        if param.endswith(".weight") and len(e["shape"]) in (2, 4)
-    }
+    targets = {}
+    for param, e in entries.items():
+        if not param.endswith(".weight") or len(e["shape"]) not in (2, 4) or ".lora_A." in param or ".lora_B." in param:
+            continue
+        module = param[: -len(".weight")].removesuffix(".base_layer")  # peft-wrapped layers of swap exports
+        targets[module] = Target(e["initializer"], tuple(e["shape"]), bool(e["transposed"]))
+    return targets
 
 
 def _from_graph(folder: Path) -> dict[str, Target]:

@@ -17,6 +17,7 @@ from ortdiffusion import initializers
 from ortdiffusion.lora import Assignment, merged_weights
 from ortdiffusion.lora.live import LiveWeights, build_live_graph
 from ortdiffusion.lora.model_match import LORA_PARTS, match_lora_to_model
+from ortdiffusion.lora.swap import Slot, check_fits, fill_slots, read_slots
 from ortdiffusion.pipelines.components import MODEL_FILE, PipelineComponents
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class LoraState:
     applied: dict[str, tuple] = field(default_factory=dict)  # part -> key of what its session holds
     live_parts: set[str] = field(default_factory=set)  # parts switched in place (enable_live_lora)
     live: dict[str, LiveWeights] = field(default_factory=dict)
+    slots: dict[str, dict[str, Slot]] = field(default_factory=dict)  # swap-mode exports: part -> module -> slot
     base: dict[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
 
@@ -59,6 +61,10 @@ class LoraSupport:
             raise ValueError(f"adapter name {name!r} is already in use; pick another or delete_adapters first")
         matched = self.match_lora(pretrained_model_name_or_path_or_dict)
         source = pretrained_model_name_or_path_or_dict if not isinstance(pretrained_model_name_or_path_or_dict, Mapping) else "<dict>"
+        for part, assignments in matched.items():
+            slots = self._slots(part)
+            if slots:
+                check_fits(assignments, slots, str(source))
         state.adapters[name] = matched
         state.loads += 1
         state.serials[name] = state.loads
@@ -153,6 +159,34 @@ class LoraSupport:
         logger.info("ControlNet %d weights replaced from %s (%d tensors)", index, source, len(overrides))
         self._apply_lora()
 
+    def _slots(self, part: str) -> dict[str, Slot]:
+        state = self._lora()
+        if part not in state.slots:
+            state.slots[part] = read_slots(self.components.folder / part, part)
+        return state.slots[part]
+
+    def _apply_swap(self, part: str) -> None:
+        """Swap mode (the export has LoRA slots): the slots' factors (and any swapped weights) are live
+        inputs; the active LoRAs are written into them, stacked along the rank axis."""
+        state = self._lora()
+        slots = self._slots(part)
+        replaced = state.replaced.get(part, {})
+        names = {n for slot in slots.values() for n in (slot.a, slot.b)} | set(replaced)
+        if part not in state.base:
+            state.base[part] = initializers.load(self.components.folder / part / MODEL_FILE)
+        live = state.live.get(part)
+        if live is None or not names <= live.names:
+            live = LiveWeights(build_live_graph(self.components.folder / part / MODEL_FILE, names), state.base[part])
+            state.live[part] = live
+            self.components.reload_live(part, live.graph.model, live.feeds)
+        active = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
+        shapes = {n: tuple(state.base[part][n].shape) for n in names}
+        arrays = fill_slots(slots, [(state.adapters[n][part], state.active[n]) for n in active], shapes)
+        arrays.update({k: np.asarray(v, dtype=np.float32) for k, v in replaced.items()})
+        for name, array in arrays.items():
+            buffer = live.buffers[name]
+            buffer[...] = array.T if live.graph.transposed[name] else array
+
     def _apply_live(self, part: str) -> None:
         """Live mode for ``part``: make sure every weight any loaded adapter (or a weight swap) touches is a
         live input, then rewrite the buffers whose content changed."""
@@ -180,6 +214,9 @@ class LoraSupport:
         buffers in place (live mode)."""
         state = self._lora()
         for part in LORA_PARTS:
+            if self._slots(part):
+                self._apply_swap(part)
+                continue
             if part in state.live_parts:
                 self._apply_live(part)
                 continue
