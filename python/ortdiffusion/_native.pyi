@@ -2,37 +2,47 @@
 """
 ortdiffusion native core (C++/Eigen): DDIM scheduler, torch-compatible Generator, zero-copy ONNX initializer reader
 """
+
 import collections.abc
 import typing
 
 import numpy
 import numpy.typing
 
-__all__: list[str] = ['ArgumentError', 'ConfigError', 'DDIMScheduler', 'ExternalDataError', 'FormatError', 'Generator', 'OrtDiffusionError', 'ddim_config_keys', 'load_ddim_config', 'lora_merge', 'read_initializers', 'read_initializers_from_bytes', 'torch_cpu_capability']
-class OrtDiffusionError(ValueError):
-    ...
-class ConfigError(OrtDiffusionError):
-    ...
-class ArgumentError(OrtDiffusionError):
-    ...
-class FormatError(OrtDiffusionError):
-    ...
-class ExternalDataError(FormatError):
-    ...
+__all__: list[str] = [
+    "ArgumentError",
+    "ConfigError",
+    "DDIMScheduler",
+    "ExternalDataError",
+    "FormatError",
+    "Generator",
+    "OrtDiffusionError",
+    "ddim_config_keys",
+    "load_ddim_config",
+    "lora_merge",
+    "lora_merge_into",
+    "read_initializers",
+    "read_initializers_from_bytes",
+    "torch_cpu_capability",
+]
+
+class OrtDiffusionError(ValueError): ...
+class ConfigError(OrtDiffusionError): ...
+class ArgumentError(OrtDiffusionError): ...
+class FormatError(OrtDiffusionError): ...
+class ExternalDataError(FormatError): ...
+
 class Generator:
     """
     Seeded Gaussian noise equal to torch's CPU generator.
-    
+
     ``Generator(seed).randn(shape)`` returns the same values as
     ``torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))``, and successive calls
     continue the same stream as successive torch calls on one generator do.
     """
-    def __copy__(self) -> Generator:
-        ...
-    def __deepcopy__(self, arg0: dict) -> Generator:
-        ...
-    def __init__(self, seed: typing.Any = None) -> None:
-        ...
+    def __copy__(self) -> Generator: ...
+    def __deepcopy__(self, arg0: dict) -> Generator: ...
+    def __init__(self, seed: typing.Any = None) -> None: ...
     def initial_seed(self) -> int:
         """
         The seed this generator was last seeded with.
@@ -41,67 +51,114 @@ class Generator:
         """
         Reseed (and clear the cached normal sample), like torch.Generator.manual_seed; returns self.
         """
-    def randn(self, shape: typing.Any, dtype: typing.Any = 'float32') -> numpy.ndarray:
+    def randn(self, shape: typing.Any, dtype: typing.Any = "float32") -> numpy.ndarray:
         """
         Standard normal samples of `shape` (int or sequence of ints), float32 by default, as torch.randn.
         """
+
 class DDIMScheduler:
-    def __init__(self, config_json: str, source: str = 'config') -> None:
-        ...
-    def add_noise(self, original_samples: numpy.ndarray, noise: numpy.ndarray, timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.ndarray:
-        ...
-    def config_json(self) -> str:
-        ...
-    def get_velocity(self, sample: numpy.ndarray, noise: numpy.ndarray, timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.ndarray:
-        ...
-    def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def step(self, model_output: numpy.ndarray, timestep: typing.SupportsInt | typing.SupportsIndex, sample: numpy.ndarray, eta: typing.SupportsFloat | typing.SupportsIndex = 0.0, use_clipped_model_output: bool = False, variance_noise: typing.Any = None, generator: Generator = None) -> tuple:
-        ...
-    def step_coefficients(self, timestep: typing.SupportsInt | typing.SupportsIndex, eta: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> dict:
-        ...
-    def step_fast(self, model_output: numpy.ndarray, timestep: typing.SupportsInt | typing.SupportsIndex, sample: numpy.ndarray, use_clipped_model_output: bool, output_type: typing.Any) -> typing.Any:
+    def __init__(self, config_json: str, source: str = "config") -> None: ...
+    def add_noise(
+        self,
+        original_samples: numpy.ndarray,
+        noise: numpy.ndarray,
+        timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+    ) -> numpy.ndarray: ...
+    def config_json(self) -> str: ...
+    def get_velocity(
+        self,
+        sample: numpy.ndarray,
+        noise: numpy.ndarray,
+        timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+    ) -> numpy.ndarray: ...
+    def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def step(
+        self,
+        model_output: numpy.ndarray,
+        timestep: typing.SupportsInt | typing.SupportsIndex,
+        sample: numpy.ndarray,
+        eta: typing.SupportsFloat | typing.SupportsIndex = 0.0,
+        use_clipped_model_output: bool = False,
+        variance_noise: typing.Any = None,
+        generator: Generator = None,
+    ) -> tuple: ...
+    def step_coefficients(
+        self,
+        timestep: typing.SupportsInt | typing.SupportsIndex,
+        eta: typing.SupportsFloat | typing.SupportsIndex = 0.0,
+    ) -> dict: ...
+    def step_fast(
+        self,
+        model_output: numpy.ndarray,
+        timestep: typing.SupportsInt | typing.SupportsIndex,
+        sample: numpy.ndarray,
+        use_clipped_model_output: bool,
+        output_type: typing.Any,
+    ) -> typing.Any:
         """
         Deterministic step (eta = 0) on C-contiguous same-dtype float arrays, returning output_type(prev, x0) (output_type: a tuple subclass with two fields); None when the inputs need the general step().
         """
     @property
-    def alphas_cumprod(self) -> numpy.ndarray:
-        ...
+    def alphas_cumprod(self) -> numpy.ndarray: ...
     @property
-    def betas(self) -> numpy.ndarray:
-        ...
+    def betas(self) -> numpy.ndarray: ...
     @property
-    def final_alpha_cumprod(self) -> float:
-        ...
+    def final_alpha_cumprod(self) -> float: ...
     @property
-    def init_noise_sigma(self) -> float:
-        ...
+    def init_noise_sigma(self) -> float: ...
     @property
-    def num_inference_steps(self) -> int | None:
-        ...
+    def num_inference_steps(self) -> int | None: ...
     @property
-    def timesteps(self) -> numpy.ndarray:
-        ...
+    def timesteps(self) -> numpy.ndarray: ...
+
 def ddim_config_keys() -> list[str]:
     """
     The config keys DDIMScheduler understands.
     """
+
 def load_ddim_config(path: str) -> str:
     """
     Read a scheduler_config.json with the C++ reader; returns the normalised JSON.
     """
-def lora_merge(weight: numpy.ndarray, transposed: bool, factors: collections.abc.Sequence[tuple[numpy.ndarray, numpy.ndarray, typing.SupportsFloat | typing.SupportsIndex]]) -> numpy.typing.NDArray[numpy.float32]:
+
+def lora_merge(
+    weight: numpy.ndarray,
+    transposed: bool,
+    factors: collections.abc.Sequence[
+        tuple[numpy.ndarray, numpy.ndarray, typing.SupportsFloat | typing.SupportsIndex]
+    ],
+) -> numpy.typing.NDArray[numpy.float32]:
     """
     W + sum(scale * up @ down) for float32 C-contiguous 2-D arrays (weight [out, in], or [in, out] when transposed); factors: [(up [out, r], down [r, in], scale)]. Returns a new array.
     """
+
+def lora_merge_into(
+    jobs: collections.abc.Sequence[
+        tuple[
+            numpy.ndarray,
+            numpy.ndarray,
+            bool,
+            collections.abc.Sequence[
+                tuple[numpy.ndarray, numpy.ndarray, typing.SupportsFloat | typing.SupportsIndex]
+            ],
+        ]
+    ],
+    threads: typing.SupportsInt | typing.SupportsIndex = 0,
+) -> None:
+    """
+    In-place merges for live LoRA switching: jobs [(weight [out, in], dst, transpose_out, [(up, down, scale)])]; dst = W + sum(scale * up @ down), transposed when transpose_out. Jobs run on `threads` threads (0: all cores).
+    """
+
 def read_initializers(path: str) -> list:
     """
     [(name, read-only array viewing the mapped file, type name, external?)] for every initializer of the ONNX file at path, in file order. bfloat16 tensors come as uint16 bit patterns.
     """
-def read_initializers_from_bytes(data: bytes, name: str = '<bytes>', model_dir: str = '') -> list:
+
+def read_initializers_from_bytes(data: bytes, name: str = "<bytes>", model_dir: str = "") -> list:
     """
     As read_initializers, over a model in memory (copied once); external data only with model_dir.
     """
+
 def torch_cpu_capability() -> str:
     """
     The ATen CPU kernel family torch would use on this machine: 'default', 'avx2' or 'avx512'.
