@@ -133,6 +133,16 @@ def test_loras_that_do_not_fit_are_refused(tmp_path, ours, loras):
     save_file({"unet.conv_in.lora_A.weight": np.zeros((2, 4, 3, 3), np.float32)}, tmp_path / "half.safetensors")
     with pytest.raises(ValueError, match="has only"):
         ours.load_lora_weights(tmp_path / "half.safetensors")
+    to_k = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
+    save_file({f"{to_k}.lora_A.weight": np.zeros((4, 2048), np.float32),
+               f"{to_k}.lora_B.weight": np.zeros((64, 4), np.float32)}, tmp_path / "wide.safetensors")
+    with pytest.raises(ValueError, match=r"different architecture: its cross-attention width is 2048 \(as in SDXL\), this model's 32"):
+        ours.load_lora_weights(tmp_path / "wide.safetensors")
+    save_file({"lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": np.zeros((2, 4), np.float32)},
+              tmp_path / "sdxl.safetensors")
+    with pytest.raises(ValueError, match=r"different architecture \(SDXL, not SD 1.x\): it has keys for SDXL's second"):
+        ours.load_lora_weights(tmp_path / "sdxl.safetensors")
+    assert ours.get_active_adapters() == []
     ours.load_lora_weights(loras["a"].path, adapter_name="a")
     with pytest.raises(ValueError, match="already in use"):
         ours.load_lora_weights(loras["a"].path, adapter_name="a")

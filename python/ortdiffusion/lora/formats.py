@@ -24,9 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from ortdiffusion.lora.architecture import sdxl_key_evidence
+from ortdiffusion.safetensors_file import read_safetensors
+
 PARTS = ("unet", "text_encoder")
 KOHYA_PREFIXES = {"lora_unet_": "unet", "lora_te_": "text_encoder", "lora_te1_": "text_encoder"}
-UNSUPPORTED_MARKERS = ("hada_", "lokr_", "dora_scale", "lora_magnitude_vector", "lora_te2_", "text_encoder_2.")
+UNSUPPORTED_MARKERS = ("hada_", "lokr_", "dora_scale", "lora_magnitude_vector")
 # old diffusers attention-processor names -> module names
 _PROCESSOR_NAMES = {
     "processor.to_q": "to_q", "processor.to_k": "to_k", "processor.to_v": "to_v", "processor.to_out": "to_out.0",
@@ -70,22 +73,6 @@ class LoraFile:
         return sum(len(v) for v in self.layers.values())
 
 
-def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Tensors (as numpy) and metadata of a .safetensors file, read without torch."""
-    from safetensors import safe_open
-
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"no LoRA file at {str(file)!r}")
-    try:
-        with safe_open(str(file), framework="np") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a Mapping
-            metadata = f.metadata() or {}
-    except Exception as e:  # safetensors raises its own SafetensorError for bad headers
-        raise ValueError(f"cannot read {file} as safetensors: {e}") from e
-    return tensors, metadata
-
-
 def _as_float32(name: str, array: np.ndarray) -> np.ndarray:
     if array.dtype.kind != "f" and str(array.dtype) != "bfloat16":
         raise ValueError(f"LoRA tensor {name!r} has dtype {array.dtype}; expected floating point")
@@ -120,12 +107,12 @@ def parse_lora(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | 
     """Parse a LoRA state dict (any layout above) into a :class:`LoraFile`; raises ValueError listing
     every key that is not part of a complete, supported LoRA pair."""
     remaining = dict(tensors)
+    evidence = sdxl_key_evidence(sorted(remaining))
+    if evidence:
+        raise ValueError(f"{source}: this LoRA targets a different architecture (SDXL, not SD 1.x): {evidence}")
     unsupported = sorted(k for k in remaining if any(m in k for m in UNSUPPORTED_MARKERS))
     if unsupported:
-        raise ValueError(
-            f"{source}: unsupported LoRA variant or model (LoHa/LoKr/DoRA or SDXL's second text encoder): "
-            f"{unsupported[:5]}"
-        )
+        raise ValueError(f"{source}: unsupported LoRA variant (LoHa/LoKr/DoRA): {unsupported[:5]}")
     result = LoraFile(source=source)
     if any(k.startswith(tuple(KOHYA_PREFIXES)) for k in remaining):
         result.kohya = True

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ortdiffusion.lora.architecture import cross_attention_width, describe_width
 from ortdiffusion.lora.formats import LoraFile, LoraLayer
 
 WEIGHTS_MAP_FILE = "weights_map.json"
@@ -93,6 +94,17 @@ class Assignment:
     target: Target
 
 
+def _width_hint(lora: LoraFile, part: str, targets: dict[str, Target]) -> str:
+    """", its cross-attention width is 2048 (as in SDXL), this model's 768 (as in SD 1.x)" when both are known."""
+    if part != "unet":
+        return ""
+    theirs = cross_attention_width({name: layer.down for name, layer in lora.layers[part].items()})
+    ours = next((t.shape[0] if t.transposed else t.shape[-1] for m, t in targets.items() if m.endswith("attn2.to_k")), None)
+    if theirs is None or ours is None or theirs == ours:
+        return ""
+    return f": its cross-attention width is {describe_width(theirs)}, this model's {describe_width(ours)}"
+
+
 def match_layers(lora: LoraFile, part: str, targets: dict[str, Target]) -> list[Assignment]:
     """Match every layer of ``lora``'s ``part`` to a target; raises ValueError naming layers with no target
     or a shape mismatch ("targets a different architecture")."""
@@ -116,8 +128,8 @@ def match_layers(lora: LoraFile, part: str, targets: dict[str, Target]) -> list[
         assignments.append(Assignment(module, layer, target))
     if mismatched:
         raise ValueError(
-            f"{lora.source}: this LoRA targets a different architecture ({len(mismatched)} shape mismatches in {part}, "
-            f"e.g. {mismatched[0]})"
+            f"{lora.source}: this LoRA targets a different architecture{_width_hint(lora, part, targets)} "
+            f"({len(mismatched)} shape mismatches in {part}, e.g. {mismatched[0]})"
         )
     if missing:
         raise ValueError(f"{lora.source}: {len(missing)} {part} LoRA layers match no weight of the model: {missing[:5]}")

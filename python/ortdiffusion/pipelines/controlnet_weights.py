@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ortdiffusion.lora.formats import read_safetensors
+from ortdiffusion.safetensors_file import read_safetensors
 
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 
