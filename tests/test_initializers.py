@@ -131,9 +131,22 @@ def _tensor_bytes(**fields) -> bytes:
     return _model([tensor]).SerializeToString()
 
 
+def _named(name: bytes) -> bytes:
+    """A model whose one initializer has the raw bytes ``name`` as its name (field 8 of TensorProto)."""
+    tensor = b"\x42" + bytes([len(name)]) + name
+    initializer = b"\x2a" + bytes([len(tensor)]) + tensor
+    return b"\x3a" + bytes([len(initializer)]) + initializer
+
+
 @pytest.mark.parametrize(
     ("data", "match"),
     [
+        (_named(b"w\xcd\x41"), "name is not valid UTF-8"),  # bad continuation byte (found by fuzzing)
+        (_named(b"\xed\xa0\x80"), "name is not valid UTF-8"),  # a UTF-16 surrogate
+        (_named(b"\xc0\x80"), "name is not valid UTF-8"),  # overlong NUL
+        (_named(b"\xf4\x90\x80\x80"), "name is not valid UTF-8"),  # past U+10FFFF
+        (_named(b"ok\xe2\x82"), "name is not valid UTF-8"),  # truncated sequence
+        (_named("caf\u00e9\u20ac\U0001f600".encode()), "initializer .caf\u00e9\u20ac\U0001f600. at byte 4: no data_type"),  # valid UTF-8: named in the error
         (b"", "no graph"),
         (b"\x3a", "truncated varint"),  # graph tag, then nothing
         (b"\x3a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "varint"),

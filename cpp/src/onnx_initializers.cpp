@@ -130,9 +130,9 @@ void read_external_entry(Reader& r, Cursor& c, TensorFields& t) {
   while (!entry.done()) {
     const auto f = entry.field(ctx);
     if (f.number == kEntryKey || f.number == kEntryValue) {
-      entry.expect(f, WireType::kLength, f.number == kEntryKey ? "key" : "value", ctx);
-      const Bytes text = entry.length_delimited(ctx);
-      (f.number == kEntryKey ? key : value).assign(reinterpret_cast<const char*>(text.begin), text.size());
+      const char* field = f.number == kEntryKey ? "external_data key" : "external_data value";
+      entry.expect(f, WireType::kLength, field, ctx);
+      (f.number == kEntryKey ? key : value) = entry.utf8_text(field, ctx);
     } else {
       entry.skip(f.type, ctx);
     }
@@ -159,8 +159,7 @@ TensorFields read_tensor_fields(Reader& r, Bytes bytes) {
         break;
       case kTensorName: {
         c.expect(f, WireType::kLength, "name", ctx);
-        const Bytes name = c.length_delimited(ctx);
-        t.name.assign(reinterpret_cast<const char*>(name.begin), name.size());
+        t.name = c.utf8_text("name", ctx);
         break;
       }
       case kTensorRawData:

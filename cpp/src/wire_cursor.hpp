@@ -74,6 +74,41 @@ class Cursor {
     return out;
   }
 
+  // A protobuf `string` field: UTF-8 by the protobuf spec, and names reach Python as str, so invalid
+  // sequences (overlong forms, surrogates, code points past U+10FFFF; Unicode 15, table 3-7) are refused.
+  std::string utf8_text(const char* field, const std::string& context) {
+    const Bytes b = length_delimited(context);
+    const auto* s = reinterpret_cast<const unsigned char*>(b.begin);
+    const std::size_t n = b.size();
+    for (std::size_t i = 0; i < n;) {
+      const unsigned c = s[i];
+      std::size_t extra = 0;
+      unsigned lo = 0x80, hi = 0xBF;  // allowed range of the first continuation byte
+      if (c < 0x80) {
+        ++i;
+        continue;
+      } else if (c >= 0xC2 && c <= 0xDF) {
+        extra = 1;
+      } else if (c >= 0xE0 && c <= 0xEF) {
+        extra = 2;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+      } else if (c >= 0xF0 && c <= 0xF4) {
+        extra = 3;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+      } else {
+        fail(std::string(field) + " is not valid UTF-8", context);
+      }
+      if (n - i <= extra || s[i + 1] < lo || s[i + 1] > hi) fail(std::string(field) + " is not valid UTF-8", context);
+      for (std::size_t k = 2; k <= extra; ++k) {
+        if (s[i + k] < 0x80 || s[i + k] > 0xBF) fail(std::string(field) + " is not valid UTF-8", context);
+      }
+      i += extra + 1;
+    }
+    return std::string(reinterpret_cast<const char*>(b.begin), n);
+  }
+
   template <typename T>  // uint32_t or uint64_t, little-endian on the wire
   T fixed(const std::string& context) {
     if (static_cast<std::size_t>(end_ - p_) < sizeof(T)) fail("truncated fixed-width value", context);
