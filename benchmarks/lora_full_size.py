@@ -1,5 +1,6 @@
 """LoRA on the full-size SD 1.5 architecture (random weights): switch time and UNet step time with and
-without the LoRA, in merge mode (merge + session recreation) and live mode (in-place buffer rewrite).
+without the LoRA, in merge mode (merge + session recreation), live mode (in-place buffer rewrite) and swap
+mode (LoRA-slot exports); .lora conversion, and its zero-copy load (resident memory before and after use).
 
     python benchmarks/full_size_export.py --size 256      # once: builds and exports into the cache
     python benchmarks/lora_full_size.py [--rank 32]
@@ -201,6 +202,45 @@ def measure_swap(source: Path, lora: Path, size: int) -> dict:
     return out
 
 
+def convert_lora(exported: Path, lora: Path, target: Path) -> dict:
+    """`ortdiffusion lora convert`: parse, match to the export's weights and write the .lora file."""
+    from ortdiffusion.lora.lora_file import write_lora_file
+    from ortdiffusion.lora.model_match import match_lora_to_model
+
+    start = time.perf_counter()
+    write_lora_file(target, match_lora_to_model(exported, lora))
+    return {"convert_s": time.perf_counter() - start, "lora_file_mb": target.stat().st_size / 1e6}
+
+
+def load_lora_file_zero_copy(exported: Path, lora_file: Path) -> dict:
+    """Resident memory around loading a .lora: mapping it must not read it (growth << file size); reading
+    every byte then brings it in (growth ~ file size, from the page cache, not a copy)."""
+    import numpy as np
+
+    from ortdiffusion import initializers
+    from ortdiffusion.lora.lora_file import read_lora_file
+    from ortdiffusion.lora.targets import module_targets
+
+    targets = {"unet": module_targets(exported / "unet", "unet")}  # the model side, loaded before measuring
+    before = rss_gb()
+    start = time.perf_counter()
+    tensors = initializers.load(lora_file)
+    load_s = time.perf_counter() - start
+    after_load = rss_gb()
+    start = time.perf_counter()
+    assignments = read_lora_file(lora_file, targets)
+    match_s = time.perf_counter() - start
+    after_match = rss_gb()
+    checksum = sum(float(np.asarray(tensors[name], dtype=np.float64).sum()) for name in tensors)
+    after_use = rss_gb()
+    return {
+        "file_mb": lora_file.stat().st_size / 1e6, "tensors": len(tensors), "layers": len(assignments["unet"]),
+        "load_s": load_s, "rss_growth_after_load_mb": (after_load - before) * 1e3,
+        "read_and_check_against_model_s": match_s, "rss_growth_after_check_mb": (after_match - before) * 1e3,
+        "rss_growth_after_reading_every_byte_mb": (after_use - before) * 1e3, "checksum": checksum,
+    }
+
+
 def _child(task: str, *args: object) -> dict:
     spec = json.dumps([task, [str(a) for a in args]])
     out = subprocess.run([sys.executable, __file__, "--child", spec], check=True, capture_output=True, text=True)
@@ -213,7 +253,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ortdiffusion-bench")
     parser.add_argument("--rank", type=int, default=32)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--only", choices=["merge", "live", "swap"], help="run one mode")
+    parser.add_argument("--only", choices=["lora-file", "merge", "live", "swap"], help="run one mode")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -222,6 +262,10 @@ def main() -> int:
             result = make_lora(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
         elif task == "swap":
             result = measure_swap(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
+        elif task == "convert":
+            result = convert_lora(Path(task_args[0]), Path(task_args[1]), Path(task_args[2]))
+        elif task == "lora-file":
+            result = load_lora_file_zero_copy(Path(task_args[0]), Path(task_args[1]))
         elif task == "live":
             result = measure_live(Path(task_args[0]), Path(task_args[1]), int(task_args[2]))
         else:
@@ -235,6 +279,13 @@ def main() -> int:
     summary = {}
     if not lora.is_file():
         summary["make"] = _child("make", source, lora, args.rank)
+    if args.only in (None, "lora-file"):
+        lora_file = args.cache / f"lora-r{args.rank}.lora"
+        summary["convert"] = _child("convert", exported, lora, lora_file)
+        # drop the file from the page cache where allowed, so the load is a cold one
+        subprocess.run(["dd", f"of={lora_file}", "oflag=nocache", "conv=notrunc,fdatasync", "count=0"],
+                       capture_output=True, check=False)
+        summary["lora_file"] = _child("lora-file", exported, lora_file)
     if args.only in (None, "merge"):
         summary["merge_mode"] = _child("measure", exported, lora, args.size)
     if args.only in (None, "live"):

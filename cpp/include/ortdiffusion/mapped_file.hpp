@@ -17,6 +17,13 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
+  // Paging hints for the whole mapping (madvise; hints only, failures ignored). kRandom while a parser
+  // reads only headers scattered through the file: the kernel then neither reads ahead nor maps the
+  // neighbouring pages, so resident memory stays at the pages actually read. kNormal (the default)
+  // before tensor bytes are streamed, so sequential reads get readahead again.
+  enum class Access { kNormal, kRandom };
+  void advise(Access access) const;
+
   const std::byte* data() const { return data_; }
   std::size_t size() const { return size_; }
   const std::string& path() const { return path_; }
