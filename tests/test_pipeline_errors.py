@@ -49,6 +49,7 @@ def gray(width: int, height: int) -> Image.Image:
         ({"negative_prompt": ["a", "b"]}, "`negative_prompt` has batch size 2"),
         ({"latents": np.zeros((1, 4, 3, 3), np.float32)}, "`latents` have shape"),
         ({"latents": np.full((1, 4, 8, 8), np.nan, np.float32), "height": 64, "width": 64}, "NaN"),
+        ({"latents": np.full((1, 4, 8, 8), -np.inf, np.float32), "height": 64, "width": 64}, "NaN or infinite"),
         ({"callback_on_step_end_tensor_inputs": ["noise"]}, "callback_on_step_end_tensor_inputs"),
     ],
 )

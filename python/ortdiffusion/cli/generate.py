@@ -43,6 +43,19 @@ def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
     return pipelines.StableDiffusionPipeline, {"height": args.height, "width": args.width}
 
 
+def _controlnet_count(model: Path) -> int:
+    """How many ControlNets an ortdiffusion export fused into its UNet (0 for other folders)."""
+    import json
+
+    index = model / "model_index.json"
+    if not index.is_file():
+        return 0  # from_pretrained reports the missing file
+    try:
+        return int(json.loads(index.read_text(encoding="utf-8")).get("_ortdiffusion_controlnets", 0))
+    except (ValueError, TypeError):
+        return 0
+
+
 def _model_default_size(model: Path) -> tuple[int, int]:
     """(height, width) a model generates by default: the UNet's sample_size x the VAE scale factor."""
     from ortdiffusion.pipelines.components import read_config
@@ -106,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     box = _fit_inputs(args, Path(model))
     pipeline_class, kwargs = _pick_pipeline(args)
+    controlnets = _controlnet_count(Path(model))
+    if controlnets and "control_image" not in kwargs:
+        raise ValueError(f"{model} was exported with {controlnets} ControlNet(s): pass --control-image IMG (once per "
+                         "ControlNet) or --canny IMG")
     pipe = pipeline_class.from_pretrained(model, provider=args.provider)
     loras = [_parse_lora_argument(value) for value in args.lora or []]
     for index, (path, _) in enumerate(loras):
