@@ -37,21 +37,42 @@ void merge_lora(const float* weight, int64_t rows, int64_t cols, bool transposed
 
 namespace {
 
-void run_job(const LoraMergeJob& job) {
-  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  if (!job.transpose_out) {
-    merge_lora(job.weight, job.rows, job.cols, false, job.factors, job.dst);
-    return;
+// out [cols, rows] = in [rows, cols]^T in square tiles: each tile's rows and columns stay in cache, where
+// an element-by-element transpose misses on every write. Measured on 644 MB of SD 1.5 attention and
+// feed-forward weights, 2 cores: 481 ms element-wise, 178 ms tiled. (Fusing the rank-r product into
+// bands of the transpose was slower, 560 ms vs 460 ms in all: each band re-packs `up` for its GEMM.)
+void transpose_tiled(const float* in, int64_t rows, int64_t cols, float* out) {
+  constexpr int64_t kTile = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+    const int64_t i1 = std::min(rows, i0 + kTile);
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+      const int64_t j1 = std::min(cols, j0 + kTile);
+      for (int64_t j = j0; j < j1; ++j) {
+        for (int64_t i = i0; i < i1; ++i) out[j * rows + i] = in[i * cols + j];
+      }
+    }
   }
-  // dst = (W + sum s * up @ down)^T = W^T + sum s * down^T @ up^T
-  Eigen::Map<const RowMatrix> w(job.weight, job.rows, job.cols);
+}
+
+// dst [cols, rows] = (W + sum s * up @ down)^T = W^T + sum s * down^T @ up^T for W [rows, cols] =
+// [out, in]: the layout live mode's graph inputs take (MatMul consumes W^T).
+void transposed_merge(const LoraMergeJob& job) {
+  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Eigen::Map<RowMatrix> dst(job.dst, job.cols, job.rows);
-  dst = w.transpose();
+  transpose_tiled(job.weight, job.rows, job.cols, job.dst);
   for (const auto& f : job.factors) {
     if (f.rank <= 0) throw ArgumentError("merge_lora_jobs: rank must be positive, got " + std::to_string(f.rank));
     Eigen::Map<const RowMatrix> up(f.up, job.rows, f.rank);
     Eigen::Map<const RowMatrix> down(f.down, f.rank, job.cols);
     dst.noalias() += f.scale * (down.transpose() * up.transpose());
+  }
+}
+
+void run_job(const LoraMergeJob& job) {
+  if (job.transpose_out) {
+    transposed_merge(job);
+  } else {
+    merge_lora(job.weight, job.rows, job.cols, false, job.factors, job.dst);
   }
 }
 
