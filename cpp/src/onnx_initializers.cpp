@@ -22,6 +22,7 @@ using wire::WireType;
 
 // onnx.proto field numbers
 constexpr uint32_t kModelGraph = 7;
+constexpr uint32_t kModelOpsetImport = 8;
 constexpr uint32_t kGraphInitializer = 5;
 constexpr uint32_t kGraphSparseInitializer = 15;
 constexpr uint32_t kTensorDims = 1;
@@ -346,9 +347,11 @@ std::vector<Initializer> read_model(Reader& r, Bytes bytes) {
   std::vector<Initializer> result;
   std::set<std::string> names;
   bool has_graph = false;
+  bool has_opset = false;
   Cursor model(bytes, r.origin, &r.file);
   while (!model.done()) {
     const auto f = model.field("ModelProto");
+    if (f.number == kModelOpsetImport) has_opset = true;
     if (f.number != kModelGraph) {
       model.skip(f.type, "ModelProto");
       continue;
@@ -371,6 +374,12 @@ std::vector<Initializer> read_model(Reader& r, Bytes bytes) {
     }
   }
   if (!has_graph) throw FormatError(r.file + ": no graph (ModelProto field 7); is this an ONNX model?");
+  // Every ONNX model since IR version 3 names its opsets (onnx.checker requires it), and serializers
+  // write opset_import (field 8) after the graph (field 7): a file cut anywhere before its end is caught
+  // here even when the cut falls exactly between two initializers.
+  if (!has_opset) {
+    throw FormatError(r.file + ": no opset_import (ModelProto field 8): the file is truncated or not an ONNX model");
+  }
   return result;
 }
 

@@ -113,10 +113,12 @@ void test_step_recovers_x0_from_exact_noise() {
 }
 
 // A ModelProto with one float32 initializer "w" of dims [2], written byte by byte from onnx.proto's field
-// numbers: graph (7) { initializer (5) { dims (1), data_type (2), name (8), raw_data (9) } }.
+// numbers: graph (7) { initializer (5) { dims (1), data_type (2), name (8), raw_data (9) } },
+// opset_import (8) { version (2) = 17 }.
 std::vector<std::byte> tiny_model() {
   const uint8_t raw[] = {0x3a, 0x13, 0x2a, 0x11, 0x08, 0x02, 0x10, 0x01, 0x42, 0x01, 'w', 0x4a, 0x08,
-                         0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0};  // 1.0f, -2.0f
+                         0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0,  // 1.0f, -2.0f
+                         0x42, 0x02, 0x10, 0x11};
   std::vector<std::byte> out(sizeof(raw));
   for (std::size_t i = 0; i < sizeof(raw); ++i) out[i] = static_cast<std::byte>(raw[i]);
   return out;
@@ -134,7 +136,7 @@ void test_initializer_reader() {
     check(values[0] == 1.0f && values[1] == -2.0f, "raw_data viewed in place");
     check(inits[0].data == bytes->data() + 13, "zero copy: the view points into the input bytes");
   }
-  // every strict prefix cuts the graph message short: always a FormatError, never a crash
+  // every strict prefix cuts the graph short or loses opset_import: always a FormatError, never a crash
   for (std::size_t cut = 0; cut < bytes->size(); ++cut) {
     auto prefix = std::make_shared<std::vector<std::byte>>(bytes->begin(), bytes->begin() + cut);
     check_throws<od::FormatError>([&] { od::read_initializers_from_memory(prefix, "tiny", ""); }, "tiny",
