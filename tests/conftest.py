@@ -38,3 +38,21 @@ def zoo(tmp_path_factory):
     from tiny_models import TinyModelZoo
 
     return TinyModelZoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def optimized_graph_cache(tmp_path_factory):
+    """Pipelines keep ONNX Runtime's optimized graphs in a cache (on by default); the tests use one of
+    their own, so they exercise both the storing and the cached path without touching the user's."""
+    import os
+
+    from ortdiffusion.session_cache import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("optimized-graphs")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous

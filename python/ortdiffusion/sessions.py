@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from ortdiffusion import session_cache
+
 logger = logging.getLogger(__name__)
 
 # ONNX Runtime's tensor type strings -> numpy dtypes (the types SD graphs use).
@@ -78,27 +80,77 @@ def create_session(
     sess_options: ort.SessionOptions | None = None,
     provider_options: dict[str, Any] | None = None,
     initializers: Mapping[str, np.ndarray] | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> ort.InferenceSession:
     """An ``InferenceSession`` for ``model_path`` on ``provider`` (see :func:`resolve_provider`).
     ``initializers`` replace the graph's initializers of the same names (e.g. LoRA-merged weights); the
-    arrays are kept alive by the session. Missing files raise FileNotFoundError naming the model; files
-    ONNX Runtime cannot load raise ValueError naming the file and carrying ONNX Runtime's reason."""
+    arrays are kept alive by the session. ``cache_dir``: keep ONNX Runtime's optimized graph there and
+    load it on later calls (see session_cache.py; CPU sessions on the file's own weights only). Missing
+    files raise FileNotFoundError naming the model; files ONNX Runtime cannot load raise ValueError
+    naming the file and carrying ONNX Runtime's reason."""
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX model at {str(path)!r}")
     name = resolve_provider(provider)
     providers: Sequence[Any] = [(name, provider_options)] if provider_options else [name]
-    model: str | bytes = str(path)
-    keep_alive: list[Any] = []
     if initializers:
-        sess_options = clone_session_options(sess_options)
-        model, keep_alive = _with_replaced_weights(path, initializers, sess_options)
-    try:
-        session = ort.InferenceSession(model, sess_options=sess_options, providers=list(providers))
+        options = clone_session_options(sess_options)
+        model, keep_alive = _with_replaced_weights(path, initializers, options)
+        session = _new_session(model, options, providers, path)
         session._ortdiffusion_initializers = keep_alive  # ORT reads the replaced weights from these buffers
+        return session
+    if cache_dir is not None and name == "CPUExecutionProvider" and _cacheable(sess_options):
+        return _cached_session(path, name, providers, sess_options, provider_options, Path(cache_dir))
+    return _new_session(str(path), sess_options, providers, path)
+
+
+def _new_session(model: str | bytes, options: ort.SessionOptions | None, providers: Sequence[Any], path: Path
+                 ) -> ort.InferenceSession:
+    try:
+        session = ort.InferenceSession(model, sess_options=options, providers=list(providers))
     except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise ValueError(f"onnxruntime cannot load {str(path)!r}: {e}") from e
     logger.debug("loaded %s on %s", path, session.get_providers())
+    return session
+
+
+def _cacheable(options: ort.SessionOptions | None) -> bool:
+    """Caching applies unless the caller saves the optimized graph itself or turned optimization off."""
+    return options is None or (
+        not options.optimized_model_filepath
+        and options.graph_optimization_level != ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )
+
+
+def _cached_session(path: Path, name: str, providers: Sequence[Any], sess_options: ort.SessionOptions | None,
+                    provider_options: dict[str, Any] | None, cache_dir: Path) -> ort.InferenceSession:
+    """A session from the optimized-graph cache, creating and storing the entry on a miss."""
+    level = (sess_options or ort.SessionOptions()).graph_optimization_level
+    entry = session_cache.entry_for(cache_dir, path, name, provider_options, level)
+    if entry.exists():
+        options = clone_session_options(sess_options)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # done when it was saved
+        try:
+            session = _new_session(str(entry.model), options, providers, entry.model)
+            session._ortdiffusion_cache = "hit"
+            return session
+        except ValueError as e:  # a damaged entry: rebuild it rather than fail the call
+            logger.warning("ignoring the damaged optimized-graph cache entry %s (%s)", entry.folder, e)
+            session_cache.discard(entry.folder)
+    try:
+        staging = session_cache.open_staging(entry)
+    except OSError as e:
+        logger.warning("cannot write the optimized-graph cache in %s (%s); continuing without it", cache_dir, e)
+        return _new_session(str(path), sess_options, providers, path)
+    options = clone_session_options(sess_options)
+    session_cache.save_into(options, staging)
+    try:
+        session = _new_session(str(path), options, providers, path)
+    except ValueError:
+        session_cache.discard(staging)  # saving may be what failed (disk full): try once without it
+        return _new_session(str(path), sess_options, providers, path)
+    session_cache.commit(entry, staging)
+    session._ortdiffusion_cache = "stored"
     return session
 
 

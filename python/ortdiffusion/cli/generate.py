@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     if controlnets and "control_image" not in kwargs:
         raise ValueError(f"{model} was exported with {controlnets} ControlNet(s): pass --control-image IMG (once per "
                          "ControlNet) or --canny IMG")
-    pipe = pipeline_class.from_pretrained(model, provider=args.provider)
+    pipe = pipeline_class.from_pretrained(model, provider=args.provider, graph_cache=not args.no_graph_cache)
     loras = [_parse_lora_argument(value) for value in args.lora or []]
     for index, (path, _) in enumerate(loras):
         pipe.load_lora_weights(path, adapter_name=f"lora{index}")
@@ -168,6 +168,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--image", type=Path, help="init image: image-to-image (or the picture to inpaint with --mask)")
     gen.add_argument("--strength", type=float, help="how much of --image to re-draw, in [0, 1]")
     gen.add_argument("--mask", type=Path, help="inpainting mask, white = repaint (needs --image)")
+    gen.add_argument("--no-graph-cache", action="store_true",
+                     help="do not keep ONNX Runtime's optimized graphs (default: $ORTDIFFUSION_CACHE_DIR or "
+                          "~/.cache/ortdiffusion/optimized; later loads skip graph optimization)")
     gen.add_argument("--control-image", type=Path, action="append", help="ControlNet conditioning image (repeatable)")
     gen.add_argument("--canny", type=Path, help="make the ControlNet image from this picture's Canny edges")
     gen.add_argument("--canny-low", type=int, default=100)

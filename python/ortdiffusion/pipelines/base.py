@@ -76,10 +76,13 @@ class StableDiffusionPipelineBase(LoraSupport):
         provider: str = "CPUExecutionProvider",
         sess_options: ort.SessionOptions | None = None,
         provider_options: dict | None = None,
+        graph_cache: bool | str | os.PathLike = True,
     ) -> StableDiffusionPipelineBase:
         """Load an exported folder (``ortdiffusion export`` or ``optimum-cli export onnx``) on ``provider``
-        (a full or short ONNX Runtime provider name) with optional SessionOptions."""
-        return cls(load_components(path, provider, sess_options, provider_options, cls.needs_vae_encoder))
+        (a full or short ONNX Runtime provider name) with optional SessionOptions. ``graph_cache`` keeps
+        ONNX Runtime's optimized graphs so later loads skip optimization (True: the default folder,
+        ``$ORTDIFFUSION_CACHE_DIR`` or ``~/.cache/ortdiffusion/optimized``; a path; False: off)."""
+        return cls(load_components(path, provider, sess_options, provider_options, cls.needs_vae_encoder, graph_cache))
 
     def set_progress_bar_config(self, **kwargs: Any) -> None:
         """Options for the tqdm progress bar over denoising steps (e.g. ``disable=True``), as in diffusers."""

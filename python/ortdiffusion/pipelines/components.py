@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ortdiffusion.schedulers import DDIMScheduler
+from ortdiffusion.session_cache import default_cache_dir
 from ortdiffusion.sessions import (
     TensorSpec,
     create_session,
@@ -63,12 +65,14 @@ class OnnxModel:
         sess_options: ort.SessionOptions | None,
         provider_options: dict | None,
         initializers: Mapping[str, np.ndarray] | None = None,
+        cache_dir: Path | None = None,
     ) -> OnnxModel:
-        """Load ``folder/model.onnx`` and ``folder/config.json``; ``initializers`` replace graph weights."""
+        """Load ``folder/model.onnx`` and ``folder/config.json``; ``initializers`` replace graph weights;
+        ``cache_dir`` holds optimized graphs (see session_cache.py)."""
         path = folder / MODEL_FILE
         if not path.is_file():
             raise FileNotFoundError(f"missing model file {str(path)!r}; is {folder.parent} an exported pipeline?")
-        session = create_session(path, provider, sess_options, provider_options, initializers)
+        session = create_session(path, provider, sess_options, provider_options, initializers, cache_dir)
         return cls(path, session, input_specs(session), output_specs(session), read_config(folder))
 
     def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
@@ -103,11 +107,13 @@ class PipelineComponents:
     provider: str = "CPUExecutionProvider"
     sess_options: ort.SessionOptions | None = None
     provider_options: dict | None = None
+    graph_cache: Path | None = None
 
     def reload(self, part: str, initializers: Mapping[str, np.ndarray] | None = None) -> None:
         """Replace the session of ``part`` ("unet", "text_encoder") by one whose weights ``initializers``
         override (None: the file's own). Calls already running keep the session they started with."""
-        model = OnnxModel.load(self.folder / part, self.provider, self.sess_options, self.provider_options, initializers)
+        model = OnnxModel.load(self.folder / part, self.provider, self.sess_options, self.provider_options, initializers,
+                               self.graph_cache)
         setattr(self, part, model)
 
     def reload_live(self, part: str, graph: bytes, feeds: dict[str, np.ndarray]) -> None:
@@ -188,14 +194,19 @@ def load_components(
     sess_options: ort.SessionOptions | None = None,
     provider_options: dict | None = None,
     need_vae_encoder: bool = False,
+    graph_cache: bool | str | os.PathLike = True,
 ) -> PipelineComponents:
-    """Load an exported Stable Diffusion folder (ortdiffusion's or ``optimum-cli export onnx``'s)."""
+    """Load an exported Stable Diffusion folder (ortdiffusion's or ``optimum-cli export onnx``'s).
+    ``graph_cache``: True keeps ONNX Runtime's optimized graphs in the default cache folder
+    (``$ORTDIFFUSION_CACHE_DIR`` or ``~/.cache/ortdiffusion/optimized``), a path puts them there, False
+    turns the cache off (see session_cache.py)."""
     folder = Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"no exported pipeline folder at {str(folder)!r}")
+    cache_dir = default_cache_dir() if graph_cache is True else (Path(graph_cache) if graph_cache else None)
 
     def load(name: str) -> OnnxModel:
-        return OnnxModel.load(folder / name, provider, sess_options, provider_options)
+        return OnnxModel.load(folder / name, provider, sess_options, provider_options, cache_dir=cache_dir)
 
     scheduler_config = read_config(folder / "scheduler", "scheduler_config.json")
     if not scheduler_config:
@@ -214,4 +225,5 @@ def load_components(
         provider=provider,
         sess_options=sess_options,
         provider_options=provider_options,
+        graph_cache=cache_dir,
     )
