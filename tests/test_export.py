@@ -59,8 +59,15 @@ def test_weights_map_lists_every_parameter_with_its_exact_values(zoo, torch, par
         assert entries["down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight"]["consumed_transposed"]
 
 
-def test_unet_graph_matches_torch_at_odd_latent_sizes(zoo, torch):
-    """Traced at 9x9, run at 5x7: the graph takes diffusers' upsample_size branch, so any size works."""
+@pytest.mark.parametrize(("kind", "fused_nodes"), [("base", 8), ("plain", 0)])
+def test_unet_graph_matches_torch_at_odd_latent_sizes(zoo, torch, kind, fused_nodes):
+    """Traced at 9x9, run at 5x7: the graph takes diffusers' upsample_size branch, so any size works.
+    The default export has every attention as one MultiHeadAttention node; ``attention="plain"`` none."""
+    import onnx
+
+    path = zoo.exported(kind) / "unet" / "model.onnx"
+    graph = onnx.load(str(path), load_external_data=False).graph
+    assert sum(n.op_type == "MultiHeadAttention" and n.domain == "com.microsoft" for n in graph.node) == fused_nodes
     from diffusers import UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(zoo.diffusers("base") / "unet").eval()
@@ -70,8 +77,7 @@ def test_unet_graph_matches_torch_at_odd_latent_sizes(zoo, torch):
     text = rng.standard_normal((2, 77, 32), dtype=np.float32)
     with torch.no_grad():
         expected = unet(torch.from_numpy(sample), torch.from_numpy(timestep), torch.from_numpy(text)).sample.numpy()
-    got = _session(zoo.exported("base") / "unet" / "model.onnx").run(
-        None, {"sample": sample, "timestep": timestep, "encoder_hidden_states": text})[0]
+    got = _session(path).run(None, {"sample": sample, "timestep": timestep, "encoder_hidden_states": text})[0]
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 

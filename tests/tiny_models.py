@@ -164,7 +164,8 @@ class TinyModelZoo:
 
     def exported(self, kind: str = "base") -> Path:
         """ortdiffusion export: ``"base"``, ``"inpaint"``, ``"cn1"`` (one ControlNet), ``"cn2"`` (two),
-        ``"swap"`` (LoRA slots of rank 12 on the default targets and the resnets' conv1)."""
+        ``"swap"`` (LoRA slots of rank 12 on the default targets and the resnets' conv1), ``"plain"``
+        (the base model with attention as MatMul/Softmax instead of the fused MultiHeadAttention op)."""
         from ortdiffusion.exporter import export_pipeline
         from ortdiffusion.exporter.pipeline import DEFAULT_LORA_TARGETS
 
@@ -173,6 +174,8 @@ class TinyModelZoo:
             nets = [self.controlnet(k) for k in range({"cn1": 1, "cn2": 2}.get(kind, 0))]
             if kind == "swap":
                 export_pipeline(source, path, lora_rank=12, lora_targets=(*DEFAULT_LORA_TARGETS, "conv1"))
+            elif kind == "plain":
+                export_pipeline(source, path, attention="plain")
             else:
                 export_pipeline(source, path, controlnets=nets)
             return path

@@ -31,13 +31,17 @@ __version__ = "0.1.0"
 
 
 def export(
-    model: str | Path, output: str | Path, controlnets: Sequence[str | Path] = (), overwrite: bool = False
+    model: str | Path, output: str | Path, controlnets: Sequence[str | Path] = (), overwrite: bool = False,
+    lora_rank: int = 0, attention: str = "fused",
 ) -> ExportReport:
     """Export the diffusers folder ``model`` (with ``controlnets`` fused into the UNet) to ONNX in
-    ``output`` (optimum's layout plus ``weights_map.json``). Imports torch; needs the ``[export]`` extra."""
+    ``output`` (optimum's layout plus ``weights_map.json``); ``lora_rank`` adds LoRA slots (swap mode),
+    ``attention`` is "fused" (ONNX Runtime's MultiHeadAttention) or "plain". Imports torch; needs the
+    ``[export]`` extra."""
     from ortdiffusion.exporter import export_pipeline
 
-    return export_pipeline(model, output, controlnets=controlnets, overwrite=overwrite)
+    return export_pipeline(model, output, controlnets=controlnets, overwrite=overwrite, lora_rank=lora_rank,
+                           attention=attention)
 
 
 __all__ = [

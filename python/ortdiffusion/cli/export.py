@@ -11,7 +11,7 @@ def run(args: argparse.Namespace) -> int:
     from ortdiffusion.exporter import export_pipeline
 
     report = export_pipeline(args.model, args.output, controlnets=args.controlnet or [], overwrite=args.overwrite,
-                             lora_rank=args.lora_rank)
+                             lora_rank=args.lora_rank, attention=args.attention)
     for name, seconds in report.seconds.items():
         print(f"exported {name} in {seconds:.1f} s")
     print(f"wrote {report.output}")
@@ -26,5 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--controlnet", type=Path, action="append", help="diffusers ControlNet folder to fuse (repeatable)")
     exp.add_argument("--lora-rank", type=int, default=0,
                      help="add zero LoRA slots of this total rank to the UNet's attention/feed-forward layers (swap mode)")
+    exp.add_argument("--attention", choices=["fused", "plain"], default="fused",
+                     help="UNet attention as ONNX Runtime's MultiHeadAttention op (fused, default) or MatMul/Softmax (plain)")
     exp.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     exp.set_defaults(func=run)

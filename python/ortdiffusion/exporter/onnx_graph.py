@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 EXTERNAL_DATA_NAME = "model.onnx_data"
 DEFAULT_OPSET = 17  # LayerNormalization is native from 17; ONNX Runtime 1.17+ runs it everywhere
+# ONNX Runtime's contrib-op domain (fused_attention.py emits MultiHeadAttention from it)
+CUSTOM_OPSETS = {"com.microsoft": 1}
 
 
 def drop_initializer_inputs(model: onnx.ModelProto) -> None:
@@ -52,7 +54,7 @@ def export_module(
                 module, tuple(args), str(raw),
                 input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
                 opset_version=opset, do_constant_folding=False, keep_initializers_as_inputs=True,
-                dynamo=False,
+                dynamo=False, custom_opsets=CUSTOM_OPSETS,
             )
         model = onnx.load(str(raw), load_external_data=True)
         drop_initializer_inputs(model)

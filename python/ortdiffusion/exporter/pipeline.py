@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ortdiffusion.exporter import folder as layout
+from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import DEFAULT_OPSET, export_module
 from ortdiffusion.exporter.weights_map import build_weights_map, write_weights_map
 from ortdiffusion.exporter.wrappers import (
@@ -92,6 +93,7 @@ def _export_vae(source: Path, encoder_out: Path, decoder_out: Path, opset: int) 
 
 # What --lora-rank adds LoRA slots to: attention projections, feed-forward and the transformer's in/out projections
 DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")
+ATTENTION_KINDS = ("fused", "plain")
 
 
 def _lora_slots(unet: torch.nn.Module, rank: int, targets: Sequence[str]) -> dict[str, dict]:
@@ -111,10 +113,12 @@ def _lora_slots(unet: torch.nn.Module, rank: int, targets: Sequence[str]) -> dic
 
 
 def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset: int, lora_rank: int = 0,
-                 lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS) -> None:
+                 lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS, attention: str = "fused") -> None:
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(source / "unet").float()
+    if attention == "fused":
+        use_fused_attention(unet)
     config = unet.config
     slots = _lora_slots(unet, lora_rank, lora_targets) if lora_rank > 0 else {}
     sample = torch.randn(DUMMY_BATCH, config.in_channels, DUMMY_LATENT_SIDE, DUMMY_LATENT_SIDE)
@@ -134,6 +138,9 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
         )
     else:
         controlnets = [ControlNetModel.from_pretrained(d).float() for d in controlnet_dirs]
+        if attention == "fused":
+            for net in controlnets:
+                use_fused_attention(net)
         for k, net in enumerate(controlnets):
             modules[f"controlnets.{k}"] = _parameter_shapes(net)
             if net.config.cross_attention_dim != config.cross_attention_dim:
@@ -229,6 +236,7 @@ def export_pipeline(
     overwrite: bool = False,
     lora_rank: int = 0,
     lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS,
+    attention: str = "fused",
 ) -> ExportReport:
     """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph) to ``output``.
 
@@ -236,7 +244,11 @@ def export_pipeline(
     ``unet/model.onnx_data``, ``vae_encoder/model.onnx`` (outputs the latent distribution's parameters),
     ``vae_decoder/model.onnx``, ``tokenizer/`` with ``tokenizer.json``, ``scheduler/scheduler_config.json``;
     ``weights_map.json`` beside the UNet and text encoder graphs. ``lora_rank`` > 0 adds zero LoRA slots of
-    that rank to the UNet's ``lora_targets`` (swap mode: LoRAs then fill the slots, up to that total rank)."""
+    that rank to the UNet's ``lora_targets`` (swap mode: LoRAs then fill the slots, up to that total rank).
+    ``attention``: "fused" exports the UNet's and ControlNets' attention as ONNX Runtime's
+    MultiHeadAttention contrib op (fused_attention.py), "plain" as the explicit MatMul/Softmax chain."""
+    if attention not in ATTENTION_KINDS:
+        raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
     source, output = Path(model), Path(output)
     controlnet_dirs = [Path(c) for c in controlnets]
     _check_source(source, controlnet_dirs)
@@ -256,7 +268,8 @@ def export_pipeline(
             steps = [
                 ("text_encoder", lambda: _export_text_encoder(source, parts[layout.TEXT_ENCODER], opset)),
                 ("vae", lambda: _export_vae(source, parts[layout.VAE_ENCODER], parts[layout.VAE_DECODER], opset)),
-                ("unet", lambda: _export_unet(source, controlnet_dirs, parts[layout.UNET], opset, lora_rank, lora_targets)),
+                ("unet", lambda: _export_unet(source, controlnet_dirs, parts[layout.UNET], opset, lora_rank, lora_targets,
+                                                  attention)),
             ]
             for name, run in steps:
                 start = time.perf_counter()
