@@ -92,6 +92,9 @@ def save_into(options: ort.SessionOptions, staging: Path) -> None:
     """Make ``options`` write the optimized graph into ``staging`` (weights in one external-data file, so
     graphs over 2 GB can be saved)."""
     options.optimized_model_filepath = str(staging / CACHED_MODEL)
+    # ONNX Runtime warns on every save that NCHWc graphs are machine-specific; the cache key covers that,
+    # so the warning would only alarm users on each first load (errors still show).
+    options.log_severity_level = max(options.log_severity_level, 3)
     options.add_session_config_entry("session.optimized_model_external_initializers_file_name", CACHED_DATA)
     options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
 
