@@ -1,0 +1,155 @@
+"""Command line for training the default model on CPU.
+
+    python -m ortdiffusion.training vae  --steps 1500 --out runs/vae
+    python -m ortdiffusion.training base --vae runs/vae --steps 4000 --out runs/base
+    python -m ortdiffusion.training sample --model runs/base --out runs/base/samples.png
+
+``base`` saves a diffusers StableDiffusionPipeline folder (vae, text_encoder, tokenizer, unet, scheduler)
+that ``ortdiffusion export`` turns into ONNX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("ortdiffusion.training")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    """ "32,64,64" -> (32, 64, 64)."""
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ortdiffusion.training", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    vae = sub.add_parser("vae", help="train the AutoencoderKL and measure its scaling factor")
+    vae.add_argument("--out", type=Path, required=True)
+    vae.add_argument("--steps", type=int, default=1500)
+    vae.add_argument("--batch-size", type=int, default=16)
+    vae.add_argument("--size", type=int, default=64)
+    vae.add_argument("--lr", type=float, default=2e-3)
+    vae.add_argument("--kl-weight", type=float, default=1e-6)
+    vae.add_argument("--channels", type=_ints, default=None, help="block_out_channels, e.g. 16,32,32")
+    vae.add_argument("--seed", type=int, default=0)
+
+    base = sub.add_parser("base", help="train the text encoder and the UNet on a trained VAE")
+    base.add_argument("--vae", type=Path, required=True, help="folder saved by the vae command")
+    base.add_argument("--out", type=Path, required=True)
+    base.add_argument("--steps", type=int, default=3000)
+    base.add_argument("--batch-size", type=int, default=32)
+    base.add_argument("--size", type=int, default=64)
+    base.add_argument("--lr", type=float, default=1e-3)
+    base.add_argument("--dataset-size", type=int, default=20000)
+    base.add_argument("--caption-dropout", type=float, default=0.1)
+    base.add_argument("--snr-gamma", type=float, default=5.0)
+    base.add_argument("--ema-decay", type=float, default=0.999)
+    base.add_argument("--unet-channels", type=_ints, default=None, help="block_out_channels, e.g. 32,64,64")
+    base.add_argument("--text-width", type=int, default=None, help="text encoder width = cross-attention dim")
+    base.add_argument("--init", type=Path, default=None,
+                      help="pipeline folder (a previous base run) to continue from instead of fresh weights")
+    base.add_argument("--seed", type=int, default=1)
+
+    sample = sub.add_parser("sample", help="sample a saved pipeline and score the colours")
+    sample.add_argument("--model", type=Path, required=True)
+    sample.add_argument("--out", type=Path, required=True, help="PNG grid to write")
+    sample.add_argument("--steps", type=int, default=25)
+    sample.add_argument("--guidance", type=float, default=5.0)
+    sample.add_argument("--count", type=int, default=16)
+    sample.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _train_vae(args: argparse.Namespace) -> dict:
+    from ortdiffusion.training import models, vae
+
+    overrides = {"block_out_channels": args.channels} if args.channels else {}
+    net = models.build_vae(sample_size=args.size, **overrides)
+    options = vae.VaeOptions(steps=args.steps, batch_size=args.batch_size, size=args.size, lr=args.lr,
+                             kl_weight=args.kl_weight, seed=args.seed)
+    net, history = vae.train_vae(options, net)
+    held_out = args.seed + 1000
+    factor = vae.finish_vae(net, args.out, held_out, args.size)
+    return {"history": history, "scaling_factor": factor, "parameters": models.parameter_count(net),
+            "reconstruction": vae.reconstruction_error(net, held_out, size=args.size)}
+
+
+def _train_base(args: argparse.Namespace) -> dict:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    from ortdiffusion.training import base, data, models, sample
+
+    vae = AutoencoderKL.from_pretrained(args.vae)
+    width = args.text_width or models.TEXT_WIDTH
+    text_overrides = {"hidden_size": width, "intermediate_size": 2 * width} if args.text_width else {}
+    unet_overrides = {"cross_attention_dim": width}
+    if args.unet_channels:
+        unet_overrides["block_out_channels"] = args.unet_channels
+    vae_blocks = len(vae.config.block_out_channels)
+    if args.init and (args.unet_channels or args.text_width):
+        raise SystemExit(f"--init {args.init} takes the architecture from that folder; drop --unet-channels/--text-width")
+    if args.init:
+        text_encoder = CLIPTextModel.from_pretrained(args.init / "text_encoder")
+        unet = UNet2DConditionModel.from_pretrained(args.init / "unet")
+    else:
+        text_encoder = models.build_text_encoder(**text_overrides)
+        unet = models.build_unet(sample_size=args.size // 2 ** (vae_blocks - 1), **unet_overrides)
+    tokenizer = data.shipped_tokenizer()
+    options = base.BaseOptions(
+        steps=args.steps, batch_size=args.batch_size, size=args.size, lr=args.lr, dataset_size=args.dataset_size,
+        caption_dropout=args.caption_dropout, snr_gamma=args.snr_gamma, ema_decay=args.ema_decay, seed=args.seed,
+    )
+    history = base.train_base(options, vae, text_encoder, unet, tokenizer)
+    pipe = sample.assemble(vae, text_encoder, unet, tokenizer)
+    pipe.save_pretrained(args.out)
+    return {"history": history, "parameters": {"text_encoder": models.parameter_count(text_encoder),
+                                               "unet": models.parameter_count(unet)}}
+
+
+def _sample(args: argparse.Namespace) -> dict:
+    from diffusers import StableDiffusionPipeline
+
+    from ortdiffusion.training import models, sample
+
+    pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None, requires_safety_checker=False)
+    pipe.scheduler = models.sampling_scheduler()
+    pipe.set_progress_bar_config(disable=True)
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    return sample.sample_and_score(pipe, sample.evaluation_attributes(args.count), args.out, args.steps,
+                                   args.guidance, args.seed, size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one training command; writes a JSON summary next to its output."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    summary = {"vae": _train_vae, "base": _train_base, "sample": _sample}[args.command](args)
+    summary["seconds"] = time.perf_counter() - start
+    target = args.out if args.out.suffix == "" else args.out.with_suffix(".json")
+    if target.suffix == "":
+        target.mkdir(parents=True, exist_ok=True)
+        target = target / "training_summary.json"
+    target.write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("done in %.0f s; summary in %s", summary["seconds"], target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
