@@ -18,14 +18,9 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from ortdiffusion.training import shapes
 from ortdiffusion.training.models import sampling_scheduler
+from ortdiffusion.training.scoring import MIN_BACKGROUND_FRACTION, MIN_SHAPE_FRACTION, colour_check
 
 log = logging.getLogger(__name__)
-
-PALETTE_NAMES = list(shapes.COLOURS)
-PALETTE = np.array([shapes.COLOURS[n] for n in PALETTE_NAMES], dtype=np.float32)
-MIN_SHAPE_FRACTION = 0.02  # the smallest dataset shape covers about 2.5% of the picture
-MIN_BACKGROUND_FRACTION = 0.3
-
 
 def assemble(
     vae: AutoencoderKL, text_encoder: CLIPTextModel, unet: UNet2DConditionModel, tokenizer: CLIPTokenizer
@@ -37,26 +32,6 @@ def assemble(
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-def colour_fractions(image: np.ndarray) -> dict[str, float]:
-    """Fraction of pixels of a uint8 RGB picture nearest (Euclidean RGB) to each named colour."""
-    pixels = image.reshape(-1, 3).astype(np.float32)
-    nearest = np.argmin(((pixels[:, None, :] - PALETTE[None, :, :]) ** 2).sum(-1), axis=1)
-    counts = np.bincount(nearest, minlength=len(PALETTE_NAMES)) / len(pixels)
-    return dict(zip(PALETTE_NAMES, counts.tolist()))
-
-
-def colour_check(image: np.ndarray, attributes: shapes.ShapeAttributes) -> dict[str, float | bool]:
-    """Shape-colour and background-colour coverage of a generated picture and whether both pass."""
-    fractions = colour_fractions(image)
-    shape_fraction = fractions[attributes.colour]
-    background_fraction = sum(fractions[c] for c in attributes.background)
-    return {
-        "shape_fraction": shape_fraction,
-        "background_fraction": background_fraction,
-        "ok": shape_fraction >= MIN_SHAPE_FRACTION and background_fraction >= MIN_BACKGROUND_FRACTION,
-    }
 
 
 @torch.no_grad()
