@@ -42,9 +42,11 @@ def export_module(
     path: Path,
     external_data: bool,
     opset: int = DEFAULT_OPSET,
+    custom_opsets: dict[str, int] | None = None,
 ) -> onnx.ModelProto:
     """Export ``module`` called on ``args`` to ``path``. With ``external_data`` all tensors above 1 KiB go
-    to one ``model.onnx_data`` file beside it (needed above protobuf's 2 GB limit). Returns the model
+    to one ``model.onnx_data`` file beside it (needed above protobuf's 2 GB limit). ``custom_opsets``
+declares contrib-op domains the module emits (CUSTOM_OPSETS for fused attention). Returns the model
     without its tensor data loaded (for analysis of names and shapes)."""
     module.eval()
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as scratch:
@@ -54,7 +56,7 @@ def export_module(
                 module, tuple(args), str(raw),
                 input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
                 opset_version=opset, do_constant_folding=False, keep_initializers_as_inputs=True,
-                dynamo=False, custom_opsets=CUSTOM_OPSETS,
+                dynamo=False, custom_opsets=custom_opsets or {},
             )
         model = onnx.load(str(raw), load_external_data=True)
         drop_initializer_inputs(model)

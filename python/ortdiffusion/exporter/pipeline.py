@@ -19,7 +19,7 @@ import torch
 
 from ortdiffusion.exporter import folder as layout
 from ortdiffusion.exporter.fused_attention import use_fused_attention
-from ortdiffusion.exporter.onnx_graph import DEFAULT_OPSET, export_module
+from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
 from ortdiffusion.exporter.weights_map import build_weights_map, write_weights_map
 from ortdiffusion.exporter.wrappers import (
     TextEncoderForExport,
@@ -117,6 +117,7 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(source / "unet").float()
+    custom_opsets = CUSTOM_OPSETS if attention == "fused" else None
     if attention == "fused":
         use_fused_attention(unet)
     config = unet.config
@@ -134,7 +135,7 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
         graph = export_module(
             UNetForExport(unet), [sample, timestep, text], list(axes), ["out_sample"],
             {**axes, "out_sample": {0: "batch", 2: "height", 3: "width"}},
-            out / "model.onnx", external_data=True, opset=opset,
+            out / "model.onnx", external_data=True, opset=opset, custom_opsets=custom_opsets,
         )
     else:
         controlnets = [ControlNetModel.from_pretrained(d).float() for d in controlnet_dirs]
@@ -161,7 +162,7 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
             [*axes, "controlnet_cond", "conditioning_scale"], ["noise_pred"],
             {**axes, "controlnet_cond": {1: "batch", 3: "image_height", 4: "image_width"},
              "noise_pred": {0: "batch", 2: "height", 3: "width"}},
-            out / "model.onnx", external_data=True, opset=opset,
+            out / "model.onnx", external_data=True, opset=opset, custom_opsets=custom_opsets,
         )
         for k, d in enumerate(controlnet_dirs):
             layout.copy_config(Path(d), out / f"controlnet_{k}", "config.json")
