@@ -1,76 +1,90 @@
-"""Build the embedded default model: a tiny Stable Diffusion 1.x pipeline with random (seeded) weights,
-exported with ortdiffusion's exporter into python/ortdiffusion/models/default.
+"""Install a trained tiny pipeline as the embedded default model (python/ortdiffusion/models/default).
 
-    python scripts/build_default_model.py        # needs the [export] extra (torch, diffusers, transformers)
+    bash scripts/train_default_model.sh RUN_DIR          # trains (about 40 min on 2 cores), then calls this
+    python scripts/build_default_model.py --trained RUN_DIR/base
 
-Sizes are chosen so the package stays a few MB: the text encoder's 49408-token embedding dominates, so its
-width is 16. It keeps the tokenizer out (the package ships the real CLIP tokenizer; model_index.json
-points there). Replace it with a trained model when one exists (issue 7)."""
+``--trained`` is the diffusers folder written by ``python -m ortdiffusion.training base``. It is exported
+with ortdiffusion's exporter (fused attention), the tokenizer copy is dropped (the package ships the real
+CLIP tokenizer; model_index.json points there), and the rows of the 49408-token embedding that training
+never touched are set to zero. Only the words of the dataset's captions (about 25 tokens) were ever
+trained, so the other rows held their random initialisation and carried no meaning. Zeros compress, so
+the wheel and the repository stay small. Needs the [export] extra."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+import numpy as np
+import onnx
+from onnx import numpy_helper
 
 from ortdiffusion.exporter import export_pipeline
 from ortdiffusion.pipelines.components import SHIPPED_TOKENIZER, SHIPPED_TOKENIZER_KEY
+from ortdiffusion.tokenization import CLIPTokenizer
+from ortdiffusion.training import shapes
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = REPO / "python" / "ortdiffusion" / "models" / "default"
-TOKENIZER = REPO / "python" / "ortdiffusion" / "data" / "clip_tokenizer"
-SEED = 20261124
-WIDTH = 16  # text encoder hidden size = UNet cross-attention dim
+TOKEN_EMBEDDING = "token_embedding.weight"
 
 
-def build() -> StableDiffusionPipeline:
-    """The random-weight pipeline (seeded: rebuilding gives the same weights)."""
-    torch.manual_seed(SEED)
-    unet = UNet2DConditionModel(
-        block_out_channels=(16, 32), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=WIDTH, norm_num_groups=8, attention_head_dim=8,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=(8, 8, 16, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1,
-    )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=49408, hidden_size=WIDTH, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-        max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
-    ))
-    scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    return StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=CLIPTokenizer.from_pretrained(TOKENIZER), unet=unet,
-        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
+def trained_token_ids() -> set[int]:
+    """Every token id the training captions (and the empty prompt of classifier-free guidance) contain."""
+    tokenizer = CLIPTokenizer.default()
+    captions = {""} | {shapes.sample_at(seed, i).caption for seed in range(3) for i in range(3000)}
+    return {int(t) for t in tokenizer(sorted(captions)).ravel()}
+
+
+def zero_untrained_rows(text_encoder: Path, keep: set[int]) -> int:
+    """Zero the token-embedding rows not in ``keep`` in ``text_encoder/model.onnx`` (external data kept);
+    returns how many rows were zeroed."""
+    model_path = text_encoder / "model.onnx"
+    model = onnx.load(str(model_path), load_external_data=True)
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name.endswith(TOKEN_EMBEDDING):
+            table = numpy_helper.to_array(tensor).copy()
+            unused = np.setdiff1d(np.arange(table.shape[0]), np.fromiter(keep, dtype=np.int64))
+            table[unused] = 0.0
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(table, tensor.name))
+            break
+    else:
+        raise ValueError(f"{model_path} has no initializer named *{TOKEN_EMBEDDING}")
+    (text_encoder / "model.onnx_data").unlink()
+    onnx.save_model(model, str(model_path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="model.onnx_data", size_threshold=1024)
+    return len(unused)
 
 
 def main() -> int:
-    """Build, export, drop the tokenizer copy, install into the package."""
+    """Export the trained folder and install it into the package."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trained", type=Path, required=True, help="diffusers folder from the training's base step")
+    args = parser.parse_args()
+    summary_path = args.trained / "training_summary.json"
     with tempfile.TemporaryDirectory() as scratch:
-        source = Path(scratch) / "diffusers"
-        build().save_pretrained(source)
         exported = Path(scratch) / "onnx"
-        export_pipeline(source, exported)
+        export_pipeline(args.trained, exported)
         shutil.rmtree(exported / "tokenizer")
+        zeroed = zero_untrained_rows(exported / "text_encoder", trained_token_ids())
         index_path = exported / "model_index.json"
         index = json.loads(index_path.read_text())
         index[SHIPPED_TOKENIZER_KEY] = SHIPPED_TOKENIZER
-        index["_ortdiffusion_note"] = "random weights; built by scripts/build_default_model.py"
+        index["_ortdiffusion_note"] = (
+            "trained on synthetic shapes by scripts/train_default_model.sh; installed by scripts/build_default_model.py"
+        )
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        if summary_path.is_file():
+            shutil.copyfile(summary_path, exported / "training_summary.json")
         if TARGET.exists():
             shutil.rmtree(TARGET)
         shutil.copytree(exported, TARGET)
     size = sum(p.stat().st_size for p in TARGET.rglob("*") if p.is_file())
-    print(f"wrote {TARGET} ({size / 1e6:.2f} MB)")
+    print(f"wrote {TARGET} ({size / 1e6:.2f} MB; {zeroed} untrained token rows zeroed)")
     return 0
 
 
