@@ -1,0 +1,58 @@
+"""Where a UNet step's time goes, per ONNX operator type (ONNX Runtime's own profiler), for the
+full-size SD 1.5 architecture export.
+
+    python benchmarks/full_size_export.py --size 256      # once: builds and exports into the cache
+    python benchmarks/profile_unet.py [--model DIR] [--size 256]
+
+Runs one warm-up and two profiled steps at batch 2 and prints the share of kernel time per op type. Not
+part of CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def profile(unet: Path, size: int) -> dict[str, float]:
+    """Kernel microseconds per op type over two profiled runs."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    session = ort.InferenceSession(str(unet), options, providers=["CPUExecutionProvider"])
+    width = next(i.shape[2] for i in session.get_inputs() if i.name == "encoder_hidden_states")
+    rng = np.random.default_rng(0)
+    feeds = {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
+             "timestep": np.array([981, 981], np.int64),
+             "encoder_hidden_states": rng.standard_normal((2, 77, width), dtype=np.float32)}
+    for _ in range(3):
+        session.run(None, feeds)
+    trace = Path(session.end_profiling())
+    totals: dict[str, float] = defaultdict(float)
+    for event in json.loads(trace.read_text()):
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            totals[event["args"]["op_name"]] += event["dur"]
+    trace.unlink()
+    return dict(totals)
+
+
+def main() -> int:
+    """Print op-type shares, largest first."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", type=Path, default=Path.home() / ".cache" / "ortdiffusion-bench" / "sd15-random-onnx-fused")
+    parser.add_argument("--size", type=int, default=256)
+    args = parser.parse_args()
+    totals = profile(args.model / "unet" / "model.onnx", args.size)
+    whole = sum(totals.values())
+    print(f"kernel time over 3 runs: {whole / 1e6:.2f} s")
+    for op, micros in sorted(totals.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"{op:28s} {micros / 1e6:7.2f} s  {100 * micros / whole:5.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
