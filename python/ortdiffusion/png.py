@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
+
+from ortdiffusion.atomic_file import write_atomically
 
 
 def parameters_text(params: Mapping[str, Any]) -> str:
@@ -40,18 +41,7 @@ def read_parameters(path: str | os.PathLike) -> dict[str, Any]:
 
 def save_png(image: Image.Image, path: str | os.PathLike, params: Mapping[str, Any]) -> Path:
     """Save ``image`` as PNG at ``path`` with ``params`` in text chunks, atomically; returns the path."""
-    destination = Path(path)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     info.add_text("parameters", parameters_text(params))
     info.add_text("ortdiffusion", json.dumps(dict(params), sort_keys=True))
-    fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG", pnginfo=info)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, destination)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return destination
+    return write_atomically(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info), mode=0o644)

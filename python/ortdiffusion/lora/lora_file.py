@@ -10,12 +10,12 @@ weights of the model they were converted for, so loading needs no key guessing a
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from ortdiffusion.atomic_file import write_atomically
 from ortdiffusion.lora.formats import LoraLayer
 from ortdiffusion.lora.targets import Assignment, Target
 
@@ -38,18 +38,7 @@ def write_lora_file(path: str | os.PathLike, assignments: Mapping[str, list[Assi
                 tensors.append(numpy_helper.from_array(np.asarray(array, dtype=np.float32).copy(order="C"), base + role))
     graph = helper.make_graph([], "ortdiffusion_lora", [], [], initializer=tensors)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ortdiffusion")
-    destination = Path(path)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(model, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, destination)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return destination
+    return write_atomically(path, lambda tmp: onnx.save_model(model, str(tmp)), mode=0o644)
 
 
 def read_lora_file(path: str | os.PathLike, targets: Mapping[str, Mapping[str, Target]]) -> dict[str, list[Assignment]]:

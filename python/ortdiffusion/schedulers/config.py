@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion._arrays import is_torch_tensor
+from ortdiffusion.atomic_file import write_atomically
 
 CONFIG_NAME = "scheduler_config.json"
 
@@ -77,15 +77,7 @@ def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
     """Write ``payload`` as diffusers formats configs (sorted keys, 2-space indent) through a temporary
     file in the same folder, renamed into place only when complete."""
     text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def unknown_keys(config: Mapping[str, Any], known: Iterable[str]) -> list:
