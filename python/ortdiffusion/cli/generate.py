@@ -44,16 +44,14 @@ def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
 
 
 def _controlnet_count(model: Path) -> int:
-    """How many ControlNets an ortdiffusion export fused into its UNet (0 for other folders)."""
-    import json
+    """How many ControlNets an ortdiffusion export fused into its UNet (0 for other folders; a missing
+    model_index.json is reported by from_pretrained)."""
+    from ortdiffusion.pipelines.components import read_config
 
-    index = model / "model_index.json"
-    if not index.is_file():
-        return 0  # from_pretrained reports the missing file
     try:
-        return int(json.loads(index.read_text(encoding="utf-8")).get("_ortdiffusion_controlnets", 0))
+        return int(read_config(model, "model_index.json").get("_ortdiffusion_controlnets", 0))
     except (ValueError, TypeError):
-        return 0
+        return 0  # an unreadable index is not this check's to report
 
 
 def _model_default_size(model: Path) -> tuple[int, int]:

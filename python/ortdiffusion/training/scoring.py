@@ -15,11 +15,18 @@ MIN_SHAPE_FRACTION = 0.02  # the smallest dataset shape covers about 2.5% of the
 MIN_BACKGROUND_FRACTION = 0.3
 
 
+def nearest_colours(image: np.ndarray) -> np.ndarray:
+    """Per pixel of a uint8 RGB picture [H, W, 3], the index into PALETTE_NAMES of the nearest named
+    colour (Euclidean RGB), as [H, W]."""
+    height, width, _ = image.shape
+    pixels = image.reshape(-1, 3).astype(np.float32)
+    return np.argmin(((pixels[:, None, :] - PALETTE[None, :, :]) ** 2).sum(-1), axis=1).reshape(height, width)
+
+
 def colour_fractions(image: np.ndarray) -> dict[str, float]:
     """Fraction of pixels of a uint8 RGB picture nearest (Euclidean RGB) to each named colour."""
-    pixels = image.reshape(-1, 3).astype(np.float32)
-    nearest = np.argmin(((pixels[:, None, :] - PALETTE[None, :, :]) ** 2).sum(-1), axis=1)
-    counts = np.bincount(nearest, minlength=len(PALETTE_NAMES)) / len(pixels)
+    nearest = nearest_colours(image)
+    counts = np.bincount(nearest.ravel(), minlength=len(PALETTE_NAMES)) / nearest.size
     return dict(zip(PALETTE_NAMES, counts.tolist()))
 
 
@@ -37,10 +44,7 @@ def colour_check(image: np.ndarray, attributes: shapes.ShapeAttributes) -> dict[
 
 def colour_blob(image: np.ndarray, colour: str) -> np.ndarray:
     """Boolean mask of the pixels of a uint8 RGB picture whose nearest named colour is ``colour``."""
-    height, width, _ = image.shape
-    pixels = image.reshape(-1, 3).astype(np.float32)
-    nearest = np.argmin(((pixels[:, None, :] - PALETTE[None, :, :]) ** 2).sum(-1), axis=1)
-    return (nearest == PALETTE_NAMES.index(colour)).reshape(height, width)
+    return nearest_colours(image) == PALETTE_NAMES.index(colour)
 
 
 def classify_shape(image: np.ndarray, colour: str, min_pixels: int = 10) -> tuple[str, float]:
