@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from unet_inputs import best_run_seconds, unet_feeds
+
 SD15_UNET = {
     "sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2, "block_out_channels": (320, 640, 1280, 1280),
     "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
@@ -65,29 +67,15 @@ def export(source: Path, target: Path) -> dict:
     return {"export_s": time.perf_counter() - start, "parts_s": report.seconds, "peak_rss_gb": peak_rss_gb()}
 
 
-def _inputs(size: int):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    return (rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32), np.array([981, 981], dtype=np.int64),
-            rng.standard_normal((2, 77, 768), dtype=np.float32))
-
-
 def ort_step(target: Path, size: int) -> dict:
     import onnxruntime as ort
 
     start = time.perf_counter()
     session = ort.InferenceSession(str(target / "unet" / "model.onnx"), providers=["CPUExecutionProvider"])
     created = time.perf_counter() - start
-    sample, t, text = _inputs(size)
-    feeds = {"sample": sample, "timestep": t, "encoder_hidden_states": text}
-    session.run(None, feeds)  # warm-up
-    times = []
-    for _ in range(2):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append(time.perf_counter() - start)
-    return {"session_s": created, "step_s": min(times), "peak_rss_gb": peak_rss_gb()}
+    feeds = unet_feeds(size)
+    step = best_run_seconds(lambda: session.run(None, feeds), repeats=2)
+    return {"session_s": created, "step_s": step, "peak_rss_gb": peak_rss_gb()}
 
 
 def torch_step(source: Path, size: int) -> dict:
@@ -97,15 +85,10 @@ def torch_step(source: Path, size: int) -> dict:
     start = time.perf_counter()
     unet = UNet2DConditionModel.from_pretrained(source / "unet").eval()
     loaded = time.perf_counter() - start
-    sample, t, text = (torch.from_numpy(a) for a in _inputs(size))
-    times = []
+    inputs = [torch.from_numpy(a) for a in unet_feeds(size).values()]  # sample, timestep, encoder_hidden_states
     with torch.no_grad():
-        unet(sample, t, text)
-        for _ in range(2):
-            start = time.perf_counter()
-            unet(sample, t, text)
-            times.append(time.perf_counter() - start)
-    return {"load_s": loaded, "step_s": min(times), "peak_rss_gb": peak_rss_gb()}
+        step = best_run_seconds(lambda: unet(*inputs), repeats=2)
+    return {"load_s": loaded, "step_s": step, "peak_rss_gb": peak_rss_gb()}
 
 
 TASKS = {"build": build, "export": export, "ort_step": ort_step, "torch_step": torch_step}

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from unet_inputs import best_run_seconds, unet_feeds
+
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
 
 
@@ -54,7 +56,6 @@ def make_lora(source: Path, target: Path, rank: int) -> dict:
 
 
 def measure(exported: Path, lora: Path, size: int) -> dict:
-    import numpy as np
     import onnxruntime as ort
 
     from ortdiffusion import initializers
@@ -62,19 +63,10 @@ def measure(exported: Path, lora: Path, size: int) -> dict:
     from ortdiffusion.sessions import create_session
 
     unet_path = exported / "unet" / "model.onnx"
-    rng = np.random.default_rng(0)
-    feeds = {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
-             "timestep": np.array([981, 981], dtype=np.int64),
-             "encoder_hidden_states": rng.standard_normal((2, 77, 768), dtype=np.float32)}
+    feeds = unet_feeds(size)
 
     def step_time(session: ort.InferenceSession) -> float:
-        session.run(None, feeds)
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            session.run(None, feeds)
-            times.append(time.perf_counter() - start)
-        return min(times)
+        return best_run_seconds(lambda: session.run(None, feeds), repeats=3)
 
     out: dict = {}
     start = time.perf_counter()
@@ -105,7 +97,6 @@ def measure(exported: Path, lora: Path, size: int) -> dict:
 
 def measure_live(exported: Path, lora: Path, size: int) -> dict:
     """Live mode: the LoRA's weights fed as inputs from owned buffers, switched in place."""
-    import numpy as np
 
     from ortdiffusion import initializers
     from ortdiffusion.lora import load_lora_file, match_layers, module_targets
@@ -113,10 +104,7 @@ def measure_live(exported: Path, lora: Path, size: int) -> dict:
     from ortdiffusion.sessions import create_session_from_graph
 
     unet = exported / "unet"
-    rng = np.random.default_rng(0)
-    feeds = {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
-             "timestep": np.array([981, 981], dtype=np.int64),
-             "encoder_hidden_states": rng.standard_normal((2, 77, 768), dtype=np.float32)}
+    feeds = unet_feeds(size)
     matched = match_layers(load_lora_file(lora), "unet", module_targets(unet, "unet"))
     base = initializers.load(unet / "model.onnx")
     out: dict = {}
@@ -127,13 +115,7 @@ def measure_live(exported: Path, lora: Path, size: int) -> dict:
     out["live_session_s"] = time.perf_counter() - start
 
     def step() -> float:
-        session.run(None, {**feeds, **live.feeds})
-        best = 1e9
-        for _ in range(3):
-            t = time.perf_counter()
-            session.run(None, {**feeds, **live.feeds})
-            best = min(best, time.perf_counter() - t)
-        return best
+        return best_run_seconds(lambda: session.run(None, {**feeds, **live.feeds}), repeats=3)
 
     out["live_step_no_lora_s"] = step()
     for label, plan in (("switch_on", [(matched, 1.0)]), ("switch_weight", [(matched, 0.5)]), ("switch_off", [])):
@@ -148,7 +130,6 @@ def measure_live(exported: Path, lora: Path, size: int) -> dict:
 
 def measure_swap(source: Path, lora: Path, size: int) -> dict:
     """Swap mode: export with rank-32 LoRA slots (cached), then fill them through the pipeline's machinery."""
-    import numpy as np
 
     from ortdiffusion import initializers
     from ortdiffusion.exporter import export_pipeline
@@ -172,19 +153,10 @@ def measure_swap(source: Path, lora: Path, size: int) -> dict:
     live = LiveWeights(build_live_graph(unet / "model.onnx", names), base)
     session = create_session_from_graph(live.graph.model, unet)
     out["swap_session_s"] = time.perf_counter() - start
-    rng = np.random.default_rng(0)
-    feeds = {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
-             "timestep": np.array([981, 981], dtype=np.int64),
-             "encoder_hidden_states": rng.standard_normal((2, 77, 768), dtype=np.float32)}
+    feeds = unet_feeds(size)
 
     def step() -> float:
-        session.run(None, {**feeds, **live.feeds})
-        best = 1e9
-        for _ in range(3):
-            t = time.perf_counter()
-            session.run(None, {**feeds, **live.feeds})
-            best = min(best, time.perf_counter() - t)
-        return best
+        return best_run_seconds(lambda: session.run(None, {**feeds, **live.feeds}), repeats=3)
 
     def fill(plan) -> float:
         start = time.perf_counter()

@@ -12,23 +12,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
+
+from unet_inputs import unet_feeds
 
 
 def profile(unet: Path, size: int) -> dict[str, float]:
     """Kernel microseconds per op type over two profiled runs."""
-    import numpy as np
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "ortdiffusion_unet_profile")  # not into the cwd
     session = ort.InferenceSession(str(unet), options, providers=["CPUExecutionProvider"])
     width = next(i.shape[2] for i in session.get_inputs() if i.name == "encoder_hidden_states")
-    rng = np.random.default_rng(0)
-    feeds = {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
-             "timestep": np.array([981, 981], np.int64),
-             "encoder_hidden_states": rng.standard_normal((2, 77, width), dtype=np.float32)}
+    feeds = unet_feeds(size, width)
     for _ in range(3):
         session.run(None, feeds)
     trace = Path(session.end_profiling())

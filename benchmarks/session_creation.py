@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from unet_inputs import unet_feeds
+
 
 def measure(unet: Path, cache: str) -> dict:
     """Create the session (cache "" = off), then run one step; seconds, peak RSS, output checksum."""
@@ -29,9 +31,7 @@ def measure(unet: Path, cache: str) -> dict:
     start = time.perf_counter()
     session = create_session(unet, cache_dir=cache or None)
     created = time.perf_counter() - start
-    rng = np.random.default_rng(0)
-    feeds = {"sample": rng.standard_normal((2, 4, 32, 32), dtype=np.float32), "timestep": np.array([981, 981], np.int64),
-             "encoder_hidden_states": rng.standard_normal((2, 77, 768), dtype=np.float32)}
+    feeds = unet_feeds(256)
     start = time.perf_counter()
     out = session.run(None, feeds)[0]
     return {"session_s": created, "cache": getattr(session, "_ortdiffusion_cache", "off"),

@@ -1,0 +1,30 @@
+"""What every full-size UNet benchmark feeds and how it times a step, in one place: seeded inputs at
+batch 2 (classifier-free guidance), timestep 981, and the best of N runs after one warm-up. Imported by
+the benchmark scripts (run as ``python benchmarks/NAME.py``, which puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def unet_feeds(size: int, width: int = 768) -> dict[str, np.ndarray]:
+    """Seeded UNet inputs for ``size`` x ``size`` pixels (latents size // 8) and text width ``width``."""
+    rng = np.random.default_rng(0)
+    return {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
+            "timestep": np.array([981, 981], dtype=np.int64),
+            "encoder_hidden_states": rng.standard_normal((2, 77, width), dtype=np.float32)}
+
+
+def best_run_seconds(run: Callable[[], Any], repeats: int) -> float:
+    """Seconds of the fastest of ``repeats`` calls of ``run``, after one untimed warm-up call."""
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
