@@ -68,8 +68,11 @@ def test_single_lora_matches_diffusers(loras, torch, ours, name):
     assert ours.get_active_adapters() == ["x"]
 
 
-def test_blend_of_two_loras_matches_set_adapters(loras, torch, ours):
-    """UNet LoRAs: diffusers' set_adapters scales each adapter's delta (text encoder LoRAs are covered above)."""
+@pytest.mark.parametrize("live", [False, True], ids=["merge", "live"])
+def test_blend_of_two_loras_matches_set_adapters(loras, torch, ours, live):
+    """UNet LoRAs: diffusers' set_adapters scales each adapter's delta (text encoder LoRAs are covered above).
+    Live mode is checked against diffusers here too, not only against merge mode: its buffers come from a
+    different kernel (the tiled transposed merge)."""
 
     def setup(pipe):
         pipe.load_lora_weights(str(loras["a"].unet_only), adapter_name="a")
@@ -77,6 +80,8 @@ def test_blend_of_two_loras_matches_set_adapters(loras, torch, ours):
         pipe.set_adapters(["a", "b"], adapter_weights=[0.7, 0.4])
 
     expected = _diffusers_image(torch, setup)
+    if live:
+        ours.enable_live_lora()
     ours.load_lora_weights(loras["a"].unet_only, adapter_name="a")
     ours.load_lora_weights(loras["b_kohya"], adapter_name="b")
     assert ours.get_active_adapters() == ["b"]  # loading activates only the new adapter, as in diffusers
