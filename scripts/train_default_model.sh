@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Train the embedded default model from scratch and install it (issue 7). CPU only; about 35-40 minutes on
-# this project's 2-core machine (VAE 5-12 min, text encoder + UNet 29 min). Needs the [train] and [export]
-# extras. Seeds are fixed, so a rerun on the same software gives the same weights up to the
-# nondeterminism of multi-threaded CPU kernels.
+# Train the embedded default model and its variants from scratch and install them (issue 7). CPU only;
+# on this project's 2-core machine: VAE 5-12 min, text encoder + UNet 29 min, inpainting UNet, Canny
+# ControlNet and the two style LoRAs about 20 min together (times per step in each *.log). Needs the
+# [train] and [export] extras. Seeds are fixed, so a rerun on the same software gives the same weights up
+# to the nondeterminism of multi-threaded CPU kernels.
 #
-#   bash scripts/train_default_model.sh /tmp/run7
+#   bash scripts/train_default_model.sh /tmp/run
 set -euo pipefail
 run="${1:?usage: train_default_model.sh RUN_DIR}"
 threads="${THREADS:-2}"
+train() { python -m ortdiffusion.training --threads "$threads" "$@"; }
 mkdir -p "$run"
-python -m ortdiffusion.training --threads "$threads" vae --out "$run/vae" --steps 1500 --seed 0
-python -m ortdiffusion.training --threads "$threads" base --vae "$run/vae" --out "$run/base" --steps 6500 --seed 1
-python -m ortdiffusion.training --threads "$threads" sample --model "$run/base" --out "$run/samples.png"
-python "$(dirname "$0")/build_default_model.py" --trained "$run/base"
+train vae --out "$run/vae" --steps 1500 --seed 0
+train base --vae "$run/vae" --out "$run/base" --steps 6500 --seed 1
+train sample --model "$run/base" --out "$run/samples.png"
+train inpaint --base "$run/base" --out "$run/inpaint" --steps 2000 --seed 2
+train controlnet --base "$run/base" --out "$run/controlnet" --steps 1200 --seed 3
+train lora --base "$run/base" --style outline --out "$run/lora-outline" --steps 500 --seed 4
+train lora --base "$run/base" --style complement --out "$run/lora-complement" --steps 500 --seed 4
+python "$(dirname "$0")/build_default_model.py" --trained "$run/base" --inpaint "$run/inpaint" \
+  --controlnet "$run/controlnet" --lora outline="$run/lora-outline" --lora complement="$run/lora-complement"

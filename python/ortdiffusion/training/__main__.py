@@ -3,9 +3,14 @@
     python -m ortdiffusion.training vae  --steps 1500 --out runs/vae
     python -m ortdiffusion.training base --vae runs/vae --steps 4000 --out runs/base
     python -m ortdiffusion.training sample --model runs/base --out runs/base/samples.png
+    python -m ortdiffusion.training inpaint --base runs/base --out runs/inpaint
+    python -m ortdiffusion.training controlnet --base runs/base --out runs/controlnet
+    python -m ortdiffusion.training lora --base runs/base --style outline --out runs/lora-outline
 
 ``base`` saves a diffusers StableDiffusionPipeline folder (vae, text_encoder, tokenizer, unet, scheduler)
-that ``ortdiffusion export`` turns into ONNX.
+that ``ortdiffusion export`` turns into ONNX; ``inpaint`` a StableDiffusionInpaintPipeline folder (9-channel
+UNet); ``controlnet`` a ControlNetModel folder (``ortdiffusion export --controlnet``); ``lora`` a diffusers
+``pytorch_lora_weights.safetensors``.
 """
 
 from __future__ import annotations
@@ -68,7 +73,78 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--guidance", type=float, default=5.0)
     sample.add_argument("--count", type=int, default=16)
     sample.add_argument("--seed", type=int, default=0)
+
+    inpaint = sub.add_parser("inpaint", help="fine-tune the base UNet into a 9-channel inpainting UNet")
+    inpaint.add_argument("--base", type=Path, required=True, help="folder saved by the base command")
+    inpaint.add_argument("--out", type=Path, required=True)
+    inpaint.add_argument("--steps", type=int, default=2000)
+    inpaint.add_argument("--lr", type=float, default=1e-3)
+    inpaint.add_argument("--seed", type=int, default=2)
+
+    control = sub.add_parser("controlnet", help="train a Canny-edge ControlNet on the frozen base pipeline")
+    control.add_argument("--base", type=Path, required=True, help="folder saved by the base command")
+    control.add_argument("--out", type=Path, required=True)
+    control.add_argument("--steps", type=int, default=1200)
+    control.add_argument("--lr", type=float, default=5e-4)
+    control.add_argument("--seed", type=int, default=3)
+
+    lora = sub.add_parser("lora", help="train a style LoRA (peft) on the frozen base UNet")
+    lora.add_argument("--base", type=Path, required=True, help="folder saved by the base command")
+    lora.add_argument("--style", required=True, choices=["outline", "complement"])
+    lora.add_argument("--out", type=Path, required=True, help="folder for pytorch_lora_weights.safetensors")
+    lora.add_argument("--steps", type=int, default=500)
+    lora.add_argument("--rank", type=int, default=8)
+    lora.add_argument("--lr", type=float, default=2e-3)
+    lora.add_argument("--seed", type=int, default=4)
     return parser
+
+
+def _load_base(folder: Path):
+    """The trained base pipeline's parts: vae, text_encoder, unet, tokenizer (diffusers/transformers)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False)
+    return pipe.vae, pipe.text_encoder, pipe.unet, pipe.tokenizer
+
+
+def _train_inpaint(args: argparse.Namespace) -> dict:
+    from diffusers import StableDiffusionInpaintPipeline
+
+    from ortdiffusion.training import inpaint, models
+
+    vae, text_encoder, base_unet, tokenizer = _load_base(args.base)
+    unet = inpaint.widen_to_inpainting(base_unet)
+    options = inpaint.InpaintOptions(steps=args.steps, lr=args.lr, seed=args.seed, size=base_unet.config.sample_size * 2 ** (
+        len(vae.config.block_out_channels) - 1))
+    history = inpaint.train_inpaint(options, vae, text_encoder, unet, tokenizer)
+    StableDiffusionInpaintPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=models.sampling_scheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    ).save_pretrained(args.out)
+    return {"history": history, "parameters": models.parameter_count(unet)}
+
+
+def _train_controlnet(args: argparse.Namespace) -> dict:
+    from ortdiffusion.training import controlnet, models
+
+    vae, text_encoder, unet, tokenizer = _load_base(args.base)
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    net = controlnet.build_controlnet(unet, factor)
+    options = controlnet.ControlNetOptions(steps=args.steps, lr=args.lr, seed=args.seed, size=unet.config.sample_size * factor)
+    history = controlnet.train_controlnet(options, vae, text_encoder, unet, net, tokenizer)
+    net.save_pretrained(args.out)
+    return {"history": history, "parameters": models.parameter_count(net)}
+
+
+def _train_lora(args: argparse.Namespace) -> dict:
+    from ortdiffusion.training import lora
+
+    vae, text_encoder, unet, tokenizer = _load_base(args.base)
+    size = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
+    options = lora.LoraOptions(style=args.style, steps=args.steps, rank=args.rank, lr=args.lr, seed=args.seed, size=size)
+    history = lora.train_lora(options, vae, text_encoder, unet, tokenizer)
+    path = lora.save_lora(unet, args.out)
+    return {"history": history, "style": args.style, "file": str(path), "bytes": path.stat().st_size}
 
 
 def _train_vae(args: argparse.Namespace) -> dict:
@@ -140,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    summary = {"vae": _train_vae, "base": _train_base, "sample": _sample}[args.command](args)
+    commands = {"vae": _train_vae, "base": _train_base, "sample": _sample, "inpaint": _train_inpaint,
+                "controlnet": _train_controlnet, "lora": _train_lora}
+    summary = commands[args.command](args)
     summary["seconds"] = time.perf_counter() - start
     target = args.out if args.out.suffix == "" else args.out.with_suffix(".json")
     if target.suffix == "":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,9 +20,8 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from ortdiffusion.training.data import drop_captions, pixel_batch, tokenize
-from ortdiffusion.training.ema import Ema
+from ortdiffusion.training.loop import LoopOptions, denoising_loss, optimise
 from ortdiffusion.training.models import parameter_count, training_scheduler
-from ortdiffusion.training.vae import lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,13 @@ class LatentDataset:
 
 
 @torch.no_grad()
-def encode_dataset(vae: AutoencoderKL, seed: int, count: int, size: int, chunk: int = 128) -> LatentDataset:
-    """Encode items 0 .. ``count`` - 1 of dataset ``seed`` once."""
+def encode_batches(
+    vae: AutoencoderKL, batch_at: Callable[[int, int], tuple[torch.Tensor, list[str]]], count: int, chunk: int = 128,
+) -> LatentDataset:
+    """Encode items 0 .. ``count`` - 1 given by ``batch_at(start, n)`` (pixels in [-1, 1], captions) once."""
     means, stds, captions = [], [], []
     for start in range(0, count, chunk):
-        pixels, batch_captions = pixel_batch(seed, start, min(chunk, count - start), size)
+        pixels, batch_captions = batch_at(start, min(chunk, count - start))
         posterior = vae.encode(pixels).latent_dist
         means.append(posterior.mean)
         stds.append(posterior.std)
@@ -71,12 +73,9 @@ def encode_dataset(vae: AutoencoderKL, seed: int, count: int, size: int, chunk: 
     return LatentDataset(torch.cat(means), torch.cat(stds), captions)
 
 
-def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Per-sample loss weights for epsilon prediction: ``min(SNR_t, gamma) / SNR_t`` with
-    ``SNR_t = abar_t / (1 - abar_t)`` (Hang et al. 2023, eq. 9 with the epsilon-loss conversion)."""
-    abar = alphas_cumprod[timesteps]
-    snr = abar / (1.0 - abar)
-    return torch.clamp(snr, max=gamma) / snr
+def encode_dataset(vae: AutoencoderKL, seed: int, count: int, size: int, chunk: int = 128) -> LatentDataset:
+    """Encode items 0 .. ``count`` - 1 of dataset ``seed`` once."""
+    return encode_batches(vae, lambda start, n: pixel_batch(seed, start, n, size), count, chunk)
 
 
 def train_base(
@@ -94,47 +93,19 @@ def train_base(
     log.info("encoded %d images in %.1f s", len(data.captions), time.perf_counter() - start)
     log.info("text encoder %d, UNet %d parameters", parameter_count(text_encoder), parameter_count(unet))
     scheduler = training_scheduler()
-    alphas_cumprod = scheduler.alphas_cumprod
-    params = list(text_encoder.parameters()) + list(unet.parameters())
-    optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, options.warmup, options.steps))
-    ema = Ema([text_encoder, unet], options.ema_decay) if options.ema_decay > 0 else None
     text_encoder.train()
     unet.train()
-    history: list[dict[str, float]] = []
-    running = 0.0
-    start = time.perf_counter()
-    for step in range(options.steps):
+
+    def loss_at(step: int) -> torch.Tensor:
         index = torch.randint(len(data.captions), (options.batch_size,), generator=generator)
         latents = data.sample(index, scaling_factor, generator)
         captions = drop_captions([data.captions[i] for i in index.tolist()], options.caption_dropout, generator)
-        noise = torch.randn(latents.shape, generator=generator)
-        timesteps = torch.randint(scheduler.config.num_train_timesteps, (options.batch_size,), generator=generator)
-        # x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps  (Ho et al. 2020, eq. 4)
-        noisy = scheduler.add_noise(latents, noise, timesteps)
         hidden = text_encoder(tokenize(tokenizer, captions))[0]
-        prediction = unet(noisy, timesteps, encoder_hidden_states=hidden).sample
-        per_sample = (prediction - noise).pow(2).mean(dim=(1, 2, 3))
-        if options.snr_gamma > 0:
-            per_sample = per_sample * min_snr_weights(alphas_cumprod, timesteps, options.snr_gamma)
-        loss = per_sample.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        if ema is not None:
-            ema.update()
-        running += loss.item()
-        if (step + 1) % options.log_every == 0 or step + 1 == options.steps:
-            count = (step % options.log_every) + 1
-            elapsed = time.perf_counter() - start
-            record = {"step": step + 1, "loss": running / count, "s_per_step": elapsed / (step + 1)}
-            running = 0.0
-            history.append(record)
-            log.info("base step %(step)d loss %(loss).4f (%(s_per_step).3f s/step)", record)
-    if ema is not None:
-        ema.copy_to_models()
+        return denoising_loss(lambda noisy, t: unet(noisy, t, encoder_hidden_states=hidden).sample, latents,
+                              scheduler, generator, options.snr_gamma)
+
+    loop = LoopOptions(options.steps, options.lr, options.warmup, options.ema_decay, options.log_every, "base")
+    history = optimise(list(text_encoder.parameters()) + list(unet.parameters()), loop, loss_at, [text_encoder, unet])
     text_encoder.eval()
     unet.eval()
     return history

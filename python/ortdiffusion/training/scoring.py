@@ -68,3 +68,30 @@ def classify_shape(image: np.ndarray, colour: str, min_pixels: int = 10) -> tupl
         if iou > best_iou:
             best_shape, best_iou = shape, iou
     return best_shape, best_iou
+
+
+def fill_ratio(image: np.ndarray, colour: str, min_pixels: int = 10) -> float:
+    """How solidly the ``colour`` pixels of a picture fill their own outer contours: pixel count / area
+    inside the external contours of the blob (OpenCV findContours, holes filled). About 1 for a filled
+    shape, well below for an outline (the outline LoRA's measure); NaN when fewer than ``min_pixels``."""
+    import cv2
+
+    blob = colour_blob(image, colour).astype(np.uint8)
+    if int(blob.sum()) < min_pixels:
+        return float("nan")
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros_like(blob)
+    cv2.drawContours(filled, contours, -1, 1, thickness=-1)
+    return float(blob.sum() / max(1, filled.sum()))
+
+
+def edge_iou(edges: np.ndarray, reference: np.ndarray, tolerance: int = 1) -> float:
+    """IoU of two boolean edge maps after dilating both by ``tolerance`` pixels (a square kernel), so
+    edges one or two pixels apart still count as the same edge (the ControlNet measure)."""
+    import cv2
+
+    kernel = np.ones((2 * tolerance + 1, 2 * tolerance + 1), np.uint8)
+    a = cv2.dilate(edges.astype(np.uint8), kernel) > 0
+    b = cv2.dilate(reference.astype(np.uint8), kernel) > 0
+    union = int((a | b).sum())
+    return float((a & b).sum() / union) if union else 1.0

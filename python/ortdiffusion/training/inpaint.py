@@ -1,0 +1,118 @@
+"""Fine-tune the base UNet into a 9-channel inpainting UNet (the layout of runwayml's
+stable-diffusion-inpainting and diffusers' StableDiffusionInpaintPipeline): input = noisy latents (4),
+the mask at latent resolution (1), the latents of the masked picture (4).
+
+Initialisation follows the SD inpainting recipe: the base UNet's weights, with ``conv_in`` widened to 9
+channels whose 5 extra input channels start at zero, so step 0 is exactly the base model. The text encoder
+and VAE stay frozen. Masked pictures are made as the pipeline makes them
+(``masked_image = image * (mask < 0.5)`` in [-1, 1], diffusers' ``prepare_mask_latents``), the mask is
+brought to latent size by nearest-neighbour subsampling, and the masked picture's latents are posterior
+samples times the scaling factor, like the pipeline's ``_encode_vae_image``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from ortdiffusion.training import shapes
+from ortdiffusion.training.base import encode_batches
+from ortdiffusion.training.data import drop_captions, to_pixels, tokenize
+from ortdiffusion.training.inpaint_masks import training_mask
+from ortdiffusion.training.loop import LoopOptions, denoising_loss, optimise
+from ortdiffusion.training.models import training_scheduler
+
+log = logging.getLogger(__name__)
+INPAINT_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4
+
+
+@dataclass
+class InpaintOptions:
+    """Arguments of :func:`train_inpaint`."""
+
+    steps: int = 2000
+    batch_size: int = 32
+    size: int = 64
+    lr: float = 1e-3
+    warmup: int = 50
+    caption_dropout: float = 0.1
+    snr_gamma: float = 5.0
+    ema_decay: float = 0.995
+    dataset_size: int = 6000
+    seed: int = 2
+    log_every: int = 50
+
+
+def widen_to_inpainting(unet: UNet2DConditionModel) -> UNet2DConditionModel:
+    """A 9-input-channel copy of ``unet``: every weight copied, ``conv_in``'s extra 5 input channels zero."""
+    config = {**unet.config, "in_channels": INPAINT_CHANNELS}
+    widened = UNet2DConditionModel.from_config(config)
+    state = unet.state_dict()
+    weight = state.pop("conv_in.weight")
+    widened.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        widened.conv_in.weight.zero_()
+        widened.conv_in.weight[:, : weight.shape[1]] = weight
+    return widened
+
+
+def masked_batch(seed: int, start: int, count: int, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Pixels [count, 3, size, size] in [-1, 1], masks [count, 1, size, size] (1 = repaint) and captions of
+    items ``start`` .. of dataset ``seed``."""
+    samples = [shapes.sample_at(seed, start + i, size) for i in range(count)]
+    masks = np.stack([training_mask(seed, start + i, s.attributes, size) for i, s in enumerate(samples)])
+    pixels = to_pixels(np.stack([s.image for s in samples]))
+    return pixels, torch.from_numpy(masks).float()[:, None], [s.caption for s in samples]
+
+
+def train_inpaint(
+    options: InpaintOptions, vae: AutoencoderKL, text_encoder: CLIPTextModel, unet: UNet2DConditionModel,
+    tokenizer: CLIPTokenizer,
+) -> list[dict[str, float]]:
+    """Train the 9-channel ``unet`` (see :func:`widen_to_inpainting`) in place; returns the history."""
+    torch.manual_seed(options.seed)
+    generator = torch.Generator().manual_seed(options.seed)
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    scaling = float(vae.config.scaling_factor)
+    start = time.perf_counter()
+    vae.eval()
+    text_encoder.requires_grad_(False)
+    masks: list[torch.Tensor] = []
+
+    def images(begin: int, n: int) -> tuple[torch.Tensor, list[str]]:
+        pixels, mask, captions = masked_batch(options.seed, begin, n, options.size)
+        masks.append(mask[:, :, ::factor, ::factor])  # F.interpolate(mode="nearest") to the latent size
+        return pixels, captions
+
+    def masked_images(begin: int, n: int) -> tuple[torch.Tensor, list[str]]:
+        pixels, mask, captions = masked_batch(options.seed, begin, n, options.size)
+        return pixels * (mask < 0.5), captions
+
+    data = encode_batches(vae, images, options.dataset_size)
+    masked = encode_batches(vae, masked_images, options.dataset_size)
+    latent_masks = torch.cat(masks)
+    log.info("encoded %d pictures and their masked copies in %.1f s", options.dataset_size, time.perf_counter() - start)
+    scheduler = training_scheduler()
+    unet.train()
+
+    def loss_at(step: int) -> torch.Tensor:
+        index = torch.randint(options.dataset_size, (options.batch_size,), generator=generator)
+        latents = data.sample(index, scaling, generator)
+        condition = torch.cat([latent_masks[index], masked.sample(index, scaling, generator)], dim=1)
+        captions = drop_captions([data.captions[i] for i in index.tolist()], options.caption_dropout, generator)
+        with torch.no_grad():
+            hidden = text_encoder(tokenize(tokenizer, captions))[0]
+        return denoising_loss(
+            lambda noisy, t: unet(torch.cat([noisy, condition], dim=1), t, encoder_hidden_states=hidden).sample,
+            latents, scheduler, generator, options.snr_gamma)
+
+    loop = LoopOptions(options.steps, options.lr, options.warmup, options.ema_decay, options.log_every, "inpaint")
+    history = optimise(list(unet.parameters()), loop, loss_at, [unet])
+    unet.eval()
+    return history
