@@ -1,7 +1,13 @@
-"""Install a trained tiny pipeline as the embedded default model (python/ortdiffusion/models/default).
+"""Install a trained tiny pipeline as the embedded default model (python/ortdiffusion/models/default) and,
+optionally, its variants: the inpainting UNet (models/default_inpaint), the Canny ControlNet fused into the
+UNet (models/default_canny) and the style LoRAs (models/default/loras/NAME.safetensors).
 
-    bash scripts/train_default_model.sh RUN_DIR          # trains (about 40 min on 2 cores), then calls this
-    python scripts/build_default_model.py --trained RUN_DIR/base
+    bash scripts/train_default_model.sh RUN_DIR          # trains everything, then calls this
+    python scripts/build_default_model.py --trained RUN_DIR/base [--inpaint RUN_DIR/inpaint]
+        [--controlnet RUN_DIR/controlnet] [--lora outline=RUN_DIR/lora-outline ...]
+
+The variants ship only their unet/ folder; their model_index.json takes the text encoder, VAE, scheduler
+and tokenizer from ../default (components.SHARED_PARTS_KEY), so the package holds those once.
 
 ``--trained`` is the diffusers folder written by ``python -m ortdiffusion.training base``. It is exported
 with ortdiffusion's exporter (fused attention), the tokenizer copy is dropped (the package ships the real
@@ -24,12 +30,15 @@ import onnx
 from onnx import numpy_helper
 
 from ortdiffusion.exporter import export_pipeline
+from ortdiffusion.model_folder import SHARED_PARTS_KEY
 from ortdiffusion.pipelines.components import SHIPPED_TOKENIZER, SHIPPED_TOKENIZER_KEY
 from ortdiffusion.tokenization import CLIPTokenizer
 from ortdiffusion.training import shapes
 
 REPO = Path(__file__).resolve().parent.parent
-TARGET = REPO / "python" / "ortdiffusion" / "models" / "default"
+MODELS = REPO / "python" / "ortdiffusion" / "models"
+BASE_FOLDER = "default"
+VARIANT_FOLDERS = {"inpaint": "default_inpaint", "controlnet": "default_canny"}
 TOKEN_EMBEDDING = "token_embedding.weight"
 
 
@@ -60,31 +69,94 @@ def zero_untrained_rows(text_encoder: Path, keep: set[int]) -> int:
     return len(unused)
 
 
+def _write_index(folder: Path, note: str, extra: dict | None = None) -> None:
+    """Point model_index.json at the shipped tokenizer and add the provenance note (and ``extra``)."""
+    index_path = folder / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index[SHIPPED_TOKENIZER_KEY] = SHIPPED_TOKENIZER
+    index["_ortdiffusion_note"] = note
+    index.update(extra or {})
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def _install(source: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+
+
+def install_base(trained: Path, scratch: Path, models: Path) -> int:
+    """Export the trained base folder into ``models``/default; returns how many token rows were zeroed."""
+    exported = scratch / "base"
+    export_pipeline(trained, exported)
+    shutil.rmtree(exported / "tokenizer")
+    zeroed = zero_untrained_rows(exported / "text_encoder", trained_token_ids())
+    _write_index(exported, "trained on synthetic shapes by scripts/train_default_model.sh; "
+                           "installed by scripts/build_default_model.py")
+    if (trained / "training_summary.json").is_file():
+        shutil.copyfile(trained / "training_summary.json", exported / "training_summary.json")
+    _install(exported, models / BASE_FOLDER)
+    return zeroed
+
+
+def install_variant(kind: str, source: Path, controlnets: list[Path], scratch: Path, models: Path) -> None:
+    """Export ``source`` (the inpainting pipeline folder, or the base with ``controlnets`` fused) and install
+    its unet/ with a model_index.json that takes every other part from ../default."""
+    exported = scratch / kind
+    export_pipeline(source, exported, controlnets=controlnets)
+    variant = scratch / f"{kind}-variant"
+    variant.mkdir()
+    shutil.copytree(exported / "unet", variant / "unet")
+    shutil.copyfile(exported / "model_index.json", variant / "model_index.json")
+    summary = (controlnets[0] if controlnets else source) / "training_summary.json"
+    if summary.is_file():
+        shutil.copyfile(summary, variant / "training_summary.json")
+    _write_index(variant, f"{kind} variant of ../default, trained by scripts/train_default_model.sh",
+                 {SHARED_PARTS_KEY: "../default"})
+    _install(variant, models / VARIANT_FOLDERS[kind])
+
+
+def install_lora(name: str, folder: Path, models: Path) -> Path:
+    """Copy a trained LoRA (diffusers' pytorch_lora_weights.safetensors) to default/loras/NAME.safetensors."""
+    target = models / BASE_FOLDER / "loras" / f"{name}.safetensors"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / "pytorch_lora_weights.safetensors", target)
+    return target
+
+
+def _named_folder(text: str) -> tuple[str, Path]:
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=FOLDER, got {text!r}")
+    return name, Path(folder)
+
+
 def main() -> int:
-    """Export the trained folder and install it into the package."""
+    """Export the trained folders and install them into the package."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trained", type=Path, required=True, help="diffusers folder from the training's base step")
+    parser.add_argument("--inpaint", type=Path, help="folder from the training's inpaint step")
+    parser.add_argument("--controlnet", type=Path, help="folder from the training's controlnet step")
+    parser.add_argument("--lora", type=_named_folder, action="append", default=[], metavar="NAME=FOLDER",
+                        help="folder from a training lora step (repeatable)")
+    parser.add_argument("--models-dir", type=Path, default=MODELS, help=f"where to install (default {MODELS})")
     args = parser.parse_args()
-    summary_path = args.trained / "training_summary.json"
-    with tempfile.TemporaryDirectory() as scratch:
-        exported = Path(scratch) / "onnx"
-        export_pipeline(args.trained, exported)
-        shutil.rmtree(exported / "tokenizer")
-        zeroed = zero_untrained_rows(exported / "text_encoder", trained_token_ids())
-        index_path = exported / "model_index.json"
-        index = json.loads(index_path.read_text())
-        index[SHIPPED_TOKENIZER_KEY] = SHIPPED_TOKENIZER
-        index["_ortdiffusion_note"] = (
-            "trained on synthetic shapes by scripts/train_default_model.sh; installed by scripts/build_default_model.py"
-        )
-        index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        if summary_path.is_file():
-            shutil.copyfile(summary_path, exported / "training_summary.json")
-        if TARGET.exists():
-            shutil.rmtree(TARGET)
-        shutil.copytree(exported, TARGET)
-    size = sum(p.stat().st_size for p in TARGET.rglob("*") if p.is_file())
-    print(f"wrote {TARGET} ({size / 1e6:.2f} MB; {zeroed} untrained token rows zeroed)")
+    models = args.models_dir
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        zeroed = install_base(args.trained, scratch, models)
+        print(f"installed {models / BASE_FOLDER} ({zeroed} untrained token rows zeroed)")
+        if args.inpaint:
+            install_variant("inpaint", args.inpaint, [], scratch, models)
+            print(f"installed {models / VARIANT_FOLDERS['inpaint']}")
+        if args.controlnet:
+            install_variant("controlnet", args.trained, [args.controlnet], scratch, models)
+            print(f"installed {models / VARIANT_FOLDERS['controlnet']}")
+    for name, folder in args.lora:
+        print(f"installed {install_lora(name, folder, models)}")
+    roots = [models / BASE_FOLDER] + [models / f for f in VARIANT_FOLDERS.values()]
+    size = sum(p.stat().st_size for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+    print(f"shipped models: {size / 1e6:.2f} MB")
     return 0
 
 

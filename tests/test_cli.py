@@ -52,8 +52,27 @@ def test_generate_picks_img2img_and_inpaint_from_the_arguments(tmp_path, capsys)
     assert main(["generate", *common, "--image", str(tmp_path / "in.png"), "--mask", str(tmp_path / "mask.png"),
                  "--num-images", "2", "--out", str(tmp_path / "b.png")]) == 0
     assert read_parameters(tmp_path / "b-1.png")["pipeline"] == "StableDiffusionInpaintPipeline"
+    assert read_parameters(tmp_path / "b-1.png")["model"].endswith("default_inpaint")  # the 9-channel variant
     with Image.open(tmp_path / "b-0.png") as image:
         assert image.size == (64, 48)
+
+
+def test_generate_picks_the_embedded_variant_and_shipped_loras(tmp_path):
+    """Without --model: --canny runs the embedded Canny ControlNet variant, and --lora NAME[:WEIGHT] finds
+    the shipped LoRAs; an unknown name is still read as a path (and reported missing)."""
+    from PIL import Image
+
+    from ortdiffusion.png import read_parameters
+
+    Image.new("RGB", (64, 64), "blue").save(tmp_path / "in.png")
+    common = ["a red circle on a blue background", "--steps", "2", "--seed", "1", "--quiet"]
+    assert main(["generate", *common, "--canny", str(tmp_path / "in.png"), "--out", str(tmp_path / "c.png")]) == 0
+    params = read_parameters(tmp_path / "c.png")
+    assert params["pipeline"] == "StableDiffusionControlNetPipeline" and params["model"].endswith("default_canny")
+    assert main(["generate", *common, "--lora", "outline:0.5", "--lora", "complement", "--out", str(tmp_path / "l.png")]) == 0
+    assert read_parameters(tmp_path / "l.png")["loras"] == ["outline.safetensors:0.5", "complement.safetensors:1.0"]
+    assert main(["generate", *common, "--lora", "sepia", "--out", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_generate_with_canny_on_a_controlnet_export(zoo, tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from ortdiffusion.cli import main
+from ortdiffusion.models import default_model_path
 
 
 @pytest.fixture()
@@ -35,7 +36,9 @@ CASES = {
     "corrupt mask": (["--image", "{in}/in.png", "--mask", "{in}/corrupt.png"], "mask_image: cannot read"),
     "mask of another size": (["--image", "{in}/in.png", "--mask", "{in}/small_mask.png"], "`mask_image` is 32x32 but `image` is 64x64"),
     "missing image": (["--image", "{in}/absent.png"], "absent.png"),
-    "control image on a plain export": (["--control-image", "{in}/in.png"], "lacks the inputs \\['controlnet_cond'"),
+    # --model given: without it a control image picks the embedded ControlNet variant
+    "control image on a plain export": (["--model", str(default_model_path()), "--control-image", "{in}/in.png"],
+                                        "lacks the inputs \\['controlnet_cond'"),
     "SDXL LoRA": (["--lora", "{in}/sdxl.safetensors"], "this LoRA targets a different architecture \\(SDXL"),
     "broken safetensors": (["--lora", "{in}/broken.safetensors"], "broken.safetensors: safetensors header of 1000000000000 bytes"),
     "missing model": (["--model", "{in}/no-model"], "no-model"),

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from ortdiffusion.models import DEFAULT_MODEL_NOTE, default_model_path
+from ortdiffusion.models import DEFAULT_MODEL_NOTE, SHIPPED_LORAS, default_lora_path, default_model_path
 
 
 def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
@@ -56,11 +56,11 @@ def _controlnet_count(model: Path) -> int:
 
 def _model_default_size(model: Path) -> tuple[int, int]:
     """(height, width) a model generates by default: the UNet's sample_size x the VAE scale factor."""
-    from ortdiffusion.pipelines.components import read_config
+    from ortdiffusion.pipelines.components import part_folder, read_config
 
-    sample = read_config(model / "unet").get("sample_size", 64)
+    sample = read_config(part_folder(model, "unet")).get("sample_size", 64)
     sample = sample[0] if isinstance(sample, list) else int(sample)
-    blocks = read_config(model / "vae_decoder").get("block_out_channels", [0, 0, 0, 0])
+    blocks = read_config(part_folder(model, "vae_decoder")).get("block_out_channels", [0, 0, 0, 0])
     return sample * 2 ** (len(blocks) - 1), sample * 2 ** (len(blocks) - 1)
 
 
@@ -86,15 +86,29 @@ def _fit_inputs(args: argparse.Namespace, model: Path) -> tuple[int, int, int, i
     return box
 
 
-def _parse_lora_argument(value: str) -> tuple[Path, float]:
-    """``PATH`` or ``PATH:WEIGHT`` (weight 1.0 by default)."""
+def _parse_lora_argument(value: str, shipped: bool = False) -> tuple[Path, float]:
+    """``PATH`` or ``PATH:WEIGHT`` (weight 1.0 by default). With ``shipped`` (the embedded default model),
+    a name of a shipped LoRA that is not an existing path means that LoRA ("outline:0.5")."""
     path, sep, weight = value.rpartition(":")
+    parsed = (Path(value), 1.0)
     if sep and path:
         try:
-            return Path(path), float(weight)
+            parsed = (Path(path), float(weight))
         except ValueError:
             pass  # a colon inside the path itself
-    return Path(value), 1.0
+    if shipped and not parsed[0].exists() and str(parsed[0]) in SHIPPED_LORAS:
+        return default_lora_path(str(parsed[0])), parsed[1]
+    return parsed
+
+
+def _default_task(pipeline_class: type) -> str:
+    """Which embedded default model serves ``pipeline_class`` (see ortdiffusion.models)."""
+    name = pipeline_class.__name__
+    if "Inpaint" in name:
+        return "inpaint"
+    if "ControlNet" in name:
+        return "controlnet"
+    return "text2img"
 
 
 def _output_paths(out: Path, count: int) -> list[Path]:
@@ -117,12 +131,14 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     box = _fit_inputs(args, Path(model))
     pipeline_class, kwargs = _pick_pipeline(args)
+    if args.model is None:
+        model = default_model_path(_default_task(pipeline_class))
     controlnets = _controlnet_count(Path(model))
     if controlnets and "control_image" not in kwargs:
         raise ValueError(f"{model} was exported with {controlnets} ControlNet(s): pass --control-image IMG (once per "
                          "ControlNet) or --canny IMG")
     pipe = pipeline_class.from_pretrained(model, provider=args.provider, graph_cache=not args.no_graph_cache)
-    loras = [_parse_lora_argument(value) for value in args.lora or []]
+    loras = [_parse_lora_argument(value, shipped=args.model is None) for value in args.lora or []]
     for index, (path, _) in enumerate(loras):
         pipe.load_lora_weights(path, adapter_name=f"lora{index}")
     if loras:
@@ -154,7 +170,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("prompt", nargs="?", help="the prompt (or --prompt)")
     gen.add_argument("--prompt", dest="prompt_option", help="the prompt")
     gen.add_argument("--model", type=Path, help="exported folder (ortdiffusion export / optimum-cli export onnx); "
-                     "default: the embedded tiny model with random weights")
+                     "default: the embedded tiny shapes model (its inpainting and Canny ControlNet variants for "
+                     "--mask and --canny/--control-image)")
     gen.add_argument("--negative-prompt")
     gen.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     gen.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5; <= 1 disables)")
@@ -176,7 +193,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--control-scale", type=float, action="append", help="ControlNet conditioning scale (repeatable)")
     gen.add_argument("--control-end", type=float, default=1.0, help="fraction of steps after which ControlNets stop")
     gen.add_argument("--lora", action="append", metavar="PATH[:WEIGHT]",
-                     help="LoRA .safetensors (kohya, diffusers or peft layout) merged with this weight (repeatable)")
+                     help="LoRA .safetensors (kohya, diffusers or peft layout) merged with this weight (repeatable); "
+                     f"with the embedded model also a shipped LoRA: {', '.join(SHIPPED_LORAS)}")
     gen.add_argument("--fit", choices=["stretch", "pad"], default="stretch",
                      help="input pictures: 'stretch' resizes to the output size as diffusers does (default); "
                      "'pad' keeps their aspect ratio, pads, and crops the result back")

@@ -1,6 +1,8 @@
 """Models shipped inside the package. ``default/`` is a tiny Stable Diffusion 1.x export trained here on
 synthetic pictures of coloured shapes (scripts/train_default_model.sh), so the whole pipeline runs on a
-fresh install with no download and draws what simple prompts ask for."""
+fresh install with no download and draws what simple prompts ask for. Its variants share its text encoder
+and VAE: ``default_inpaint/`` (a 9-channel inpainting UNet) and ``default_canny/`` (the UNet with a Canny
+ControlNet fused in); ``default/loras/`` holds two style LoRAs in diffusers' safetensors layout."""
 
 from __future__ import annotations
 
@@ -14,9 +16,32 @@ DEFAULT_MODEL_NOTE = (
 )
 
 
-def default_model_path() -> Path:
-    """The folder of the embedded default model (the tiny shapes pipeline, exported)."""
-    path = Path(str(resources.files("ortdiffusion") / "models" / "default"))
+# task -> folder under models/
+DEFAULT_MODEL_FOLDERS = {"text2img": "default", "inpaint": "default_inpaint", "controlnet": "default_canny"}
+SHIPPED_LORAS = ("outline", "complement")  # default/loras/NAME.safetensors
+
+
+def _models_root() -> Path:
+    return Path(str(resources.files("ortdiffusion") / "models"))
+
+
+def default_model_path(task: str = "text2img") -> Path:
+    """The folder of the embedded default model for ``task``: "text2img" (also img2img), "inpaint" or
+    "controlnet" (Canny edges, text2img and img2img)."""
+    if task not in DEFAULT_MODEL_FOLDERS:
+        raise ValueError(f"no embedded default model for task {task!r}; tasks: {', '.join(DEFAULT_MODEL_FOLDERS)}")
+    path = _models_root() / DEFAULT_MODEL_FOLDERS[task]
     if not (path / "model_index.json").is_file():
-        raise FileNotFoundError(f"the embedded default model is missing from this installation ({path})")
+        raise FileNotFoundError(f"the embedded default {task} model is missing from this installation ({path})")
+    return path
+
+
+def default_lora_path(name: str) -> Path:
+    """The shipped style LoRA ``name`` ("outline": shapes drawn as outlines; "complement": every colour
+    turned to its complement), a diffusers-layout .safetensors trained for the default model."""
+    if name not in SHIPPED_LORAS:
+        raise ValueError(f"no shipped LoRA named {name!r}; shipped: {', '.join(SHIPPED_LORAS)}")
+    path = _models_root() / "default" / "loras" / f"{name}.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"the shipped LoRA {name!r} is missing from this installation ({path})")
     return path

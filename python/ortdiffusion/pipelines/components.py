@@ -4,7 +4,6 @@ latent channels, UNet input channels, default sample size, input dtypes."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from ortdiffusion.model_folder import part_folder, read_config
 from ortdiffusion.schedulers import DDIMScheduler
 from ortdiffusion.session_cache import default_cache_dir
 from ortdiffusion.sessions import (
@@ -33,17 +33,6 @@ MODEL_FILE = "model.onnx"
 DIFFUSERS_VAE_SCALING_FACTOR = 0.18215
 DIFFUSERS_VAE_BLOCKS = 4
 SD15_SAMPLE_SIZE = 64
-
-
-def read_config(folder: Path, name: str = "config.json") -> dict[str, Any]:
-    """A component's JSON config, or {} when the folder has none."""
-    path = folder / name
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
 
 
 @dataclass
@@ -112,17 +101,21 @@ class PipelineComponents:
     def reload(self, part: str, initializers: Mapping[str, np.ndarray] | None = None) -> None:
         """Replace the session of ``part`` ("unet", "text_encoder") by one whose weights ``initializers``
         override (None: the file's own). Calls already running keep the session they started with."""
-        model = OnnxModel.load(self.folder / part, self.provider, self.sess_options, self.provider_options, initializers,
+        model = OnnxModel.load(self.part_folder(part), self.provider, self.sess_options, self.provider_options, initializers,
                                self.graph_cache)
         setattr(self, part, model)
 
     def reload_live(self, part: str, graph: bytes, feeds: dict[str, np.ndarray]) -> None:
         """Replace the session of ``part`` by one on a rewritten ``graph`` whose extra inputs ``feeds`` (owned
         buffers, updated in place) are passed on every run."""
-        folder = self.folder / part
+        folder = self.part_folder(part)
         session = create_session_from_graph(graph, folder, self.provider, self.sess_options, self.provider_options)
         specs = {k: v for k, v in input_specs(session).items() if k not in feeds}
         setattr(self, part, OnnxModel(folder / MODEL_FILE, session, specs, output_specs(session), read_config(folder), feeds))
+
+    def part_folder(self, part: str) -> Path:
+        """The folder of part ``part`` (see :func:`part_folder`)."""
+        return part_folder(self.folder, part)
 
     @property
     def vae_config(self) -> dict[str, Any]:
@@ -181,8 +174,9 @@ SHIPPED_TOKENIZER = "shipped-clip-vit-l-14"
 
 
 def _load_tokenizer(folder: Path) -> CLIPTokenizer:
-    if (folder / "tokenizer").is_dir():
-        return CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
+    tokenizer = part_folder(folder, "tokenizer")
+    if tokenizer.is_dir():
+        return CLIPTokenizer.from_pretrained(tokenizer.parent, subfolder="tokenizer")
     if read_config(folder, "model_index.json").get(SHIPPED_TOKENIZER_KEY) == SHIPPED_TOKENIZER:
         return CLIPTokenizer.default()
     raise FileNotFoundError(f"{folder} has no tokenizer/ folder")
@@ -206,11 +200,12 @@ def load_components(
     cache_dir = default_cache_dir() if graph_cache is True else (Path(graph_cache) if graph_cache else None)
 
     def load(name: str) -> OnnxModel:
-        return OnnxModel.load(folder / name, provider, sess_options, provider_options, cache_dir=cache_dir)
+        return OnnxModel.load(part_folder(folder, name), provider, sess_options, provider_options, cache_dir=cache_dir)
 
-    scheduler_config = read_config(folder / "scheduler", "scheduler_config.json")
+    scheduler_folder = part_folder(folder, "scheduler")
+    scheduler_config = read_config(scheduler_folder, "scheduler_config.json")
     if not scheduler_config:
-        raise FileNotFoundError(f"missing {folder / 'scheduler' / 'scheduler_config.json'}")
+        raise FileNotFoundError(f"missing {scheduler_folder / 'scheduler_config.json'}")
     scheduler_class = scheduler_config.get("_class_name", "DDIMScheduler")
     if scheduler_class != "DDIMScheduler":
         logger.info("%s was saved with %s; ortdiffusion runs DDIM on the same noise schedule", folder, scheduler_class)

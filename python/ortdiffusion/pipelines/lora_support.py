@@ -75,7 +75,16 @@ class LoraSupport:
     def match_lora(self, source: str | os.PathLike | Mapping[str, Any]) -> dict[str, list[Assignment]]:
         """Parse a LoRA (.safetensors, folder, state dict, or a .lora file made for this model) and match its
         layers to this model's weights, per part; raises ValueError if any layer does not fit."""
+        self._require_float32("LoRAs")
         return match_lora_to_model(self.components.folder, source)
+
+    def _require_float32(self, what: str) -> None:
+        from ortdiffusion.precision import folder_precision
+
+        precision = folder_precision(self.components.folder)
+        if precision != "fp32":
+            raise ValueError(f"{self.components.folder} holds {precision} weights (ortdiffusion quantize); {what} need "
+                             "the float32 export: load them there, or convert after merging")
 
     def set_adapters(self, adapter_names: str | Sequence[str], adapter_weights: float | Sequence[float] | None = None) -> None:
         """Activate ``adapter_names`` with ``adapter_weights`` (default 1.0 each); the deltas add up."""
@@ -152,7 +161,8 @@ class LoraSupport:
         ControlNet (a diffusers folder or its .safetensors), without re-exporting. LoRAs stay applied."""
         from ortdiffusion.pipelines.controlnet_weights import controlnet_overrides, controlnet_state
 
-        overrides = controlnet_overrides(self.components.folder / "unet", index, controlnet_state(source))
+        self._require_float32("ControlNet weight swaps")
+        overrides = controlnet_overrides(self.components.part_folder("unet"), index, controlnet_state(source))
         state = self._lora()
         state.replaced.setdefault("unet", {}).update(overrides)
         state.replaced_version += 1
@@ -162,7 +172,7 @@ class LoraSupport:
     def _slots(self, part: str) -> dict[str, Slot]:
         state = self._lora()
         if part not in state.slots:
-            state.slots[part] = read_slots(self.components.folder / part, part)
+            state.slots[part] = read_slots(self.components.part_folder(part), part)
         return state.slots[part]
 
     def _apply_swap(self, part: str) -> None:
@@ -173,10 +183,10 @@ class LoraSupport:
         replaced = state.replaced.get(part, {})
         names = {n for slot in slots.values() for n in (slot.a, slot.b)} | set(replaced)
         if part not in state.base:
-            state.base[part] = initializers.load(self.components.folder / part / MODEL_FILE)
+            state.base[part] = initializers.load(self.components.part_folder(part) / MODEL_FILE)
         live = state.live.get(part)
         if live is None or not names <= live.names:
-            live = LiveWeights(build_live_graph(self.components.folder / part / MODEL_FILE, names), state.base[part])
+            live = LiveWeights(build_live_graph(self.components.part_folder(part) / MODEL_FILE, names), state.base[part])
             state.live[part] = live
             self.components.reload_live(part, live.graph.model, live.feeds)
         active = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
@@ -200,10 +210,10 @@ class LoraSupport:
                 self.components.reload(part, None)
             return
         if part not in state.base:
-            state.base[part] = initializers.load(self.components.folder / part / MODEL_FILE)
+            state.base[part] = initializers.load(self.components.part_folder(part) / MODEL_FILE)
         if live is None or not needed <= live.names:
             names = needed | (live.names if live is not None else set())
-            live = LiveWeights(build_live_graph(self.components.folder / part / MODEL_FILE, names), state.base[part])
+            live = LiveWeights(build_live_graph(self.components.part_folder(part) / MODEL_FILE, names), state.base[part])
             state.live[part] = live
             self.components.reload_live(part, live.graph.model, live.feeds)
         names = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
@@ -229,7 +239,7 @@ class LoraSupport:
             overrides = dict(replaced)
             if plan:
                 if part not in state.base:
-                    state.base[part] = initializers.load(self.components.folder / part / MODEL_FILE)
+                    state.base[part] = initializers.load(self.components.part_folder(part) / MODEL_FILE)
                 overrides.update(merged_weights(state.base[part], plan))
             self.components.reload(part, overrides or None)
             state.applied[part] = key

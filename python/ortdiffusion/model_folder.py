@@ -1,0 +1,42 @@
+"""Reading an exported pipeline folder's layout: component configs, and where each part lives (a folder may
+take parts it lacks from another, see :func:`part_folder`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SHARED_PARTS_KEY", "part_folder", "read_config"]
+
+
+def read_config(folder: Path, name: str = "config.json") -> dict[str, Any]:
+    """A component's JSON config, or {} when the folder has none."""
+    path = folder / name
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
+
+
+# model_index.json key by which a folder holding only some parts (a variant's unet/) takes the others from
+# another folder, given relative to itself: {"_ortdiffusion_parts_from": "../default"}. One level only.
+SHARED_PARTS_KEY = "_ortdiffusion_parts_from"
+
+
+def part_folder(folder: Path, part: str) -> Path:
+    """Where part ``part`` (unet, text_encoder, vae_decoder, scheduler, ...) of the exported ``folder``
+    lives: ``folder/part``, or, when the folder lacks it and its model_index.json names a folder under
+    ``SHARED_PARTS_KEY``, that folder's part (the shipped inpainting and ControlNet variants share the
+    default model's text encoder and VAE this way)."""
+    own = folder / part
+    if own.exists():
+        return own
+    source = read_config(folder, "model_index.json").get(SHARED_PARTS_KEY)
+    if isinstance(source, str) and source:
+        shared = (folder / source).resolve() / part
+        if shared.exists():
+            return shared
+    return own

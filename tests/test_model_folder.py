@@ -1,0 +1,51 @@
+"""Where each part of an exported folder lives: its own subfolder, or another folder's through
+model_index.json's ``_ortdiffusion_parts_from`` (how the shipped variants share the default model's parts)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ortdiffusion.model_folder import SHARED_PARTS_KEY, part_folder, read_config
+
+
+def _make(tmp_path):
+    base, variant = tmp_path / "default", tmp_path / "variant"
+    for part in ("unet", "vae_decoder", "text_encoder"):
+        (base / part).mkdir(parents=True)
+    (variant / "unet").mkdir(parents=True)
+    (variant / "model_index.json").write_text(json.dumps({SHARED_PARTS_KEY: "../default"}))
+    return base, variant
+
+
+def test_own_part_wins_and_missing_parts_come_from_the_named_folder(tmp_path):
+    base, variant = _make(tmp_path)
+    assert part_folder(variant, "unet") == variant / "unet"
+    assert part_folder(variant, "vae_decoder") == base.resolve() / "vae_decoder"
+    assert part_folder(base, "vae_decoder") == base / "vae_decoder"
+
+
+def test_a_part_nobody_has_stays_the_folders_own_path(tmp_path):
+    """So the caller's 'missing file' message names the folder the user gave."""
+    _, variant = _make(tmp_path)
+    assert part_folder(variant, "vae_encoder") == variant / "vae_encoder"
+    assert part_folder(tmp_path / "nowhere", "unet") == tmp_path / "nowhere" / "unet"
+
+
+def test_read_config_names_a_broken_file(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        read_config(tmp_path)
+    assert read_config(tmp_path / "absent") == {}
+
+
+def test_shipped_variants_share_the_default_models_parts():
+    from ortdiffusion.models import default_model_path
+
+    default = default_model_path().resolve()
+    for task in ("inpaint", "controlnet"):
+        variant = default_model_path(task)
+        assert part_folder(variant, "unet") == variant / "unet"
+        assert part_folder(variant, "text_encoder") == default / "text_encoder"
+        assert part_folder(variant, "vae_decoder") == default / "vae_decoder"
