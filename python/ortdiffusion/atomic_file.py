@@ -29,3 +29,23 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None], mod
         tmp.unlink(missing_ok=True)
         raise
     return destination
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux /proc), else the usual 022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def publish_permissions(root: Path) -> None:
+    """Give a staged output folder (created private, 0600/0700, by tempfile) and everything in it the
+    usual modes under the process umask, before it is renamed into place."""
+    umask = current_umask()
+    root.chmod(0o777 & ~umask)
+    for path in root.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)

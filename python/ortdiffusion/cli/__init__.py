@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from ortdiffusion.cli import export, generate, lora, scheduler
+from ortdiffusion.cli import export, generate, lora, quantize, scheduler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_parser(sub)
     export.add_parser(sub)
     lora.add_parser(sub)
+    quantize.add_parser(sub)
     scheduler.add_parser(sub)
     return parser
 

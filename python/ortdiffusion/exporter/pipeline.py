@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ortdiffusion.atomic_file import publish_permissions
 from ortdiffusion.exporter import folder as layout
 from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
@@ -195,25 +196,6 @@ def _check_output(output: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
 
 
-def _current_umask() -> int:
-    """The process umask, read without changing it (Linux /proc), else the usual 022."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
-def _publish_permissions(root: Path) -> None:
-    """Temporary files and folders are created private (0600/0700); give the export the usual modes."""
-    umask = _current_umask()
-    root.chmod(0o777 & ~umask)
-    for path in root.rglob("*"):
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def _move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
     if output.exists():
         _check_output(output, overwrite)
@@ -284,7 +266,7 @@ def export_pipeline(
         if controlnet_dirs:
             class_name = "StableDiffusionControlNetPipeline"
         layout.write_model_index(staging, class_name, {"_ortdiffusion_controlnets": len(controlnet_dirs)})
-        _publish_permissions(staging)
+        publish_permissions(staging)
         _move_into_place(staging, output, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

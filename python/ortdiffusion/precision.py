@@ -1,0 +1,166 @@
+"""Lower-precision copies of an exported pipeline folder (ours or optimum's), opt-in:
+
+- ``int8``: ONNX Runtime's dynamic quantization (``onnxruntime.quantization.quantize_dynamic``) of the UNet
+  and text encoder for CPU: weights stored as int8 with per-tensor (or per-channel) scales, activations
+  quantized on the fly per run (DynamicQuantizeLinear + MatMulInteger). By default only MatMul weights are
+  quantized: ONNX Runtime's CPU ConvInteger kernel is slower than its float convolution, so quantizing
+  Conv costs speed (measured in benchmarks/precision.py);
+- ``fp16``: every float tensor as float16 (``onnxruntime.transformers.float16.convert_float_to_float16``)
+  with float32 inputs and outputs kept, for GPU providers; on CPU many kernels have no float16 version and
+  run behind casts, so it is slower there.
+
+The rest of the folder is copied as is. ``model_index.json`` records the precision
+(``_ortdiffusion_precision``): LoRAs and ControlNet weight swaps need the float32 weights and refuse such
+folders with a message saying so. Image differences against float32 (PSNR, same seed) are in
+benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ortdiffusion.atomic_file import publish_permissions
+from ortdiffusion.model_folder import SHARED_PARTS_KEY, part_folder, read_config
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("int8", "fp16")
+PRECISION_KEY = "_ortdiffusion_precision"
+DEFAULT_PARTS = {"int8": ("unet", "text_encoder"), "fp16": ("unet", "text_encoder", "vae_encoder", "vae_decoder")}
+DEFAULT_INT8_OPS = ("MatMul",)
+MODEL_FILE, DATA_FILE = "model.onnx", "model.onnx_data"
+FOLDER_PARTS = ("text_encoder", "unet", "vae_encoder", "vae_decoder", "scheduler", "tokenizer")
+
+
+@dataclass
+class PrecisionReport:
+    """What :func:`convert_precision` wrote: the folder and, per converted part, seconds and bytes."""
+
+    output: Path
+    precision: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    bytes: dict[str, tuple[int, int]] = field(default_factory=dict)  # part -> (before, after)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+class _DropPreprocessingHint(logging.Filter):
+    """quantize_dynamic logs a root-logger warning suggesting ONNX Runtime's pre-processing script, which
+    only matters for static quantization; the folder's graphs are already shape-inferred exports."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+def _quantize_int8(source: Path, target: Path, op_types: Sequence[str], per_channel: bool) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    quiet = _DropPreprocessingHint()
+    root.addFilter(quiet)
+    try:
+        quantize_dynamic(
+            model_input=source / MODEL_FILE, model_output=target / MODEL_FILE, op_types_to_quantize=list(op_types),
+            per_channel=per_channel, weight_type=QuantType.QInt8, use_external_data_format=True,
+            extra_options={"MatMulConstBOnly": True},  # activations x activations (attention scores) stay float
+        )
+    finally:
+        root.removeFilter(quiet)
+    _resave_single_file(target)  # quantize_dynamic names its data file after the model; keep optimum's name
+
+
+def _resave_single_file(folder: Path) -> None:
+    """Re-save ``folder/model.onnx`` with all its weights in ``model.onnx_data`` (optimum's layout)."""
+    import onnx
+
+    model = onnx.load(str(folder / MODEL_FILE), load_external_data=True)
+    for path in folder.iterdir():
+        if path.name != MODEL_FILE and path.suffix != ".json":
+            path.unlink()
+    onnx.save_model(model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=DATA_FILE, size_threshold=1024)
+
+
+def _convert_fp16(source: Path, target: Path) -> None:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(source / MODEL_FILE), load_external_data=True)
+    converted = convert_float_to_float16(model, keep_io_types=True)
+    onnx.save_model(converted, str(target / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=DATA_FILE, size_threshold=1024)
+
+
+def convert_precision(
+    model: str | Path,
+    output: str | Path,
+    precision: str = "int8",
+    parts: Sequence[str] | None = None,
+    int8_ops: Sequence[str] = DEFAULT_INT8_OPS,
+    per_channel: bool = False,
+    overwrite: bool = False,
+) -> PrecisionReport:
+    """Write a copy of the exported folder ``model`` to ``output`` with ``parts`` (default: UNet and text
+    encoder for int8, every model for fp16) converted to ``precision`` ("int8" or "fp16"). ``int8_ops``:
+    the op types whose weights int8 quantizes. The output is staged and moved into place at the end."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    source, output = Path(model), Path(output)
+    if not (source / "model_index.json").is_file():
+        raise FileNotFoundError(f"{source} is not an exported pipeline folder (no model_index.json)")
+    index = read_config(source, "model_index.json")
+    if index.get(PRECISION_KEY, "fp32") != "fp32":
+        raise ValueError(f"{source} is already converted to {index[PRECISION_KEY]}; convert the float32 export instead")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
+    parts = tuple(parts or DEFAULT_PARTS[precision])
+    missing = [p for p in parts if not (part_folder(source, p) / MODEL_FILE).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{source} has no {', '.join(missing)} model to convert")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    report = PrecisionReport(output=output, precision=precision)
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*parts))
+        for part in FOLDER_PARTS:  # parts a variant folder takes from another: copied in, so the output stands alone
+            shared = part_folder(source, part)
+            if part not in parts and shared.exists() and not (staging / part).exists():
+                shutil.copytree(shared, staging / part)
+        index.pop(SHARED_PARTS_KEY, None)
+        for part in parts:
+            from_folder, to_folder = part_folder(source, part), staging / part
+            shutil.copytree(from_folder, to_folder, ignore=shutil.ignore_patterns(MODEL_FILE, DATA_FILE))
+            start = time.perf_counter()
+            if precision == "int8":
+                _quantize_int8(from_folder, to_folder, int8_ops, per_channel)
+            else:
+                _convert_fp16(from_folder, to_folder)
+            report.seconds[part] = time.perf_counter() - start
+            report.bytes[part] = (_folder_bytes(from_folder), _folder_bytes(to_folder))
+            logger.info("%s -> %s in %.1f s", part, precision, report.seconds[part])
+        index[PRECISION_KEY] = precision
+        if precision == "int8":
+            index["_ortdiffusion_int8_ops"] = list(int8_ops)
+        (staging / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        publish_permissions(staging)
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report
+
+
+def folder_precision(folder: str | Path) -> str:
+    """The precision an exported folder's weights are stored in ("fp32" unless converted here)."""
+    return str(read_config(Path(folder), "model_index.json").get(PRECISION_KEY, "fp32"))
