@@ -58,6 +58,23 @@ def test_folder_without_tokenizer_json_builds_the_same(tmp_path, shipped_folder,
     np.testing.assert_array_equal(ours(PROMPTS), _oracle_ids(oracle, PROMPTS))
 
 
+def test_export_of_a_tokenizer_json_only_folder_adds_vocab_and_merges(tmp_path, shipped_folder, oracle):
+    """Folders saved by recent transformers hold only tokenizer.json; the export adds vocab.json +
+    merges.txt so optimum (and transformers' file-based tokenizer) can load it, with the same token ids."""
+    from ortdiffusion.exporter.folder import copy_tokenizer
+
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(shipped_folder / "tokenizer.json", source / "tokenizer.json")
+    copy_tokenizer(source, tmp_path / "out")
+    oracle_folder = tmp_path / "oracle"
+    oracle_folder.mkdir()
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(tmp_path / "out" / name, oracle_folder / name)
+    rebuilt = TransformersCLIPTokenizer.from_pretrained(str(oracle_folder), pad_token="<|endoftext|>")
+    np.testing.assert_array_equal(_oracle_ids(rebuilt, PROMPTS), _oracle_ids(oracle, PROMPTS))
+
+
 def test_truncation_is_logged(caplog):
     with caplog.at_level(logging.WARNING, logger="ortdiffusion.tokenization"):
         ids = CLIPTokenizer.default()("word " * 100)

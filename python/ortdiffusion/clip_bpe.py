@@ -75,3 +75,21 @@ def read_vocab_and_merges(folder: Path) -> tuple:
     lines = (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
     merges = [tuple(line.split()) for line in lines if line and not line.startswith("#version")]
     return vocab, merges
+
+
+def vocab_and_merges_from_tokenizer_json(path: Path) -> tuple:
+    """The BPE vocabulary and ordered merges stored in a ``tokenizer.json`` (merges as "a b" strings in
+    older files, as [a, b] pairs in newer ones)."""
+    model = json.loads(Path(path).read_text(encoding="utf-8"))["model"]
+    if model.get("type") != "BPE":
+        raise ValueError(f"{path} holds a {model.get('type')} tokenizer, not BPE")
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return model["vocab"], merges
+
+
+def write_vocab_and_merges(vocab: dict, merges: list, folder: Path) -> None:
+    """``vocab.json`` and ``merges.txt`` (with transformers' ``#version: 0.2`` header), the files the
+    slow ``transformers.CLIPTokenizer`` and older tools read."""
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
+    (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

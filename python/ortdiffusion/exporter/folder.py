@@ -9,7 +9,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ortdiffusion.clip_bpe import build_clip_tokenizer, read_vocab_and_merges
+from ortdiffusion.clip_bpe import (
+    build_clip_tokenizer,
+    read_vocab_and_merges,
+    vocab_and_merges_from_tokenizer_json,
+    write_vocab_and_merges,
+)
 from ortdiffusion.schedulers.config import write_json_atomic
 
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json")
@@ -25,7 +30,9 @@ SCHEDULER = "scheduler"
 
 def copy_tokenizer(source: Path, destination: Path) -> None:
     """Copy a CLIP tokenizer folder, adding ``tokenizer.json`` (built from vocab.json + merges.txt) when
-    the source has none, so the runtime needs only the ``tokenizers`` library."""
+    the source has none, so the runtime needs only the ``tokenizers`` library, and vocab.json + merges.txt
+    (from tokenizer.json) when the source has only that, so optimum and transformers' slow tokenizer can
+    load the export too."""
     if not source.is_dir():
         raise FileNotFoundError(f"no tokenizer folder at {str(source)!r}")
     destination.mkdir(parents=True, exist_ok=True)
@@ -36,6 +43,8 @@ def copy_tokenizer(source: Path, destination: Path) -> None:
         if not ((source / "vocab.json").is_file() and (source / "merges.txt").is_file()):
             raise FileNotFoundError(f"{source} holds neither tokenizer.json nor vocab.json + merges.txt")
         build_clip_tokenizer(*read_vocab_and_merges(source)).save(str(destination / "tokenizer.json"))
+    if not ((destination / "vocab.json").is_file() and (destination / "merges.txt").is_file()):
+        write_vocab_and_merges(*vocab_and_merges_from_tokenizer_json(destination / "tokenizer.json"), destination)
 
 
 def copy_config(source: Path, destination: Path, name: str) -> None:
