@@ -71,18 +71,21 @@ def classify_shape(image: np.ndarray, colour: str, min_pixels: int = 10) -> tupl
 
 
 def fill_ratio(image: np.ndarray, colour: str, min_pixels: int = 10) -> float:
-    """How solidly the ``colour`` pixels of a picture fill their own outer contours: pixel count / area
-    inside the external contours of the blob (OpenCV findContours, holes filled). About 1 for a filled
-    shape, well below for an outline (the outline LoRA's measure); NaN when fewer than ``min_pixels``."""
+    """How solidly the ``colour`` pixels of a picture fill their convex hull: pixel count / hull area
+    (OpenCV convexHull over all of them). Near 1 for a filled convex shape (circle, square, triangle),
+    well below for an outline, closed or broken (the outline LoRA's measure); stars, crosses and rings
+    score lower even when filled. NaN when fewer than ``min_pixels`` pixels have the colour."""
     import cv2
 
-    blob = colour_blob(image, colour).astype(np.uint8)
-    if int(blob.sum()) < min_pixels:
+    blob = colour_blob(image, colour)
+    count = int(blob.sum())
+    if count < min_pixels:
         return float("nan")
-    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    filled = np.zeros_like(blob)
-    cv2.drawContours(filled, contours, -1, 1, thickness=-1)
-    return float(blob.sum() / max(1, filled.sum()))
+    ys, xs = np.nonzero(blob)
+    hull = cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.int32))
+    filled = np.zeros(blob.shape, np.uint8)
+    cv2.fillConvexPoly(filled, hull, 1)
+    return float(count / max(1, int(filled.sum())))
 
 
 def edge_iou(edges: np.ndarray, reference: np.ndarray, tolerance: int = 1) -> float:

@@ -1,0 +1,63 @@
+"""The shipped Canny ControlNet variant puts the shape where the control edges are: the Canny edges of the
+generated picture overlap the control image's edges (IoU after a 1-pixel tolerance) far more than those of
+the same prompt and seed with the ControlNet's conditioning scale at 0 (the base model). The shapes sit
+off-centre and at sizes the prompt does not say, so only the edges can place them. Thresholds come from
+measured margins (numbers in each test)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from shipped_models import generate
+
+import ortdiffusion as od
+from ortdiffusion.image import canny
+from ortdiffusion.models import default_model_path
+from ortdiffusion.training import shapes
+from ortdiffusion.training.scoring import colour_check, edge_iou
+
+SEEDS = (0, 1, 2)
+SIZE = 64
+LAYOUTS = [
+    shapes.ShapeAttributes("circle", "red", ("blue",), None, (0.3, 0.3), 0.2, 0.0),
+    shapes.ShapeAttributes("square", "yellow", ("purple",), None, (0.65, 0.6), 0.25, 0.0),
+    shapes.ShapeAttributes("triangle", "white", ("green",), None, (0.35, 0.65), 0.22, 0.0),
+    shapes.ShapeAttributes("star", "orange", ("black",), None, (0.6, 0.35), 0.3, 0.0),
+    shapes.ShapeAttributes("cross", "green", ("white",), None, (0.7, 0.7), 0.22, 0.0),
+    shapes.ShapeAttributes("ring", "purple", ("yellow",), None, (0.45, 0.5), 0.32, 0.0),
+]
+
+
+def _edges(image: np.ndarray) -> np.ndarray:
+    return np.asarray(canny(image))[..., 0] > 0
+
+
+@pytest.fixture(scope="module")
+def results():
+    pipe = od.StableDiffusionControlNetPipeline.from_pretrained(default_model_path("controlnet"))
+    pipe.set_progress_bar_config(disable=True)
+    out = []
+    for attributes in LAYOUTS:
+        control = canny(shapes.render(attributes, SIZE).image)
+        for seed in SEEDS:
+            guided = generate(pipe, attributes.caption, seed, control_image=control)[0]
+            unguided = generate(pipe, attributes.caption, seed, control_image=control,
+                                controlnet_conditioning_scale=0.0)[0]
+            out.append((attributes, np.asarray(control)[..., 0] > 0, guided, unguided))
+    return out
+
+
+def test_edges_follow_the_control_image(results):
+    """Edge IoU (1 px tolerance) with the control edges, 6 layouts x 3 seeds: measured mean 0.63 (lowest
+    0.38) with the ControlNet vs 0.08 (highest 0.23) at conditioning scale 0; higher in 18 of 18."""
+    with_control = [edge_iou(_edges(g), control) for _, control, g, _ in results]
+    without = [edge_iou(_edges(u), control) for _, control, _, u in results]
+    assert np.mean(with_control) >= 0.45, with_control
+    assert np.mean(with_control) >= np.mean(without) + 0.3, (with_control, without)
+    assert np.mean([w > u for w, u in zip(with_control, without)]) >= 0.9
+
+
+def test_the_prompt_still_sets_the_colours(results):
+    """The ControlNet places the shape; the prompt still colours it: measured 18 of 18 pass."""
+    checks = [colour_check(g, a)["ok"] for a, _, g, _ in results]
+    assert np.mean(checks) >= 0.8
