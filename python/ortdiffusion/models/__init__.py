@@ -12,7 +12,9 @@ from pathlib import Path
 DEFAULT_MODEL_NOTE = (
     "Using the embedded default model: a tiny Stable Diffusion trained on 64x64 pictures of coloured shapes. "
     "It knows 8 colours (red, orange, yellow, green, blue, purple, white, black) and 6 shapes (circle, square, "
-    "triangle, star, ring, cross), as in \"a red circle on a blue background\"; pass --model DIR for a real model."
+    "triangle, star, ring, cross), as in \"a red circle on a blue background\"; --mask and --canny use its "
+    "inpainting and Canny ControlNet variants, --lora outline / --lora complement its two style LoRAs. Pass "
+    "--model DIR for a real model."
 )
 
 
