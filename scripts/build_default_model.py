@@ -95,6 +95,9 @@ def install_base(trained: Path, scratch: Path, models: Path) -> int:
                            "installed by scripts/build_default_model.py")
     if (trained / "training_summary.json").is_file():
         shutil.copyfile(trained / "training_summary.json", exported / "training_summary.json")
+    previous_loras = models / BASE_FOLDER / "loras"
+    if previous_loras.is_dir():  # a rebuild of the base alone keeps the LoRAs installed before
+        shutil.copytree(previous_loras, exported / "loras")
     _install(exported, models / BASE_FOLDER)
     return zeroed
 
