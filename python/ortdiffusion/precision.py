@@ -83,8 +83,8 @@ def _resave_single_file(folder: Path) -> None:
     import onnx
 
     model = onnx.load(str(folder / MODEL_FILE), load_external_data=True)
-    for path in folder.iterdir():
-        if path.name != MODEL_FILE and path.suffix != ".json":
+    for path in folder.iterdir():  # the data file(s) quantize_dynamic wrote beside the graph
+        if path.is_file() and path.name.startswith(MODEL_FILE) and path.name != MODEL_FILE:
             path.unlink()
     onnx.save_model(model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=DATA_FILE, size_threshold=1024)

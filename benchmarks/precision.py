@@ -1,0 +1,128 @@
+"""Lower precision (``ortdiffusion quantize``) against float32, side by side in one run, with ratios:
+
+- the full-size SD 1.5 architecture UNet (random weights, fused attention export): step time at 256 and
+  peak resident memory, float32 vs int8 (MatMul weights, the default) vs int8 (MatMul and Conv), each in a
+  fresh process, plus the relative difference of noise_pred;
+- the embedded default model (trained, so pictures mean something): whole text2img at 64x64, 20 steps,
+  4 prompts x 2 seeds, PSNR of the int8 and fp16 pictures against float32.
+
+    python benchmarks/precision.py [--fused DIR] [--size 256]
+
+The converted folders are cached beside --fused. Not part of CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from text2img_full_size import complete_folder
+from unet_inputs import best_run_seconds, unet_feeds
+
+CACHE = Path.home() / ".cache" / "ortdiffusion-bench"
+PROMPTS = ["a red circle on a blue background", "a yellow star on a purple background",
+           "a white square on a green background", "an orange triangle on a black background"]
+
+
+def measure_unet(unet: Path, size: int, output: Path) -> dict:
+    """Session creation, best of 2 steps after a warm-up, peak RSS; noise_pred saved for the comparison."""
+    import numpy as np
+    import onnxruntime as ort
+
+    start = time.perf_counter()
+    session = ort.InferenceSession(str(unet), providers=["CPUExecutionProvider"])
+    created = time.perf_counter() - start
+    feeds = unet_feeds(size)
+    np.save(output, session.run(None, feeds)[0])
+    step = best_run_seconds(lambda: session.run(None, feeds), repeats=2)
+    return {"session_s": created, "step_s": step, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+
+
+def pictures(folder: Path):
+    """The default-model pictures (4 prompts x 2 seeds, 20 steps) and the seconds they took."""
+    import numpy as np
+
+    import ortdiffusion as od
+
+    pipe = od.StableDiffusionPipeline.from_pretrained(folder, graph_cache=False)
+    pipe.set_progress_bar_config(disable=True)
+    start = time.perf_counter()
+    images = np.concatenate([pipe(PROMPTS, num_inference_steps=20, generator=s, output_type="np").images for s in (0, 1)])
+    return images, time.perf_counter() - start
+
+
+def psnr(a, b) -> float:
+    """Peak signal-to-noise ratio in dB of two pictures in [0, 1]."""
+    import numpy as np
+
+    return float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-20)))
+
+
+def converted(source: Path, target: Path, precision: str, ops: list[str]) -> Path:
+    """``target`` made by convert_precision once (kept for later runs)."""
+    from ortdiffusion.precision import convert_precision
+
+    if not (target / "model_index.json").is_file():
+        convert_precision(source, target, precision, parts=["unet"], int8_ops=ops, overwrite=True)
+    return target
+
+
+def main() -> int:
+    """Run every variant in subprocesses and print JSON with ratios against float32."""
+    import numpy as np
+
+    from ortdiffusion.models import default_model_path
+    from ortdiffusion.precision import convert_precision
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fused", type=Path, default=CACHE / "sd15-random-onnx-fused")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure_unet(Path(args.child[0]), int(args.child[1]), Path(args.child[2]))))
+        return 0
+    if not (args.fused / "unet" / "model.onnx").is_file():
+        raise SystemExit(f"{args.fused} has no unet/model.onnx; see benchmarks/attention_fused_vs_plain.py for the export")
+    complete_folder(args.fused, args.fused.with_name("sd15-random-onnx"))
+    variants = {
+        "fp32": args.fused,
+        "int8_matmul": converted(args.fused, args.fused.with_name(args.fused.name + "-int8"), "int8", ["MatMul"]),
+        "int8_matmul_conv": converted(args.fused, args.fused.with_name(args.fused.name + "-int8-conv"), "int8",
+                                      ["MatMul", "Conv"]),
+    }
+    summary: dict = {"unet": {}, "default_model": {}}
+    with tempfile.TemporaryDirectory() as scratch:
+        outputs = {}
+        for name, folder in variants.items():
+            outputs[name] = Path(scratch) / f"{name}.npy"
+            run = subprocess.run([sys.executable, __file__, "--child", str(folder / "unet" / "model.onnx"), str(args.size),
+                                  str(outputs[name])], check=True, capture_output=True, text=True)
+            summary["unet"][name] = json.loads(run.stdout.strip().splitlines()[-1])
+        reference = np.load(outputs["fp32"])
+        for name in variants:
+            row = summary["unet"][name]
+            row["step_ratio_vs_fp32"] = row["step_s"] / summary["unet"]["fp32"]["step_s"]
+            row["peak_ratio_vs_fp32"] = row["peak_rss_gb"] / summary["unet"]["fp32"]["peak_rss_gb"]
+            row["max_abs_difference_over_max"] = float(np.abs(np.load(outputs[name]) - reference).max() / np.abs(reference).max())
+
+        base_images, base_seconds = pictures(default_model_path())
+        summary["default_model"]["fp32"] = {"seconds": base_seconds}
+        for precision in ("int8", "fp16"):
+            folder = Path(scratch) / f"default-{precision}"
+            convert_precision(default_model_path(), folder, precision)
+            images, seconds = pictures(folder)
+            summary["default_model"][precision] = {"seconds": seconds, "time_ratio_vs_fp32": seconds / base_seconds,
+                                                   "psnr_vs_fp32_db": psnr(images, base_images)}
+    summary["size"] = f"{args.size}x{args.size}"
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
