@@ -276,25 +276,37 @@ class StableDiffusionPipelineBase(LoraSupport):
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
     ) -> np.ndarray:
         """The denoising loop: one UNet run per step (unconditional and text halves batched), the guidance
-        combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``."""
+        combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``. The batched UNet
+        input, the guidance result and the timestep feeds are allocated once, not per step."""
         do_cfg = guidance_scale > 1.0
         unet = self.components.unet
+        n = latents.shape[0]
+        batched = np.empty((2 * n, *latents.shape[1:]), dtype=np.float32) if do_cfg else None
+        guided = np.empty(latents.shape, dtype=np.float32) if do_cfg else None
+        timestep_feeds = {int(t): self._timestep_feed(int(t), 2 * n if do_cfg else n) for t in timesteps}
         with tqdm(total=len(timesteps), **{"unit": "step", **self._progress_bar_config}) as progress:
             for i, t in enumerate(timesteps):
                 t = int(t)
-                model_input = np.concatenate([latents, latents]) if do_cfg else latents
+                if do_cfg:
+                    batched[:n] = latents
+                    batched[n:] = latents
+                    model_input = batched
+                else:
+                    model_input = latents
                 model_input = scheduler.scale_model_input(model_input, t)
                 feeds = {
                     "sample": model_input,
-                    "timestep": self._timestep_feed(t, model_input.shape[0]),
+                    "timestep": timestep_feeds[t],
                     "encoder_hidden_states": prompt_embeds,
                 }
                 if feed_hook is not None:
                     feeds.update(feed_hook(i, t, model_input))
                 noise_pred = unet.run(**feeds)[0].astype(np.float32, copy=False)
-                if do_cfg:
-                    noise_uncond, noise_text = np.split(noise_pred, 2)
-                    noise_pred = noise_uncond + guidance_scale * (noise_text - noise_uncond)
+                if do_cfg:  # noise_uncond + g * (noise_text - noise_uncond), in place (diffusers' pipelines)
+                    np.subtract(noise_pred[n:], noise_pred[:n], out=guided)
+                    guided *= np.float32(guidance_scale)
+                    guided += noise_pred[:n]
+                    noise_pred = guided
                 latents = scheduler.step(noise_pred, t, latents, eta=eta, generator=generator).prev_sample
                 if post_step_hook is not None:
                     latents = post_step_hook(i, latents)
