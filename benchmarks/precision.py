@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 from text2img_full_size import complete_folder
-from unet_inputs import best_run_seconds, unet_feeds
+from unet_inputs import best_run_seconds, peak_rss_gb, unet_feeds
 
 CACHE = Path.home() / ".cache" / "ortdiffusion-bench"
 PROMPTS = ["a red circle on a blue background", "a yellow star on a purple background",
@@ -40,7 +39,7 @@ def measure_unet(unet: Path, size: int, output: Path) -> dict:
     feeds = unet_feeds(size)
     np.save(output, session.run(None, feeds)[0])
     step = best_run_seconds(lambda: session.run(None, feeds), repeats=2)
-    return {"session_s": created, "step_s": step, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+    return {"session_s": created, "step_s": step, "peak_rss_gb": peak_rss_gb()}
 
 
 def pictures(folder: Path):

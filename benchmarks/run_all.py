@@ -95,22 +95,27 @@ def main() -> int:
     """Run every benchmark script, save the raw JSON, print the table."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--optimum-python", type=Path, help="python of a virtualenv with optimum-onnx")
-    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--json", type=Path, default=Path("benchmark-results.json"),
+                        help="raw results, written after each script; a rerun skips the scripts already in it "
+                             "(delete it for a fresh run)")
     args = parser.parse_args()
     optimum = ["--optimum-python", str(args.optimum_python)] if args.optimum_python else []
-    results = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
-                    "onnxruntime": onnxruntime.__version__, "date": time.strftime("%Y-%m-%d")},
-        "overhead": run_script("pipeline_overhead", *optimum),
-        "full_256": run_script("full_size_export", "--size", "256", "--reuse-export"),
-        "full_512": run_script("full_size_export", "--size", "512", "--reuse-export"),
-        "attention": run_script("attention_fused_vs_plain"),
-        "sessions": run_script("session_creation"),
-        "text2img": run_script("text2img_full_size", *optimum),
-        "precision": run_script("precision"),
+    plan = {
+        "text2img": ("text2img_full_size", *optimum),
+        "precision": ("precision",),
+        "overhead": ("pipeline_overhead", *optimum),
+        "full_256": ("full_size_export", "--size", "256", "--reuse-export"),
+        "full_512": ("full_size_export", "--size", "512", "--reuse-export"),
+        "attention": ("attention_fused_vs_plain",),
+        "sessions": ("session_creation",),
     }
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    results = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    results.setdefault("machine", {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+                                   "onnxruntime": onnxruntime.__version__, "date": time.strftime("%Y-%m-%d")})
+    for key, (script, *script_args) in plan.items():
+        if key not in results:
+            results[key] = run_script(script, *script_args)
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     return 0
 
