@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     inpaint.add_argument("--out", type=Path, required=True)
     inpaint.add_argument("--steps", type=int, default=2000)
     inpaint.add_argument("--lr", type=float, default=1e-3)
+    inpaint.add_argument("--batch-size", type=int, default=32)
+    inpaint.add_argument("--dataset-size", type=int, default=None, help="pictures encoded once (default: the options' own)")
     inpaint.add_argument("--seed", type=int, default=2)
 
     control = sub.add_parser("controlnet", help="train a Canny-edge ControlNet on the frozen base pipeline")
@@ -86,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     control.add_argument("--out", type=Path, required=True)
     control.add_argument("--steps", type=int, default=1200)
     control.add_argument("--lr", type=float, default=5e-4)
+    control.add_argument("--batch-size", type=int, default=32)
+    control.add_argument("--dataset-size", type=int, default=None, help="pictures encoded once (default: the options' own)")
     control.add_argument("--seed", type=int, default=3)
 
     lora = sub.add_parser("lora", help="train a style LoRA (peft) on the frozen base UNet")
@@ -95,8 +99,15 @@ def _parser() -> argparse.ArgumentParser:
     lora.add_argument("--steps", type=int, default=500)
     lora.add_argument("--rank", type=int, default=8)
     lora.add_argument("--lr", type=float, default=2e-3)
+    lora.add_argument("--batch-size", type=int, default=32)
+    lora.add_argument("--dataset-size", type=int, default=None, help="pictures encoded once (default: the options' own)")
     lora.add_argument("--seed", type=int, default=4)
     return parser
+
+
+def _dataset_size(args: argparse.Namespace) -> dict:
+    """``{"dataset_size": N}`` when --dataset-size was given, else {} (the options' default)."""
+    return {"dataset_size": args.dataset_size} if args.dataset_size else {}
 
 
 def _load_base(folder: Path):
@@ -114,7 +125,8 @@ def _train_inpaint(args: argparse.Namespace) -> dict:
 
     vae, text_encoder, base_unet, tokenizer = _load_base(args.base)
     unet = inpaint.widen_to_inpainting(base_unet)
-    options = inpaint.InpaintOptions(steps=args.steps, lr=args.lr, seed=args.seed, size=base_unet.config.sample_size * 2 ** (
+    options = inpaint.InpaintOptions(steps=args.steps, lr=args.lr, seed=args.seed, batch_size=args.batch_size,
+                                     **_dataset_size(args), size=base_unet.config.sample_size * 2 ** (
         len(vae.config.block_out_channels) - 1))
     history = inpaint.train_inpaint(options, vae, text_encoder, unet, tokenizer)
     StableDiffusionInpaintPipeline(
@@ -130,7 +142,8 @@ def _train_controlnet(args: argparse.Namespace) -> dict:
     vae, text_encoder, unet, tokenizer = _load_base(args.base)
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
     net = controlnet.build_controlnet(unet, factor)
-    options = controlnet.ControlNetOptions(steps=args.steps, lr=args.lr, seed=args.seed, size=unet.config.sample_size * factor)
+    options = controlnet.ControlNetOptions(steps=args.steps, lr=args.lr, seed=args.seed, batch_size=args.batch_size,
+                                           size=unet.config.sample_size * factor, **_dataset_size(args))
     history = controlnet.train_controlnet(options, vae, text_encoder, unet, net, tokenizer)
     net.save_pretrained(args.out)
     return {"history": history, "parameters": models.parameter_count(net)}
@@ -141,7 +154,8 @@ def _train_lora(args: argparse.Namespace) -> dict:
 
     vae, text_encoder, unet, tokenizer = _load_base(args.base)
     size = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
-    options = lora.LoraOptions(style=args.style, steps=args.steps, rank=args.rank, lr=args.lr, seed=args.seed, size=size)
+    options = lora.LoraOptions(style=args.style, steps=args.steps, rank=args.rank, lr=args.lr, seed=args.seed, size=size,
+                               batch_size=args.batch_size, **_dataset_size(args))
     history = lora.train_lora(options, vae, text_encoder, unet, tokenizer)
     path = lora.save_lora(unet, args.out)
     return {"history": history, "style": args.style, "file": str(path), "bytes": path.stat().st_size}

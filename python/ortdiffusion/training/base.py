@@ -20,27 +20,15 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from ortdiffusion.training.data import drop_captions, pixel_batch, tokenize
-from ortdiffusion.training.loop import LoopOptions, denoising_loss, optimise
+from ortdiffusion.training.loop import DiffusionOptions, denoising_loss, optimise
 from ortdiffusion.training.models import parameter_count, training_scheduler
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class BaseOptions:
-    """Arguments of :func:`train_base`."""
-
-    steps: int = 3000
-    batch_size: int = 32
-    size: int = 64
-    lr: float = 1e-3
-    warmup: int = 100
-    caption_dropout: float = 0.1
-    snr_gamma: float = 5.0  # Min-SNR-gamma weighting; 0 turns it off
-    ema_decay: float = 0.999  # 0 turns EMA off
-    dataset_size: int = 20000  # images encoded once; training draws batches from them
-    seed: int = 1  # a different dataset seed from the VAE's
-    log_every: int = 50
+class BaseOptions(DiffusionOptions):
+    """Arguments of :func:`train_base` (seed 1: a different dataset seed from the VAE's)."""
 
 
 @dataclass
@@ -104,8 +92,8 @@ def train_base(
         return denoising_loss(lambda noisy, t: unet(noisy, t, encoder_hidden_states=hidden).sample, latents,
                               scheduler, generator, options.snr_gamma)
 
-    loop = LoopOptions(options.steps, options.lr, options.warmup, options.ema_decay, options.log_every, "base")
-    history = optimise(list(text_encoder.parameters()) + list(unet.parameters()), loop, loss_at, [text_encoder, unet])
+    history = optimise(list(text_encoder.parameters()) + list(unet.parameters()), options.loop("base"), loss_at,
+                       [text_encoder, unet])
     text_encoder.eval()
     unet.eval()
     return history

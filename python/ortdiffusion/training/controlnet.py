@@ -25,27 +25,23 @@ from ortdiffusion.image import canny
 from ortdiffusion.training import shapes
 from ortdiffusion.training.base import encode_dataset
 from ortdiffusion.training.data import drop_captions, tokenize
-from ortdiffusion.training.loop import LoopOptions, denoising_loss, optimise
+from ortdiffusion.training.loop import DiffusionOptions, denoising_loss, optimise
 from ortdiffusion.training.models import training_scheduler
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class ControlNetOptions:
-    """Arguments of :func:`train_controlnet`."""
+class ControlNetOptions(DiffusionOptions):
+    """Arguments of :func:`train_controlnet`; the base's defaults otherwise."""
 
     steps: int = 1200
-    batch_size: int = 32
-    size: int = 64
     lr: float = 5e-4
     warmup: int = 50
     caption_dropout: float = 0.3
-    snr_gamma: float = 5.0
     ema_decay: float = 0.995
     dataset_size: int = 6000
     seed: int = 3
-    log_every: int = 50
 
 
 def build_controlnet(unet: UNet2DConditionModel, vae_factor: int) -> ControlNetModel:
@@ -96,7 +92,6 @@ def train_controlnet(
 
         return denoising_loss(predict, latents, scheduler, generator, options.snr_gamma)
 
-    loop = LoopOptions(options.steps, options.lr, options.warmup, options.ema_decay, options.log_every, "controlnet")
-    history = optimise(list(controlnet.parameters()), loop, loss_at, [controlnet])
+    history = optimise(list(controlnet.parameters()), options.loop("controlnet"), loss_at, [controlnet])
     controlnet.eval()
     return history

@@ -25,7 +25,7 @@ from ortdiffusion.training import shapes
 from ortdiffusion.training.base import encode_batches
 from ortdiffusion.training.data import drop_captions, to_pixels, tokenize
 from ortdiffusion.training.inpaint_masks import training_mask
-from ortdiffusion.training.loop import LoopOptions, denoising_loss, optimise
+from ortdiffusion.training.loop import DiffusionOptions, denoising_loss, optimise
 from ortdiffusion.training.models import training_scheduler
 
 log = logging.getLogger(__name__)
@@ -33,20 +33,14 @@ INPAINT_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4
 
 
 @dataclass
-class InpaintOptions:
-    """Arguments of :func:`train_inpaint`."""
+class InpaintOptions(DiffusionOptions):
+    """Arguments of :func:`train_inpaint`; the base's defaults otherwise."""
 
     steps: int = 2000
-    batch_size: int = 32
-    size: int = 64
-    lr: float = 1e-3
     warmup: int = 50
-    caption_dropout: float = 0.1
-    snr_gamma: float = 5.0
     ema_decay: float = 0.995
     dataset_size: int = 6000
     seed: int = 2
-    log_every: int = 50
 
 
 def widen_to_inpainting(unet: UNet2DConditionModel) -> UNet2DConditionModel:
@@ -112,7 +106,6 @@ def train_inpaint(
             lambda noisy, t: unet(torch.cat([noisy, condition], dim=1), t, encoder_hidden_states=hidden).sample,
             latents, scheduler, generator, options.snr_gamma)
 
-    loop = LoopOptions(options.steps, options.lr, options.warmup, options.ema_decay, options.log_every, "inpaint")
-    history = optimise(list(unet.parameters()), loop, loss_at, [unet])
+    history = optimise(list(unet.parameters()), options.loop("inpaint"), loss_at, [unet])
     unet.eval()
     return history

@@ -29,6 +29,28 @@ class LoopOptions:
     name: str = "train"  # the log lines' prefix
 
 
+@dataclass
+class DiffusionOptions:
+    """What every denoising training here takes; the base model's defaults (the variants' option classes
+    change some of them)."""
+
+    steps: int = 3000
+    batch_size: int = 32
+    size: int = 64
+    lr: float = 1e-3
+    warmup: int = 100
+    caption_dropout: float = 0.1
+    snr_gamma: float = 5.0  # Min-SNR-gamma weighting; 0 turns it off
+    ema_decay: float = 0.999  # 0 turns EMA off
+    dataset_size: int = 20000  # pictures encoded once; training draws batches from them
+    seed: int = 1
+    log_every: int = 50
+
+    def loop(self, name: str) -> LoopOptions:
+        """The optimisation loop's options, logging as ``name``."""
+        return LoopOptions(self.steps, self.lr, self.warmup, self.ema_decay, self.log_every, name)
+
+
 def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
     """Per-sample loss weights for epsilon prediction: ``min(SNR_t, gamma) / SNR_t`` with
     ``SNR_t = abar_t / (1 - abar_t)`` (Hang et al. 2023, eq. 9 with the epsilon-loss conversion)."""

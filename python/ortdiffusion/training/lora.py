@@ -23,7 +23,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from ortdiffusion.training.base import encode_batches
 from ortdiffusion.training.data import drop_captions, to_pixels, tokenize
-from ortdiffusion.training.loop import LoopOptions, denoising_loss, optimise
+from ortdiffusion.training.loop import DiffusionOptions, denoising_loss, optimise
 from ortdiffusion.training.models import training_scheduler
 from ortdiffusion.training.styles import styled_batch
 
@@ -36,21 +36,17 @@ TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff
 
 
 @dataclass
-class LoraOptions:
-    """Arguments of :func:`train_lora`."""
+class LoraOptions(DiffusionOptions):
+    """Arguments of :func:`train_lora`; the base's defaults otherwise."""
 
     style: str = "outline"
-    steps: int = 500
-    batch_size: int = 32
-    size: int = 64
     rank: int = 8
+    steps: int = 500
     lr: float = 2e-3
     warmup: int = 20
-    caption_dropout: float = 0.1
-    snr_gamma: float = 5.0
+    ema_decay: float = 0.0  # the adapter is small; no EMA
     dataset_size: int = 4000
     seed: int = 4
-    log_every: int = 50
 
 
 def train_lora(
@@ -89,8 +85,7 @@ def train_lora(
         return denoising_loss(lambda noisy, t: unet(noisy, t, encoder_hidden_states=hidden).sample, latents,
                               scheduler, generator, options.snr_gamma)
 
-    loop = LoopOptions(options.steps, options.lr, options.warmup, 0.0, options.log_every, f"lora-{options.style}")
-    history = optimise(params, loop, loss_at)
+    history = optimise(params, options.loop(f"lora-{options.style}"), loss_at)
     unet.eval()
     return history
 
