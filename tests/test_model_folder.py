@@ -49,3 +49,14 @@ def test_shipped_variants_share_the_default_models_parts():
         assert part_folder(variant, "unet") == variant / "unet"
         assert part_folder(variant, "text_encoder") == default / "text_encoder"
         assert part_folder(variant, "vae_decoder") == default / "vae_decoder"
+
+
+def test_default_model_and_lora_lookups_name_what_exists():
+    from ortdiffusion.models import SHIPPED_LORAS, default_lora_path, default_model_path
+
+    assert (default_model_path("inpaint") / "unet" / "model.onnx").is_file()
+    assert all(default_lora_path(name).stat().st_size > 0 for name in SHIPPED_LORAS)
+    with pytest.raises(ValueError, match="tasks: text2img, inpaint, controlnet"):
+        default_model_path("depth")
+    with pytest.raises(ValueError, match="shipped: outline, complement"):
+        default_lora_path("sepia")
