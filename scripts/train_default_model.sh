@@ -6,6 +6,7 @@
 # to the nondeterminism of multi-threaded CPU kernels.
 #
 #   bash scripts/train_default_model.sh /tmp/run
+#   MODELS_DIR=/tmp/models bash scripts/train_default_model.sh /tmp/run   # install elsewhere (a trial run)
 set -euo pipefail
 run="${1:?usage: train_default_model.sh RUN_DIR}"
 threads="${THREADS:-2}"
@@ -19,4 +20,5 @@ train controlnet --base "$run/base" --out "$run/controlnet" --steps 1200 --seed 
 train lora --base "$run/base" --style outline --out "$run/lora-outline" --steps 500 --seed 4
 train lora --base "$run/base" --style complement --out "$run/lora-complement" --steps 500 --seed 4
 python "$(dirname "$0")/build_default_model.py" --trained "$run/base" --inpaint "$run/inpaint" \
-  --controlnet "$run/controlnet" --lora outline="$run/lora-outline" --lora complement="$run/lora-complement"
+  --controlnet "$run/controlnet" --lora outline="$run/lora-outline" --lora complement="$run/lora-complement" \
+  ${MODELS_DIR:+--models-dir "$MODELS_DIR"}
