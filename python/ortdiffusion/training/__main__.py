@@ -33,6 +33,20 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
 
 
+def _variant_parser(sub: argparse._SubParsersAction, name: str, help_text: str, steps: int, lr: float, seed: int,
+                    out_help: str | None = None) -> argparse.ArgumentParser:
+    """A sub-command that trains on a saved base pipeline (inpaint, controlnet, lora), with its defaults."""
+    parser = sub.add_parser(name, help=help_text)
+    parser.add_argument("--base", type=Path, required=True, help="folder saved by the base command")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dataset-size", type=int, default=None, help="pictures encoded once (default: the options' own)")
+    parser.add_argument("--seed", type=int, default=seed)
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ortdiffusion.training", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,34 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--count", type=int, default=16)
     sample.add_argument("--seed", type=int, default=0)
 
-    inpaint = sub.add_parser("inpaint", help="fine-tune the base UNet into a 9-channel inpainting UNet")
-    inpaint.add_argument("--base", type=Path, required=True, help="folder saved by the base command")
-    inpaint.add_argument("--out", type=Path, required=True)
-    inpaint.add_argument("--steps", type=int, default=2000)
-    inpaint.add_argument("--lr", type=float, default=1e-3)
-    inpaint.add_argument("--batch-size", type=int, default=32)
-    inpaint.add_argument("--dataset-size", type=int, default=None, help="pictures encoded once (default: the options' own)")
-    inpaint.add_argument("--seed", type=int, default=2)
-
-    control = sub.add_parser("controlnet", help="train a Canny-edge ControlNet on the frozen base pipeline")
-    control.add_argument("--base", type=Path, required=True, help="folder saved by the base command")
-    control.add_argument("--out", type=Path, required=True)
-    control.add_argument("--steps", type=int, default=1200)
-    control.add_argument("--lr", type=float, default=5e-4)
-    control.add_argument("--batch-size", type=int, default=32)
-    control.add_argument("--dataset-size", type=int, default=None, help="pictures encoded once (default: the options' own)")
-    control.add_argument("--seed", type=int, default=3)
-
-    lora = sub.add_parser("lora", help="train a style LoRA (peft) on the frozen base UNet")
-    lora.add_argument("--base", type=Path, required=True, help="folder saved by the base command")
+    _variant_parser(sub, "inpaint", "fine-tune the base UNet into a 9-channel inpainting UNet", 2000, 1e-3, 2)
+    _variant_parser(sub, "controlnet", "train a Canny-edge ControlNet on the frozen base pipeline", 1200, 5e-4, 3)
+    lora = _variant_parser(sub, "lora", "train a style LoRA (peft) on the frozen base UNet", 500, 2e-3, 4,
+                           out_help="folder for pytorch_lora_weights.safetensors")
     lora.add_argument("--style", required=True, choices=["outline", "complement"])
-    lora.add_argument("--out", type=Path, required=True, help="folder for pytorch_lora_weights.safetensors")
-    lora.add_argument("--steps", type=int, default=500)
     lora.add_argument("--rank", type=int, default=8)
-    lora.add_argument("--lr", type=float, default=2e-3)
-    lora.add_argument("--batch-size", type=int, default=32)
-    lora.add_argument("--dataset-size", type=int, default=None, help="pictures encoded once (default: the options' own)")
-    lora.add_argument("--seed", type=int, default=4)
     return parser
 
 

@@ -45,6 +45,15 @@ class LatentDataset:
         noise = torch.randn(self.mean[index].shape, generator=generator)
         return (self.mean[index] + self.std[index] * noise) * scaling_factor
 
+    def draw(self, batch_size: int, scaling_factor: float, caption_dropout: float,
+             generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """A training batch drawn from ``generator`` in this order: indices, scaled latent samples, and
+        their captions with dropout (see drop_captions)."""
+        index = torch.randint(len(self.captions), (batch_size,), generator=generator)
+        latents = self.sample(index, scaling_factor, generator)
+        captions = drop_captions([self.captions[i] for i in index.tolist()], caption_dropout, generator)
+        return index, latents, captions
+
 
 @torch.no_grad()
 def encode_batches(
@@ -85,9 +94,7 @@ def train_base(
     unet.train()
 
     def loss_at(step: int) -> torch.Tensor:
-        index = torch.randint(len(data.captions), (options.batch_size,), generator=generator)
-        latents = data.sample(index, scaling_factor, generator)
-        captions = drop_captions([data.captions[i] for i in index.tolist()], options.caption_dropout, generator)
+        _, latents, captions = data.draw(options.batch_size, scaling_factor, options.caption_dropout, generator)
         hidden = text_encoder(tokenize(tokenizer, captions))[0]
         return denoising_loss(lambda noisy, t: unet(noisy, t, encoder_hidden_states=hidden).sample, latents,
                               scheduler, generator, options.snr_gamma)

@@ -24,7 +24,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from ortdiffusion.image import canny
 from ortdiffusion.training import shapes
 from ortdiffusion.training.base import encode_dataset
-from ortdiffusion.training.data import drop_captions, tokenize
+from ortdiffusion.training.data import encode_frozen
 from ortdiffusion.training.loop import DiffusionOptions, denoising_loss, optimise
 from ortdiffusion.training.models import training_scheduler
 
@@ -78,11 +78,8 @@ def train_controlnet(
     controlnet.train()
 
     def loss_at(step: int) -> torch.Tensor:
-        index = torch.randint(options.dataset_size, (options.batch_size,), generator=generator)
-        latents = data.sample(index, scaling, generator)
-        captions = drop_captions([data.captions[i] for i in index.tolist()], options.caption_dropout, generator)
-        with torch.no_grad():
-            hidden = text_encoder(tokenize(tokenizer, captions))[0]
+        index, latents, captions = data.draw(options.batch_size, scaling, options.caption_dropout, generator)
+        hidden = encode_frozen(text_encoder, tokenizer, captions)
 
         def predict(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             down, mid = controlnet(noisy, t, encoder_hidden_states=hidden, controlnet_cond=conditions[index],

@@ -43,3 +43,9 @@ def drop_captions(captions: list[str], probability: float, generator: torch.Gene
     unconditional branch the pipelines run with the empty negative prompt)."""
     keep = torch.rand(len(captions), generator=generator) >= probability
     return [c if k else "" for c, k in zip(captions, keep.tolist())]
+
+
+@torch.no_grad()
+def encode_frozen(text_encoder: torch.nn.Module, tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
+    """Hidden states [B, 77, width] of a frozen text encoder for ``captions`` (no gradient kept)."""
+    return text_encoder(tokenize(tokenizer, captions))[0]

@@ -23,7 +23,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from ortdiffusion.training import shapes
 from ortdiffusion.training.base import encode_batches
-from ortdiffusion.training.data import drop_captions, to_pixels, tokenize
+from ortdiffusion.training.data import drop_captions, encode_frozen, to_pixels
 from ortdiffusion.training.inpaint_masks import training_mask
 from ortdiffusion.training.loop import DiffusionOptions, denoising_loss, optimise
 from ortdiffusion.training.models import training_scheduler
@@ -100,8 +100,7 @@ def train_inpaint(
         latents = data.sample(index, scaling, generator)
         condition = torch.cat([latent_masks[index], masked.sample(index, scaling, generator)], dim=1)
         captions = drop_captions([data.captions[i] for i in index.tolist()], options.caption_dropout, generator)
-        with torch.no_grad():
-            hidden = text_encoder(tokenize(tokenizer, captions))[0]
+        hidden = encode_frozen(text_encoder, tokenizer, captions)
         return denoising_loss(
             lambda noisy, t: unet(torch.cat([noisy, condition], dim=1), t, encoder_hidden_states=hidden).sample,
             latents, scheduler, generator, options.snr_gamma)

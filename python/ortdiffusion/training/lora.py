@@ -22,7 +22,7 @@ from peft.utils import get_peft_model_state_dict
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from ortdiffusion.training.base import encode_batches
-from ortdiffusion.training.data import drop_captions, to_pixels, tokenize
+from ortdiffusion.training.data import encode_frozen, to_pixels
 from ortdiffusion.training.loop import DiffusionOptions, denoising_loss, optimise
 from ortdiffusion.training.models import training_scheduler
 from ortdiffusion.training.styles import styled_batch
@@ -77,11 +77,8 @@ def train_lora(
     unet.train()
 
     def loss_at(step: int) -> torch.Tensor:
-        index = torch.randint(options.dataset_size, (options.batch_size,), generator=generator)
-        latents = data.sample(index, scaling, generator)
-        captions = drop_captions([data.captions[i] for i in index.tolist()], options.caption_dropout, generator)
-        with torch.no_grad():
-            hidden = text_encoder(tokenize(tokenizer, captions))[0]
+        _, latents, captions = data.draw(options.batch_size, scaling, options.caption_dropout, generator)
+        hidden = encode_frozen(text_encoder, tokenizer, captions)
         return denoising_loss(lambda noisy, t: unet(noisy, t, encoder_hidden_states=hidden).sample, latents,
                               scheduler, generator, options.snr_gamma)
 
