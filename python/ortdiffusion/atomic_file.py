@@ -1,12 +1,16 @@
 """Writing a file so that readers see either the old file or the complete new one, never a half-written
 one: the content goes to a temporary file in the destination folder, which is renamed over the
 destination only when complete (``os.replace`` is atomic within a filesystem). An interrupted write
-(exception, KeyboardInterrupt, SIGTERM turned into an exception) removes the temporary file."""
+(exception, KeyboardInterrupt, SIGTERM turned into an exception) removes the temporary file. Whole
+output folders (exports, converted copies) are staged in a hidden sibling and moved into place the same
+way."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,3 +53,34 @@ def publish_permissions(root: Path) -> None:
     root.chmod(0o777 & ~umask)
     for path in root.rglob("*"):
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def check_output_folder(output: Path, overwrite: bool) -> None:
+    """Refuse an output that names no folder ('.', '..') or exists without ``overwrite``."""
+    if not output.name or output.name in (".", ".."):
+        raise ValueError(f"output {str(output)!r} must name a folder (not '.' or '..')")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
+
+
+def staging_folder(output: Path) -> Path:
+    """A fresh private folder beside ``output`` (hidden, ``.NAME.partial-*``) to build it in."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+
+
+def move_folder_into_place(staging: Path, output: Path, overwrite: bool) -> None:
+    """Rename the finished ``staging`` folder to ``output``. An existing ``output`` (allowed by
+    ``overwrite``) is moved aside first and put back if the rename fails, then removed."""
+    if output.exists():
+        check_output_folder(output, overwrite)
+        trash = output.with_name(f".{output.name}.old-{time.time_ns()}")
+        output.rename(trash)
+        try:
+            staging.rename(output)
+        except BaseException:
+            trash.rename(output)  # put the previous folder back
+            raise
+        shutil.rmtree(trash)
+    else:
+        staging.rename(output)

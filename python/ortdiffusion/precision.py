@@ -20,13 +20,17 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ortdiffusion.atomic_file import publish_permissions
+from ortdiffusion.atomic_file import (
+    check_output_folder,
+    move_folder_into_place,
+    publish_permissions,
+    staging_folder,
+)
 from ortdiffusion.model_folder import SHARED_PARTS_KEY, part_folder, read_config
 
 logger = logging.getLogger(__name__)
@@ -120,14 +124,12 @@ def convert_precision(
     index = read_config(source, "model_index.json")
     if index.get(PRECISION_KEY, "fp32") != "fp32":
         raise ValueError(f"{source} is already converted to {index[PRECISION_KEY]}; convert the float32 export instead")
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
+    check_output_folder(output, overwrite)
     parts = tuple(parts or DEFAULT_PARTS[precision])
     missing = [p for p in parts if not (part_folder(source, p) / MODEL_FILE).is_file()]
     if missing:
         raise FileNotFoundError(f"{source} has no {', '.join(missing)} model to convert")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    staging = staging_folder(output)
     report = PrecisionReport(output=output, precision=precision)
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*parts))
@@ -152,9 +154,7 @@ def convert_precision(
             index["_ortdiffusion_int8_ops"] = list(int8_ops)
         (staging / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         publish_permissions(staging)
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
+        move_folder_into_place(staging, output, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

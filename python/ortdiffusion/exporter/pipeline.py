@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -17,7 +16,12 @@ from pathlib import Path
 
 import torch
 
-from ortdiffusion.atomic_file import publish_permissions
+from ortdiffusion.atomic_file import (
+    check_output_folder,
+    move_folder_into_place,
+    publish_permissions,
+    staging_folder,
+)
 from ortdiffusion.exporter import folder as layout
 from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
@@ -189,28 +193,6 @@ def _check_source(source: Path, controlnet_dirs: Sequence[Path]) -> None:
             raise ValueError(f"--controlnet {d}: ControlNets with global_pool_conditions (guess mode) are not supported")
 
 
-def _check_output(output: Path, overwrite: bool) -> None:
-    if not output.name or output.name in (".", ".."):
-        raise ValueError(f"output {str(output)!r} must name a folder (not '.' or '..')")
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass overwrite=True (--overwrite) to replace it")
-
-
-def _move_into_place(staging: Path, output: Path, overwrite: bool) -> None:
-    if output.exists():
-        _check_output(output, overwrite)
-        trash = output.with_name(f".{output.name}.old-{time.time_ns()}")
-        output.rename(trash)
-        try:
-            staging.rename(output)
-        except BaseException:
-            trash.rename(output)  # put the previous export back
-            raise
-        shutil.rmtree(trash)
-    else:
-        staging.rename(output)
-
-
 def export_pipeline(
     model: str | Path,
     output: str | Path,
@@ -235,10 +217,9 @@ def export_pipeline(
     source, output = Path(model), Path(output)
     controlnet_dirs = [Path(c) for c in controlnets]
     _check_source(source, controlnet_dirs)
-    _check_output(output, overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(output, overwrite)
     report = ExportReport(output=output)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    staging = staging_folder(output)
     try:
         parts = {name: staging / name for name in (layout.TEXT_ENCODER, layout.UNET, layout.VAE_ENCODER, layout.VAE_DECODER)}
         for part in parts.values():
@@ -267,7 +248,7 @@ def export_pipeline(
             class_name = "StableDiffusionControlNetPipeline"
         layout.write_model_index(staging, class_name, {"_ortdiffusion_controlnets": len(controlnet_dirs)})
         publish_permissions(staging)
-        _move_into_place(staging, output, overwrite)
+        move_folder_into_place(staging, output, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
