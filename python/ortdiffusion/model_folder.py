@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SHARED_PARTS_KEY", "part_folder", "read_config"]
+__all__ = ["DATA_FILE", "MODEL_FILE", "SHARED_PARTS_KEY", "part_folder", "read_config"]
+
+MODEL_FILE = "model.onnx"  # each part's graph (optimum's layout)
+DATA_FILE = "model.onnx_data"  # its weights as one external-data file
 
 
 def read_config(folder: Path, name: str = "config.json") -> dict[str, Any]:

@@ -31,7 +31,7 @@ from ortdiffusion.atomic_file import (
     publish_permissions,
     staging_folder,
 )
-from ortdiffusion.model_folder import SHARED_PARTS_KEY, part_folder, read_config
+from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, SHARED_PARTS_KEY, part_folder, read_config
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ PRECISIONS = ("int8", "fp16")
 PRECISION_KEY = "_ortdiffusion_precision"
 DEFAULT_PARTS = {"int8": ("unet", "text_encoder"), "fp16": ("unet", "text_encoder", "vae_encoder", "vae_decoder")}
 DEFAULT_INT8_OPS = ("MatMul",)
-MODEL_FILE, DATA_FILE = "model.onnx", "model.onnx_data"
 FOLDER_PARTS = ("text_encoder", "unet", "vae_encoder", "vae_decoder", "scheduler", "tokenizer")
 
 
@@ -90,6 +89,13 @@ def _resave_single_file(folder: Path) -> None:
     for path in folder.iterdir():  # the data file(s) quantize_dynamic wrote beside the graph
         if path.is_file() and path.name.startswith(MODEL_FILE) and path.name != MODEL_FILE:
             path.unlink()
+    _save_single_file(model, folder)
+
+
+def _save_single_file(model, folder: Path) -> None:
+    """Save ``model`` as ``folder/model.onnx`` with its weights in one ``model.onnx_data``."""
+    import onnx
+
     onnx.save_model(model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=DATA_FILE, size_threshold=1024)
 
@@ -99,9 +105,7 @@ def _convert_fp16(source: Path, target: Path) -> None:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(str(source / MODEL_FILE), load_external_data=True)
-    converted = convert_float_to_float16(model, keep_io_types=True)
-    onnx.save_model(converted, str(target / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=DATA_FILE, size_threshold=1024)
+    _save_single_file(convert_float_to_float16(model, keep_io_types=True), target)
 
 
 def convert_precision(

@@ -46,7 +46,7 @@ def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
 def _controlnet_count(model: Path) -> int:
     """How many ControlNets an ortdiffusion export fused into its UNet (0 for other folders; a missing
     model_index.json is reported by from_pretrained)."""
-    from ortdiffusion.pipelines.components import read_config
+    from ortdiffusion.model_folder import read_config
 
     try:
         return int(read_config(model, "model_index.json").get("_ortdiffusion_controlnets", 0))
@@ -56,7 +56,7 @@ def _controlnet_count(model: Path) -> int:
 
 def _model_default_size(model: Path) -> tuple[int, int]:
     """(height, width) a model generates by default: the UNet's sample_size x the VAE scale factor."""
-    from ortdiffusion.pipelines.components import part_folder, read_config
+    from ortdiffusion.model_folder import part_folder, read_config
 
     sample = read_config(part_folder(model, "unet")).get("sample_size", 64)
     sample = sample[0] if isinstance(sample, list) else int(sample)

@@ -17,9 +17,9 @@ import onnx
 
 from ortdiffusion.lora.architecture import cross_attention_width, describe_width
 from ortdiffusion.lora.formats import LoraFile, LoraLayer
+from ortdiffusion.model_folder import MODEL_FILE
 
 WEIGHTS_MAP_FILE = "weights_map.json"
-MODEL_FILE = "model.onnx"
 _WEIGHT_OPS = {"MatMul", "Gemm", "Conv"}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from ortdiffusion.model_folder import part_folder, read_config
+from ortdiffusion.model_folder import MODEL_FILE, part_folder, read_config
 from ortdiffusion.schedulers import DDIMScheduler
 from ortdiffusion.session_cache import default_cache_dir
 from ortdiffusion.sessions import (
@@ -28,7 +28,6 @@ from ortdiffusion.tokenization import CLIPTokenizer
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.onnx"
 # diffusers' AutoencoderKL defaults, used only when an exported folder has no vae config.json
 DIFFUSERS_VAE_SCALING_FACTOR = 0.18215
 DIFFUSERS_VAE_BLOCKS = 4
