@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from unet_inputs import best_run_seconds, unet_feeds
+from unet_inputs import best_run_seconds, peak_rss_gb, unet_feeds
 
 CACHE = Path.home() / ".cache" / "ortdiffusion-bench"
 
@@ -35,7 +34,7 @@ def measure(unet: Path, size: int, output: Path) -> dict:
     feeds = unet_feeds(size)
     np.save(output, session.run(None, feeds)[0])
     step = best_run_seconds(lambda: session.run(None, feeds), repeats=2)
-    return {"step_s": step, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+    return {"step_s": step, "peak_rss_gb": peak_rss_gb()}
 
 
 def main() -> int:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from unet_inputs import best_run_seconds, unet_feeds
+from unet_inputs import best_run_seconds, peak_rss_gb, unet_feeds
 
 SD15_UNET = {
     "sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2, "block_out_channels": (320, 640, 1280, 1280),
@@ -31,11 +30,6 @@ SD15_VAE = {
 SD15_TEXT = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
                  "num_attention_heads": 12, "max_position_embeddings": 77, "bos_token_id": 49406, "eos_token_id": 49407,
                  "pad_token_id": 49407, "hidden_act": "quick_gelu"}
-
-
-def peak_rss_gb() -> float:
-    """Peak resident set size of this process in GB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def build(folder: Path) -> dict:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from unet_inputs import best_run_seconds, unet_feeds
+from unet_inputs import best_run_seconds, peak_rss_gb, unet_feeds
 
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
 
@@ -29,10 +28,6 @@ def rss_gb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1e6
     return float("nan")
-
-
-def peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def make_lora(source: Path, target: Path, rank: int) -> dict:
@@ -91,7 +86,7 @@ def measure(exported: Path, lora: Path, size: int) -> dict:
     out["session_with_lora_s"] = time.perf_counter() - start
     out["switch_s"] = out["merge_s"] + out["session_with_lora_s"]
     out["step_with_lora_s"] = step_time(with_lora)
-    out["peak_rss_gb"] = peak_gb()
+    out["peak_rss_gb"] = peak_rss_gb()
     return out
 
 
@@ -124,7 +119,7 @@ def measure_live(exported: Path, lora: Path, size: int) -> dict:
         out[f"live_{label}_s"] = time.perf_counter() - start
     live.update([(matched, 1.0)])
     out["live_step_with_lora_s"] = step()
-    out["peak_rss_gb"] = peak_gb()
+    out["peak_rss_gb"] = peak_rss_gb()
     return out
 
 
@@ -170,7 +165,7 @@ def measure_swap(source: Path, lora: Path, size: int) -> dict:
     out["swap_step_empty_slots_s"] = step()
     out["swap_switch_on_s"] = fill([(matched, 1.0)])
     out["swap_step_with_lora_s"] = step()
-    out["peak_rss_gb"] = peak_gb()
+    out["peak_rss_gb"] = peak_rss_gb()
     return out
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from unet_inputs import unet_feeds
+from unet_inputs import peak_rss_gb, unet_feeds
 
 
 def measure(unet: Path, cache: str) -> dict:
@@ -35,7 +34,7 @@ def measure(unet: Path, cache: str) -> dict:
     start = time.perf_counter()
     out = session.run(None, feeds)[0]
     return {"session_s": created, "cache": getattr(session, "_ortdiffusion_cache", "off"),
-            "step_s": time.perf_counter() - start, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+            "step_s": time.perf_counter() - start, "peak_rss_gb": peak_rss_gb(),
             "output_sum": float(np.float64(out.sum())), "output_abs_max": float(np.abs(out).max())}
 
 

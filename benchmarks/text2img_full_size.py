@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from unet_inputs import peak_rss_gb
+
 CACHE = Path.home() / ".cache" / "ortdiffusion-bench"
 CALL = {"prompt": "a red circle on a blue background", "guidance_scale": 7.5, "height": 256, "width": 256}
 STEPS = 20
-
-
-def _peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def _timed_call(run) -> dict:
@@ -47,7 +44,7 @@ def measure_ortdiffusion(folder: Path, cache: Path) -> dict:
     load = time.perf_counter() - start
     pipe.set_progress_bar_config(disable=True)
     result = _timed_call(lambda n: pipe(**CALL, num_inference_steps=n, generator=0, output_type="np"))
-    return {"load_s": load, **result, "peak_rss_gb": _peak_gb()}
+    return {"load_s": load, **result, "peak_rss_gb": peak_rss_gb()}
 
 
 def measure_optimum(folder: Path) -> dict:
@@ -60,7 +57,7 @@ def measure_optimum(folder: Path) -> dict:
     pipe.set_progress_bar_config(disable=True)
     result = _timed_call(lambda n: pipe(**CALL, num_inference_steps=n, generator=torch.Generator().manual_seed(0),
                                         output_type="np"))
-    return {"load_s": load, **result, "peak_rss_gb": _peak_gb()}
+    return {"load_s": load, **result, "peak_rss_gb": peak_rss_gb()}
 
 
 def measure_diffusers(folder: Path) -> dict:
@@ -78,7 +75,7 @@ def measure_diffusers(folder: Path) -> dict:
         with torch.no_grad():
             pipe(**CALL, num_inference_steps=n, generator=torch.Generator().manual_seed(0), output_type="np")
 
-    return {"load_s": load, **_timed_call(run), "peak_rss_gb": _peak_gb()}
+    return {"load_s": load, **_timed_call(run), "peak_rss_gb": peak_rss_gb()}
 
 
 def complete_folder(unet_only: Path, full: Path) -> None:

@@ -31,15 +31,16 @@ def best_run_seconds(run: Callable[[], Any], repeats: int) -> float:
 
 
 def peak_rss_gb() -> float:
-    """This process's peak resident memory in GB: VmHWM of /proc/self/status, the high-water mark of its
-    own address space. (``ru_maxrss`` also counts the parent's memory at fork time when the parent was
-    bigger, since Linux folds the forked copy's high-water mark in at exec.)"""
+    """This process's peak resident memory, as every benchmark here reports it: KiB / 1e6 (the unit of
+    ``ru_maxrss`` / 1e6, kept so tables stay comparable). Read from VmHWM of /proc/self/status, the
+    high-water mark of the process's own address space: ``ru_maxrss`` also counts the parent's memory at
+    fork time when the parent was bigger, since Linux folds the forked copy's high-water mark in at exec."""
     from pathlib import Path
 
     try:
         for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024 / 1e9
+                return int(line.split()[1]) / 1e6
     except OSError:
         pass
     import resource
