@@ -102,12 +102,12 @@ def _parse_lora_argument(value: str, shipped: bool = False) -> tuple[Path, float
 
 
 def _default_task(pipeline_class: type) -> str:
-    """Which embedded default model serves ``pipeline_class`` (see ortdiffusion.models)."""
-    name = pipeline_class.__name__
-    if "Inpaint" in name:
-        return "inpaint"
-    if "ControlNet" in name:
+    """Which embedded default model serves ``pipeline_class`` (see ortdiffusion.models), from the class's
+    own declarations (``uses_controlnet``, ``task``) rather than its name."""
+    if pipeline_class.uses_controlnet:
         return "controlnet"
+    if pipeline_class.task == "inpainting":
+        return "inpaint"
     return "text2img"
 
 
