@@ -77,20 +77,13 @@ def train_inpaint(
     start = time.perf_counter()
     vae.eval()
     text_encoder.requires_grad_(False)
-    masks: list[torch.Tensor] = []
-
-    def images(begin: int, n: int) -> tuple[torch.Tensor, list[str]]:
-        pixels, mask, captions = masked_batch(options.seed, begin, n, options.size)
-        masks.append(mask[:, :, ::factor, ::factor])  # F.interpolate(mode="nearest") to the latent size
-        return pixels, captions
-
-    def masked_images(begin: int, n: int) -> tuple[torch.Tensor, list[str]]:
-        pixels, mask, captions = masked_batch(options.seed, begin, n, options.size)
-        return pixels * (mask < 0.5), captions
-
-    data = encode_batches(vae, images, options.dataset_size)
-    masked = encode_batches(vae, masked_images, options.dataset_size)
-    latent_masks = torch.cat(masks)
+    pixels, masks, captions = masked_batch(options.seed, 0, options.dataset_size, options.size)  # drawn once
+    data = encode_batches(vae, lambda begin, n: (pixels[begin:begin + n], captions[begin:begin + n]),
+                          options.dataset_size)
+    masked = encode_batches(
+        vae, lambda begin, n: (pixels[begin:begin + n] * (masks[begin:begin + n] < 0.5), captions[begin:begin + n]),
+        options.dataset_size)
+    latent_masks = masks[:, :, ::factor, ::factor]  # F.interpolate(mode="nearest") to the latent size
     log.info("encoded %d pictures and their masked copies in %.1f s", options.dataset_size, time.perf_counter() - start)
     scheduler = training_scheduler()
     unet.train()
