@@ -179,3 +179,45 @@ def test_scale_model_input_and_constants():
     x = np.ones((1, 4, 2, 2), np.float32)
     assert ours.scale_model_input(x, 10) is x
     assert ours.init_noise_sigma == 1.0 and ours.order == 1 and len(ours) == 1000
+
+
+@pytest.mark.parametrize("mode", list(X0_MODES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_into_writes_the_same_numbers_as_step(torch, mode, dtype):
+    ours = DDIMScheduler(prediction_type="epsilon", **X0_MODES[mode])
+    ours.set_timesteps(10)
+    sample, model_output, _ = _inputs(torch, 5)
+    sample, model_output = sample.astype(dtype), model_output.astype(dtype)
+    prev, x0 = np.full(SHAPE, np.nan, dtype), np.full(SHAPE, np.nan, dtype)
+    for t in ours.timesteps:
+        expected = ours.step(model_output, int(t), sample)
+        assert ours.step_into(model_output, np.int64(t), sample, prev, x0, use_clipped_model_output=True) is None
+        clipped = ours.step(model_output, int(t), sample, use_clipped_model_output=True)
+        np.testing.assert_array_equal(prev, clipped.prev_sample)
+        np.testing.assert_array_equal(x0, expected.pred_original_sample)
+        ours.step_into(model_output, int(t), sample, prev, x0)
+        np.testing.assert_array_equal(prev, expected.prev_sample)
+
+
+def test_step_into_rejects_buffers_it_cannot_write_safely(torch):
+    ours = DDIMScheduler()
+    ours.set_timesteps(10)
+    sample, model_output, _ = _inputs(torch, 6)
+    prev, x0 = np.empty_like(sample), np.empty_like(sample)
+    t = int(ours.timesteps[2])
+    with pytest.raises(ValueError, match="prev_sample shares memory with sample"):
+        ours.step_into(model_output, t, sample, sample, x0)
+    with pytest.raises(ValueError, match="prev_sample shares memory with pred_original_sample"):
+        ours.step_into(model_output, t, sample, prev, prev)
+    with pytest.raises(ValueError, match=r"prev_sample has shape \[1, 4, 6, 5\] but sample has shape \[2, 4, 6, 5\]"):
+        ours.step_into(model_output, t, sample, prev[:1], x0)
+    with pytest.raises(TypeError, match="pred_original_sample must be a C-contiguous float32 array"):
+        ours.step_into(model_output, t, sample, prev, x0.astype(np.float64))
+    with pytest.raises(TypeError, match="model_output must be a C-contiguous float32"):
+        ours.step_into(np.asfortranarray(model_output), t, sample, prev, x0)
+    frozen = np.empty_like(sample)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="prev_sample must be a writeable array"):
+        ours.step_into(model_output, t, sample, frozen, x0)
+    with pytest.raises(ValueError, match="set_timesteps"):
+        DDIMScheduler().step_into(model_output, t, sample, prev, x0)

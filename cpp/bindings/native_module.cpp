@@ -106,6 +106,39 @@ py::object step_fast_typed(const od::DDIMScheduler& s, const py::array& model_ou
   return py::reinterpret_steal<py::object>(out);
 }
 
+// True when the byte ranges of a and b overlap (writing one would change what the step reads of the other).
+bool overlaps(const py::array& a, const py::array& b) {
+  const auto* a0 = static_cast<const char*>(a.data());
+  const auto* b0 = static_cast<const char*>(b.data());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// Deterministic step into caller-owned buffers (the allocation-free denoising loop). All four arrays are
+// C-contiguous T of one shape; the outputs must be writeable and share no memory with any other argument.
+template <typename T>
+void step_into_typed(const od::DDIMScheduler& s, const py::array& model_output, int64_t timestep,
+                     const py::array& sample, bool use_clipped, py::array& prev, py::array& pred_original) {
+  const std::pair<const py::array*, const char*> arrays[] = {
+      {&model_output, "model_output"}, {&sample, "sample"}, {&prev, "prev_sample"},
+      {&pred_original, "pred_original_sample"}};
+  for (const auto& [array, name] : arrays) {
+    data_of<T>(*array, name);
+    require_same_shape(*array, name, sample, "sample");
+  }
+  for (const auto& [array, name] : {std::pair{&prev, "prev_sample"}, std::pair{&pred_original, "pred_original_sample"}}) {
+    if (!array->writeable()) throw od::ArgumentError(std::string(name) + " must be a writeable array");
+    for (const auto& [other, other_name] : arrays) {
+      if (other != array && overlaps(*array, *other)) {
+        throw od::ArgumentError(std::string(name) + " shares memory with " + other_name + "; pass separate buffers");
+      }
+    }
+  }
+  od::DDIMStepOptions<T> options;
+  options.use_clipped_model_output = use_clipped;
+  s.step<T>(static_cast<const T*>(model_output.data()), timestep, static_cast<const T*>(sample.data()), shape_of(sample),
+            options, static_cast<T*>(prev.mutable_data()), static_cast<T*>(pred_original.mutable_data()));
+}
+
 template <typename T, typename Method>
 py::array combine_typed(const od::DDIMScheduler& s, const py::array& a, const char* a_name, const py::array& b,
                         const char* b_name, const Timesteps& t, Method method) {
@@ -422,6 +455,20 @@ continue the same stream as successive torch calls on one generator do.
           "Deterministic step (eta = 0) on C-contiguous same-dtype float arrays, returning output_type(prev, x0) "
           "(output_type: a tuple subclass with two fields); "
           "None when the inputs need the general step().")
+      .def(
+          "step_into",
+          [](const od::DDIMScheduler& s, const py::array& model_output, int64_t timestep, const py::array& sample,
+             bool use_clipped, py::array& prev_sample, py::array& pred_original_sample) {
+            if (sample.dtype().equal(py::dtype::of<double>())) {
+              step_into_typed<double>(s, model_output, timestep, sample, use_clipped, prev_sample, pred_original_sample);
+            } else {
+              step_into_typed<float>(s, model_output, timestep, sample, use_clipped, prev_sample, pred_original_sample);
+            }
+          },
+          py::arg("model_output"), py::arg("timestep"), py::arg("sample"), py::arg("use_clipped_model_output"),
+          py::arg("prev_sample"), py::arg("pred_original_sample"),
+          "Deterministic step (eta = 0) writing into the caller's prev_sample and pred_original_sample arrays "
+          "(C-contiguous, same dtype and shape as sample, sharing no memory with the other arguments).")
       .def(
           "add_noise",
           [](const od::DDIMScheduler& s, const py::array& original, const py::array& noise, const Timesteps& t) {

@@ -98,6 +98,18 @@ class DDIMScheduler:
         """
         Deterministic step (eta = 0) on C-contiguous same-dtype float arrays, returning output_type(prev, x0) (output_type: a tuple subclass with two fields); None when the inputs need the general step().
         """
+    def step_into(
+        self,
+        model_output: numpy.ndarray,
+        timestep: typing.SupportsInt | typing.SupportsIndex,
+        sample: numpy.ndarray,
+        use_clipped_model_output: bool,
+        prev_sample: numpy.ndarray,
+        pred_original_sample: numpy.ndarray,
+    ) -> None:
+        """
+        Deterministic step (eta = 0) writing into the caller's prev_sample and pred_original_sample arrays (C-contiguous, same dtype and shape as sample, sharing no memory with the other arguments).
+        """
     @property
     def alphas_cumprod(self) -> numpy.ndarray: ...
     @property

@@ -16,6 +16,7 @@ import onnxruntime as ort
 from tqdm.auto import tqdm
 
 from ortdiffusion.image import postprocess
+from ortdiffusion.pipelines.bound_run import BoundRun
 from ortdiffusion.pipelines.components import PipelineComponents, load_components
 from ortdiffusion.pipelines.lora_support import LoraSupport
 from ortdiffusion.pipelines.noise import randn
@@ -276,14 +277,24 @@ class StableDiffusionPipelineBase(LoraSupport):
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
     ) -> np.ndarray:
         """The denoising loop: one UNet run per step (unconditional and text halves batched), the guidance
-        combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``. The batched UNet
-        input, the guidance result and the timestep feeds are allocated once, not per step."""
+        combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``.
+
+        Nothing is allocated per step on the common path: the batched UNet input, the UNet output (IO
+        binding), the guidance result, the timestep feeds and the scheduler's outputs are buffers made once.
+        The new latents alternate between two buffers (a step reads one while it writes the other). With
+        ``eta > 0`` or a ``callback_on_step_end`` (which may keep or change the arrays it is given), each
+        step's latents are new arrays, as in diffusers."""
         do_cfg = guidance_scale > 1.0
         unet = self.components.unet
         n = latents.shape[0]
         batched = np.empty((2 * n, *latents.shape[1:]), dtype=np.float32) if do_cfg else None
         guided = np.empty(latents.shape, dtype=np.float32) if do_cfg else None
         timestep_feeds = {int(t): self._timestep_feed(int(t), 2 * n if do_cfg else n) for t in timesteps}
+        noise_buffer = np.empty(((2 * n) if do_cfg else n, *latents.shape[1:]), dtype=np.float32)
+        bound = BoundRun(unet, noise_buffer) if BoundRun.fits(unet, noise_buffer) else None
+        in_place_steps = eta == 0 and callback_on_step_end is None and hasattr(scheduler, "step_into")
+        latent_buffers = [np.empty(latents.shape, dtype=np.float32) for _ in range(2)] if in_place_steps else []
+        pred_original = np.empty(latents.shape, dtype=np.float32) if in_place_steps else None
         with tqdm(total=len(timesteps), **{"unit": "step", **self._progress_bar_config}) as progress:
             for i, t in enumerate(timesteps):
                 t = int(t)
@@ -301,13 +312,21 @@ class StableDiffusionPipelineBase(LoraSupport):
                 }
                 if feed_hook is not None:
                     feeds.update(feed_hook(i, t, model_input))
-                noise_pred = unet.run(**feeds)[0].astype(np.float32, copy=False)
+                if bound is not None:
+                    noise_pred = bound.run(**feeds)
+                else:
+                    noise_pred = unet.run(**feeds)[0].astype(np.float32, copy=False)
                 if do_cfg:  # noise_uncond + g * (noise_text - noise_uncond), in place (diffusers' pipelines)
                     np.subtract(noise_pred[n:], noise_pred[:n], out=guided)
                     guided *= np.float32(guidance_scale)
                     guided += noise_pred[:n]
                     noise_pred = guided
-                latents = scheduler.step(noise_pred, t, latents, eta=eta, generator=generator).prev_sample
+                if in_place_steps and latents.dtype == np.float32 and latents.flags.c_contiguous:
+                    target = latent_buffers[1] if latents is latent_buffers[0] else latent_buffers[0]
+                    scheduler.step_into(noise_pred, t, latents, target, pred_original)
+                    latents = target
+                else:
+                    latents = scheduler.step(noise_pred, t, latents, eta=eta, generator=generator).prev_sample
                 if post_step_hook is not None:
                     latents = post_step_hook(i, latents)
                 if callback_on_step_end is not None:

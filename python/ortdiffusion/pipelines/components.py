@@ -63,14 +63,19 @@ class OnnxModel:
         session = create_session(path, provider, sess_options, provider_options, initializers, cache_dir)
         return cls(path, session, input_specs(session), output_specs(session), read_config(folder))
 
-    def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
-        """Run with ``feeds`` (names as the model's inputs), each cast to the input's dtype if needed."""
+    def prepare_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feeds`` (names as the model's inputs) as C-contiguous arrays of the inputs' dtypes (cast only
+        where needed), plus the live LoRA weights."""
         cast = {}
         for name, value in feeds.items():
             array = np.asarray(value, dtype=self.inputs[name].dtype)  # keeps 0-d (scalar) inputs 0-d
             cast[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
         cast.update(self.extra_feeds)
-        return self.session.run(None, cast)
+        return cast
+
+    def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
+        """Run with ``feeds`` (names as the model's inputs), each cast to the input's dtype if needed."""
+        return self.session.run(None, self.prepare_feeds(feeds))
 
     def static_dim(self, name: str, axis: int) -> int | None:
         """The fixed size of input ``name`` along ``axis``, or None if symbolic/absent."""

@@ -30,10 +30,10 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         self, control: np.ndarray, scales: list[float], keep: np.ndarray
     ) -> Callable[[int, int, np.ndarray], dict]:
         """The UNet feeds a ControlNet step adds: the conditioning images and scale_k x keep[i, k]."""
-        scale = np.asarray(scales, dtype=np.float32)
+        per_step = np.asarray(scales, dtype=np.float32) * np.asarray(keep, dtype=np.float32)  # [steps, controlnets]
 
         def hook(i: int, t: int, model_input: np.ndarray) -> dict:
-            return {"controlnet_cond": control, "conditioning_scale": scale * keep[i]}
+            return {"controlnet_cond": control, "conditioning_scale": per_step[i]}
 
         return hook
 

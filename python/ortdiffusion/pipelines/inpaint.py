@@ -121,10 +121,18 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
             mask = np.concatenate([mask, mask])
             masked_image_latents = np.concatenate([masked_image_latents, masked_image_latents])
 
-        # 7. Denoising loop
+        # 7. Denoising loop. A 9-channel UNet reads [latents, mask, masked-image latents] along channels; the
+        # last five channels are the same every step, so they are written into the input buffer once.
+        unet_input = None
+        if channels_unet == 9:
+            unet_input = np.empty((mask.shape[0], 9, *mask.shape[2:]), dtype=np.float32)
+            unet_input[:, 4:5] = mask
+            unet_input[:, 5:] = masked_image_latents
+
         def feed_hook(i: int, t: int, model_input: np.ndarray) -> dict:
-            if channels_unet == 9:
-                return {"sample": np.concatenate([model_input, mask, masked_image_latents], axis=1)}
+            if unet_input is not None:
+                unet_input[:, :4] = model_input  # np.concatenate([model_input, mask, masked_image_latents], 1)
+                return {"sample": unet_input}
             return {}
 
         def post_step_hook(i: int, latents: np.ndarray) -> np.ndarray:

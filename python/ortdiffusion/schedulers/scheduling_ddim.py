@@ -232,6 +232,25 @@ class DDIMScheduler:
             return (prev, pred_original)
         return DDIMSchedulerOutput(prev, pred_original)
 
+    def step_into(
+        self,
+        model_output: np.ndarray,
+        timestep: int,
+        sample: np.ndarray,
+        prev_sample: np.ndarray,
+        pred_original_sample: np.ndarray,
+        use_clipped_model_output: bool = False,
+    ) -> None:
+        """:meth:`step` with ``eta = 0``, writing x_{t-1} into ``prev_sample`` and x_0 into
+        ``pred_original_sample`` instead of allocating them (an ortdiffusion extension for loops that
+        allocate nothing per step). All four are C-contiguous numpy arrays of one float dtype and shape;
+        the two outputs must be writeable and share no memory with any argument (ValueError otherwise:
+        a step reads ``sample`` while it writes). Same numbers as :meth:`step`."""
+        self._native.step_into(
+            model_output, _timestep_to_int(timestep), sample, bool(use_clipped_model_output), prev_sample,
+            pred_original_sample,
+        )
+
     def add_noise(self, original_samples: Any, noise: Any, timesteps: Any) -> Any:
         """Forward diffusion q(x_t | x_0) = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise, one
         timestep per batch item (or one for all)."""

@@ -1,0 +1,45 @@
+"""Repeated runs of one model through ONNX Runtime's IO binding, so a loop allocates nothing per run:
+the model's first output is written into a buffer the caller owns, and the inputs are bound to the
+caller's numpy arrays (``OrtValue.ortvalue_from_numpy`` wraps CPU memory without copying)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from ortdiffusion.pipelines.components import OnnxModel
+
+
+class BoundRun:
+    """``model``'s runs with its first output bound to ``out``. Other outputs, if any, are left for ONNX
+    Runtime to allocate (the pipelines read only the first). Use :meth:`fits` first: the buffer must have
+    the output's dtype."""
+
+    def __init__(self, model: OnnxModel, out: np.ndarray) -> None:
+        if not self.fits(model, out):
+            raise ValueError(
+                f"{model.path}: output buffer of dtype {out.dtype} (C-contiguous: {out.flags.c_contiguous}) "
+                f"cannot take the model's first output ({next(iter(model.outputs.values())).dtype})"
+            )
+        self._model = model
+        self._out = out
+        self._binding = model.session.io_binding()
+        names = list(model.outputs)
+        self._binding.bind_ortvalue_output(names[0], ort.OrtValue.ortvalue_from_numpy(out))
+        for name in names[1:]:
+            self._binding.bind_output(name)
+
+    @staticmethod
+    def fits(model: OnnxModel, out: np.ndarray) -> bool:
+        """Whether ``out`` can receive ``model``'s first output: same dtype, C-contiguous, writeable."""
+        first = next(iter(model.outputs.values()), None)
+        return first is not None and first.dtype == out.dtype and out.flags.c_contiguous and out.flags.writeable
+
+    def run(self, **feeds: np.ndarray) -> np.ndarray:
+        """Run with ``feeds`` (cast to the model's input dtypes as :meth:`OnnxModel.run` does) and return
+        the output buffer, now holding this run's first output. Its shape must be the output's shape for
+        these feeds; ONNX Runtime raises otherwise."""
+        for name, value in self._model.prepare_feeds(feeds).items():
+            self._binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
+        self._model.session.run_with_iobinding(self._binding)
+        return self._out
