@@ -11,6 +11,7 @@ import onnx
 import pytest
 
 import ortdiffusion as od
+from ortdiffusion.calibration import collect_unet_inputs
 from ortdiffusion.cli import main as cli_main
 from ortdiffusion.models import default_lora_path, default_model_path
 from ortdiffusion.precision import PRECISION_KEY, convert_precision, folder_precision
@@ -18,6 +19,12 @@ from ortdiffusion.precision import PRECISION_KEY, convert_precision, folder_prec
 PROMPTS = ["a red circle on a blue background", "a white square on a green background"]
 # Measured on the shipped default model (2026-11-25), 4 prompts x 2 seeds: int8 68.6 dB, fp16 70.3 dB.
 MIN_PSNR = 40.0
+# Static int8 quantizes every activation too: 31-36 dB measured on the default model (2026-11-25, 4
+# prompts x 2 seeds, built-in or shape calibration prompts), with prompt colours still 36/36 and shapes
+# 81-83% as in float32. Here: these tests' 2 prompts, 10 steps.
+MIN_STATIC_PSNR = 25.0
+SHAPE_PROMPTS = ["a red circle on a blue background", "a green star on a yellow background",
+                 "a purple triangle on a white background", "an orange square on a black background"]
 
 
 def _pictures(folder) -> np.ndarray:
@@ -97,3 +104,62 @@ def test_cli_quantize(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "unet:" in printed and f"wrote {out}" in printed
     assert folder_precision(out) == "int8"
+
+
+def test_int8_static_runs_quantized_convolutions_and_keeps_the_picture(tmp_path, reference):
+    out = tmp_path / "static"
+    report = convert_precision(default_model_path(), out, "int8-static", calibration_prompts=SHAPE_PROMPTS,
+                               calibration_steps=5)
+    graph = onnx.load(str(out / "unet" / "model.onnx"), load_external_data=False).graph
+    convolutions = [node for node in graph.node if node.op_type == "Conv"]
+    assert convolutions
+    # every Conv reads its activation and its weight through DequantizeLinear (QDQ format)
+    produced_by = {output: node for node in graph.node for output in node.output}
+    assert all(produced_by[node.input[k]].op_type == "DequantizeLinear" for node in convolutions for k in (0, 1))
+    index = json.loads((out / "model_index.json").read_text())
+    assert index[PRECISION_KEY] == "int8-static" and index["_ortdiffusion_int8_ops"] == ["Conv", "MatMul"]
+    assert index["_ortdiffusion_calibration"]["unet_runs"] == 20 and index["_ortdiffusion_calibration"]["steps"] == 5
+    assert report.bytes["unet"][1] < 0.8 * report.bytes["unet"][0] and report.seconds["calibration"] > 0
+    pictures = _pictures(out)
+    assert np.abs(pictures - reference).max() > 0
+    assert _psnr(pictures, reference) >= MIN_STATIC_PSNR
+    text_encoder = "text_encoder/model.onnx_data"
+    assert (out / text_encoder).read_bytes() == (default_model_path() / text_encoder).read_bytes()  # left as is
+
+
+def test_calibration_records_a_copy_of_every_unet_run():
+    feeds = collect_unet_inputs(default_model_path(), SHAPE_PROMPTS[:2], num_inference_steps=3)
+    assert len(feeds) == 6
+    assert set(feeds[0]) == {"sample", "timestep", "encoder_hidden_states"}
+    assert feeds[0]["sample"].shape == (2, 4, 16, 16)  # CFG batch at the model's own size (64 px / 4)
+    assert [int(f["timestep"][0]) for f in feeds[:3]] == [667, 334, 1]
+    samples = [f["sample"] for f in feeds]
+    assert all(not np.shares_memory(a, b) for k, a in enumerate(samples) for b in samples[k + 1:])
+    assert all(not np.array_equal(samples[k], samples[k + 1]) for k in range(len(samples) - 1))
+    assert not np.array_equal(feeds[0]["encoder_hidden_states"], feeds[3]["encoder_hidden_states"])  # 2nd prompt
+
+
+def test_calibration_drives_the_inpainting_pipeline_and_refuses_controlnets(zoo):
+    feeds = collect_unet_inputs(zoo.exported("inpaint"), ["a cat"], num_inference_steps=2, height=32, width=32)
+    assert len(feeds) == 2 and feeds[0]["sample"].shape[1] == 9
+    with pytest.raises(ValueError, match="ControlNet exports is not supported.*--precision int8"):
+        collect_unet_inputs(default_model_path("controlnet"), ["a cat"], num_inference_steps=2)
+    with pytest.raises(ValueError, match="at least one prompt"):
+        collect_unet_inputs(default_model_path(), [], num_inference_steps=2)
+
+
+def test_int8_static_converts_the_unet_only(tmp_path):
+    with pytest.raises(ValueError, match="UNet only, not text_encoder"):
+        convert_precision(default_model_path(), tmp_path / "x", "int8-static", parts=["unet", "text_encoder"])
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_quantize_int8_static(tmp_path, capsys):
+    out = tmp_path / "s"
+    args = ["quantize", "--model", str(default_model_path()), "--output", str(out), "--precision", "int8-static",
+            "--calibration-prompt", SHAPE_PROMPTS[0], "--calibration-steps", "2", "--calibration-size", "32"]
+    assert cli_main(args) == 0
+    printed = capsys.readouterr().out
+    assert "calibration:" in printed and "unet:" in printed and "text_encoder" not in printed
+    calibration = json.loads((out / "model_index.json").read_text())["_ortdiffusion_calibration"]
+    assert calibration == {"prompts": SHAPE_PROMPTS[:1], "steps": 2, "sample_shape": [2, 4, 8, 8], "unet_runs": 2}

@@ -5,6 +5,10 @@
   quantized on the fly per run (DynamicQuantizeLinear + MatMulInteger). By default only MatMul weights are
   quantized: ONNX Runtime's CPU ConvInteger kernel is slower than its float convolution, so quantizing
   Conv costs speed (measured in benchmarks/precision.py);
+- ``int8-static``: static quantization of the UNet (``quantize_static``, QDQ format): weights int8 per
+  channel, activations uint8 with ranges calibrated on the UNet inputs of a few float32 denoising runs
+  (calibration.py). ONNX Runtime fuses the QDQ pairs into QLinearConv / QLinearMatMul, which run on
+  the CPU's integer dot-product units: the fastest CPU option, at a larger image difference;
 - ``fp16``: every float tensor as float16 (``onnxruntime.transformers.float16.convert_float_to_float16``)
   with float32 inputs and outputs kept, for GPU providers; on CPU many kernels have no float16 version and
   run behind casts, so it is slower there.
@@ -25,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ortdiffusion import calibration
 from ortdiffusion.atomic_file import (
     check_output_folder,
     move_folder_into_place,
@@ -35,10 +40,15 @@ from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, SHARED_PARTS_KEY, p
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("int8", "fp16")
+PRECISIONS = ("int8", "int8-static", "fp16")
 PRECISION_KEY = "_ortdiffusion_precision"
-DEFAULT_PARTS = {"int8": ("unet", "text_encoder"), "fp16": ("unet", "text_encoder", "vae_encoder", "vae_decoder")}
+DEFAULT_PARTS = {
+    "int8": ("unet", "text_encoder"),
+    "int8-static": ("unet",),
+    "fp16": ("unet", "text_encoder", "vae_encoder", "vae_decoder"),
+}
 DEFAULT_INT8_OPS = ("MatMul",)
+DEFAULT_STATIC_INT8_OPS = ("Conv", "MatMul")
 FOLDER_PARTS = ("text_encoder", "unet", "vae_encoder", "vae_decoder", "scheduler", "tokenizer")
 
 
@@ -81,6 +91,38 @@ def _quantize_int8(source: Path, target: Path, op_types: Sequence[str], per_chan
     _resave_single_file(target)  # quantize_dynamic names its data file after the model; keep optimum's name
 
 
+class _FeedList:
+    """quantize_static's CalibrationDataReader over recorded feeds (the protocol is one method, get_next)."""
+
+    def __init__(self, feeds: Sequence[dict]) -> None:
+        self._feeds = iter(feeds)
+
+    def get_next(self) -> dict | None:
+        return next(self._feeds, None)
+
+
+def _quantize_int8_static(source: Path, target: Path, op_types: Sequence[str], feeds: Sequence[dict]) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    root = logging.getLogger()
+    quiet = _DropPreprocessingHint()
+    root.addFilter(quiet)
+    try:
+        quantize_static(
+            model_input=source / MODEL_FILE, model_output=target / MODEL_FILE, calibration_data_reader=_FeedList(feeds),
+            quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types), per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, use_external_data_format=True,
+            calibrate_method=CalibrationMethod.MinMax,
+            # MinMax calibration outputs only per-tensor ReduceMin/ReduceMax, so every recorded run fits in
+            # memory. (CalibMaxIntermediateOutputs is not used: onnxruntime 1.32 drops, rather than folds, the
+            # ranges of each full batch.)
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        root.removeFilter(quiet)
+    _resave_single_file(target)
+
+
 def _resave_single_file(folder: Path) -> None:
     """Re-save ``folder/model.onnx`` with all its weights in ``model.onnx_data`` (optimum's layout)."""
     import onnx
@@ -113,15 +155,27 @@ def convert_precision(
     output: str | Path,
     precision: str = "int8",
     parts: Sequence[str] | None = None,
-    int8_ops: Sequence[str] = DEFAULT_INT8_OPS,
+    int8_ops: Sequence[str] | None = None,
     per_channel: bool = False,
     overwrite: bool = False,
+    calibration_prompts: Sequence[str] | None = None,
+    calibration_steps: int = calibration.DEFAULT_STEPS,
+    calibration_size: int | None = None,
 ) -> PrecisionReport:
     """Write a copy of the exported folder ``model`` to ``output`` with ``parts`` (default: UNet and text
-    encoder for int8, every model for fp16) converted to ``precision`` ("int8" or "fp16"). ``int8_ops``:
-    the op types whose weights int8 quantizes. The output is staged and moved into place at the end."""
+    encoder for int8, the UNet for int8-static, every model for fp16) converted to ``precision`` ("int8",
+    "int8-static" or "fp16"). ``int8_ops``: the op types whose weights are quantized (default MatMul for
+    int8, Conv and MatMul for int8-static); ``per_channel`` applies to int8 (int8-static is always per
+    channel). int8-static calibrates on the UNet inputs of ``calibration_prompts`` (default:
+    calibration.DEFAULT_PROMPTS) denoised in ``calibration_steps`` steps by the float32 pipeline at
+    ``calibration_size`` pixels square (default: the model's own size). The output is staged and moved
+    into place at the end."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    static = precision == "int8-static"
+    int8_ops = tuple(int8_ops or (DEFAULT_STATIC_INT8_OPS if static else DEFAULT_INT8_OPS))
+    if static and parts and tuple(parts) != ("unet",):
+        raise ValueError(f"int8-static calibrates and converts the UNet only, not {', '.join(p for p in parts if p != 'unet')}")
     source, output = Path(model), Path(output)
     if not (source / "model_index.json").is_file():
         raise FileNotFoundError(f"{source} is not an exported pipeline folder (no model_index.json)")
@@ -133,8 +187,15 @@ def convert_precision(
     missing = [p for p in parts if not (part_folder(source, p) / MODEL_FILE).is_file()]
     if missing:
         raise FileNotFoundError(f"{source} has no {', '.join(missing)} model to convert")
-    staging = staging_folder(output)
     report = PrecisionReport(output=output, precision=precision)
+    feeds: list[dict] = []
+    if static:
+        start = time.perf_counter()
+        prompts = tuple(calibration_prompts or calibration.DEFAULT_PROMPTS)
+        feeds = calibration.collect_unet_inputs(source, prompts, calibration_steps, calibration_size, calibration_size)
+        report.seconds["calibration"] = time.perf_counter() - start
+        logger.info("recorded %d UNet runs for calibration in %.1f s", len(feeds), report.seconds["calibration"])
+    staging = staging_folder(output)
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*parts))
         for part in FOLDER_PARTS:  # parts a variant folder takes from another: copied in, so the output stands alone
@@ -148,14 +209,19 @@ def convert_precision(
             start = time.perf_counter()
             if precision == "int8":
                 _quantize_int8(from_folder, to_folder, int8_ops, per_channel)
+            elif static:
+                _quantize_int8_static(from_folder, to_folder, int8_ops, feeds)
             else:
                 _convert_fp16(from_folder, to_folder)
             report.seconds[part] = time.perf_counter() - start
             report.bytes[part] = (_folder_bytes(from_folder), _folder_bytes(to_folder))
             logger.info("%s -> %s in %.1f s", part, precision, report.seconds[part])
         index[PRECISION_KEY] = precision
-        if precision == "int8":
+        if precision != "fp16":
             index["_ortdiffusion_int8_ops"] = list(int8_ops)
+        if static:
+            index["_ortdiffusion_calibration"] = {"prompts": list(prompts), "steps": calibration_steps,
+                                                  "sample_shape": list(feeds[0]["sample"].shape), "unet_runs": len(feeds)}
         (staging / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         publish_permissions(staging)
         move_folder_into_place(staging, output, overwrite)

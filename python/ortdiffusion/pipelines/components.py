@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ class OnnxModel:
     outputs: dict[str, TensorSpec]
     config: dict[str, Any] = field(default_factory=dict)
     extra_feeds: dict[str, np.ndarray] = field(default_factory=dict)  # live LoRA weights, fed on every run
+    # Called with every run's prepared feeds (calibration records them); the arrays may be reused buffers.
+    feed_observer: Callable[[Mapping[str, np.ndarray]], None] | None = None
 
     @classmethod
     def load(
@@ -71,6 +73,8 @@ class OnnxModel:
             array = np.asarray(value, dtype=self.inputs[name].dtype)  # keeps 0-d (scalar) inputs 0-d
             cast[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
         cast.update(self.extra_feeds)
+        if self.feed_observer is not None:
+            self.feed_observer(cast)
         return cast
 
     def run(self, **feeds: np.ndarray) -> list[np.ndarray]:

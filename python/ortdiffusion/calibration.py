@@ -1,0 +1,89 @@
+"""Calibration data for static int8 quantization of a UNet: the inputs the UNet really sees, recorded
+while the float32 pipeline denoises a few prompts (every step's batched latents, timestep and text
+embeddings), so the activation ranges come from the denoising trajectory rather than random tensors.
+
+A text-to-image UNet is driven by the text-to-image pipeline, a 9-channel inpainting UNet by the
+inpainting pipeline on a generated picture with a centred mask. ControlNet exports are refused: their
+control images depend on the ControlNet's kind (edges, depth, pose...), which the folder does not say."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROMPTS = (
+    "a photograph of a cat sitting on a sofa",
+    "a red circle on a blue background",
+    "a mountain lake at sunset, oil painting",
+    "a portrait of an old man, studio lighting",
+)
+DEFAULT_STEPS = 10
+
+
+def calibration_picture(width: int, height: int) -> Image.Image:
+    """A deterministic RGB picture for the inpainting pipeline: colour gradients with a bright disc."""
+    y, x = np.mgrid[0:height, 0:width]
+    picture = np.stack([x * 255 / width, y * 255 / height, np.full_like(x, 90)], axis=-1).astype(np.float32)
+    picture[(y - height * 0.5) ** 2 + (x - width * 0.4) ** 2 < (min(width, height) * 0.3) ** 2] = (230, 200, 60)
+    return Image.fromarray(picture.astype(np.uint8))
+
+
+def centred_mask(width: int, height: int) -> Image.Image:
+    """White (repaint) centred rectangle, half the picture's width and height, on black."""
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 255
+    return Image.fromarray(mask)
+
+
+def collect_unet_inputs(
+    folder: str | Path,
+    prompts: Sequence[str] = DEFAULT_PROMPTS,
+    num_inference_steps: int = DEFAULT_STEPS,
+    height: int | None = None,
+    width: int | None = None,
+    guidance_scale: float = 7.5,
+    seed: int = 0,
+) -> list[dict[str, np.ndarray]]:
+    """Run the float32 pipeline of the exported ``folder`` once per prompt and return a copy of the UNet's
+    feeds at every step (``len(prompts) * num_inference_steps`` dicts). ``height``/``width`` default to
+    the model's own size. Raises ValueError for ControlNet exports and for an empty prompt list."""
+    from ortdiffusion.pipelines import StableDiffusionInpaintPipeline, StableDiffusionPipeline
+    from ortdiffusion.pipelines.components import load_components
+
+    if not prompts:
+        raise ValueError("calibration needs at least one prompt")
+    components = load_components(Path(folder))
+    inpainting = components.unet_in_channels == 9
+    if inpainting:  # the inpainting pipeline encodes the masked picture
+        components = load_components(Path(folder), need_vae_encoder=True)
+    if components.num_controlnets:
+        raise ValueError(
+            f"{folder}: static int8 calibration of ControlNet exports is not supported (their control images "
+            "depend on the ControlNet's kind); quantize the plain UNet export, or use --precision int8"
+        )
+    recorded: list[dict[str, np.ndarray]] = []
+
+    def record(feeds: Mapping[str, np.ndarray]) -> None:
+        if "sample" in feeds:  # the UNet's own feeds; the loop reuses these buffers, so copy them
+            recorded.append({name: np.array(value, copy=True) for name, value in feeds.items()})
+
+    components.unet.feed_observer = record
+    pipe = (StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline)(components)
+    pipe.set_progress_bar_config(disable=True)
+    size = components.default_sample_size * components.vae_scale_factor
+    height, width = height or size, width or size
+    for k, prompt in enumerate(prompts):
+        args = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "generator": seed + k,
+                "height": height, "width": width, "output_type": "latent"}
+        if inpainting:
+            pipe(prompt, image=calibration_picture(width, height), mask_image=centred_mask(width, height), **args)
+        else:
+            pipe(prompt, **args)
+        logger.info("calibration prompt %d/%d recorded (%d UNet runs)", k + 1, len(prompts), len(recorded))
+    return recorded
