@@ -1,10 +1,12 @@
 """Lower precision (``ortdiffusion quantize``) against float32, side by side in one run, with ratios:
 
-- the full-size SD 1.5 architecture UNet (random weights, fused attention export): step time at 256 and
-  peak resident memory, float32 vs int8 (MatMul weights, the default) vs int8 (MatMul and Conv), each in a
-  fresh process, plus the relative difference of noise_pred;
+- the full-size SD 1.5 architecture UNet (random weights, fused attention export): step time and peak
+  resident memory at --size, float32 vs int8 (MatMul weights, the default) vs int8 (MatMul and Conv) vs
+  int8-static (Conv and MatMul, calibrated on 2 prompts x 4 steps at --size), each in a fresh process,
+  plus the relative difference of noise_pred;
 - the embedded default model (trained, so pictures mean something): whole text2img at 64x64, 20 steps,
-  4 prompts x 2 seeds, PSNR of the int8 and fp16 pictures against float32.
+  shape prompts x 2 seeds, PSNR of the int8, int8-static (built-in calibration prompts) and fp16 pictures
+  against float32, and how often the prompt's colours and shape are still drawn (training.scoring).
 
     python benchmarks/precision.py [--fused DIR] [--size 256]
 
@@ -26,6 +28,10 @@ from unet_inputs import best_run_seconds, peak_rss_gb, unet_feeds
 CACHE = Path.home() / ".cache" / "ortdiffusion-bench"
 PROMPTS = ["a red circle on a blue background", "a yellow star on a purple background",
            "a white square on a green background", "an orange triangle on a black background"]
+# (shape, colour, background) of PROMPTS, for the colour and shape scores
+ATTRIBUTES = [("circle", "red", "blue"), ("star", "yellow", "purple"), ("square", "white", "green"),
+              ("triangle", "orange", "black")]
+CALIBRATION_PROMPTS = ["a photograph of a cat sitting on a sofa", "a mountain lake at sunset, oil painting"]
 
 
 def measure_unet(unet: Path, size: int, output: Path) -> dict:
@@ -55,6 +61,21 @@ def pictures(folder: Path):
     return images, time.perf_counter() - start
 
 
+def semantic_scores(images) -> dict:
+    """Share of pictures with the prompt's colours (scoring.colour_check) and with its shape recognised."""
+    import numpy as np
+
+    from ortdiffusion.training import shapes
+    from ortdiffusion.training.scoring import classify_shape, colour_check
+
+    attributes = [shapes.ShapeAttributes(shape, colour, (background,), None, (0.5, 0.5), 0.3, 0.0)
+                  for shape, colour, background in ATTRIBUTES] * (len(images) // len(ATTRIBUTES))
+    pixels = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+    colours = [colour_check(image, a)["ok"] for image, a in zip(pixels, attributes)]
+    found = [classify_shape(image, a.colour)[0] == a.shape for image, a in zip(pixels, attributes)]
+    return {"colours_ok": float(np.mean(colours)), "shapes_ok": float(np.mean(found))}
+
+
 def psnr(a, b) -> float:
     """Peak signal-to-noise ratio in dB of two pictures in [0, 1]."""
     import numpy as np
@@ -62,12 +83,12 @@ def psnr(a, b) -> float:
     return float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-20)))
 
 
-def converted(source: Path, target: Path, precision: str, ops: list[str]) -> Path:
+def converted(source: Path, target: Path, precision: str, ops: list[str], **calibration) -> Path:
     """``target`` made by convert_precision once (kept for later runs)."""
     from ortdiffusion.precision import convert_precision
 
     if not (target / "model_index.json").is_file():
-        convert_precision(source, target, precision, parts=["unet"], int8_ops=ops, overwrite=True)
+        convert_precision(source, target, precision, parts=["unet"], int8_ops=ops, overwrite=True, **calibration)
     return target
 
 
@@ -94,6 +115,9 @@ def main() -> int:
         "int8_matmul": converted(args.fused, args.fused.with_name(args.fused.name + "-int8"), "int8", ["MatMul"]),
         "int8_matmul_conv": converted(args.fused, args.fused.with_name(args.fused.name + "-int8-conv"), "int8",
                                       ["MatMul", "Conv"]),
+        "int8_static": converted(args.fused, args.fused.with_name(f"{args.fused.name}-int8-static-{args.size}"),
+                                 "int8-static", ["Conv", "MatMul"], calibration_prompts=CALIBRATION_PROMPTS,
+                                 calibration_steps=4, calibration_size=args.size),
     }
     summary: dict = {"unet": {}, "default_model": {}}
     with tempfile.TemporaryDirectory() as scratch:
@@ -111,13 +135,14 @@ def main() -> int:
             row["max_abs_difference_over_max"] = float(np.abs(np.load(outputs[name]) - reference).max() / np.abs(reference).max())
 
         base_images, base_seconds = pictures(default_model_path())
-        summary["default_model"]["fp32"] = {"seconds": base_seconds}
-        for precision in ("int8", "fp16"):
+        summary["default_model"]["fp32"] = {"seconds": base_seconds, **semantic_scores(base_images)}
+        for precision in ("int8", "int8-static", "fp16"):
             folder = Path(scratch) / f"default-{precision}"
             convert_precision(default_model_path(), folder, precision)
             images, seconds = pictures(folder)
             summary["default_model"][precision] = {"seconds": seconds, "time_ratio_vs_fp32": seconds / base_seconds,
-                                                   "psnr_vs_fp32_db": psnr(images, base_images)}
+                                                   "psnr_vs_fp32_db": psnr(images, base_images),
+                                                   **semantic_scores(images)}
     summary["size"] = f"{args.size}x{args.size}"
     print(json.dumps(summary, indent=2))
     return 0

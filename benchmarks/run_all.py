@@ -80,15 +80,22 @@ def table(r: dict) -> str:
         t["diffusers"]["peak_rss_gb"], "GB", "")
     header = ("| measure | ortdiffusion | optimum (ORT) | diffusers (torch) | optimum / ours | diffusers / ours | goal |\n"
               "|---|---|---|---|---|---|---|")
-    p = r["precision"]
     lines = [f"| UNet step {p['size']}, {name} | {row['step_s']:.2f} s | {row['step_ratio_vs_fp32']:.2f}x of fp32 | "
              f"peak {row['peak_rss_gb']:.2f} GB | max diff {row['max_abs_difference_over_max']:.1e} |"
-             for name, row in p["unet"].items()]
+             for p in (r[k] for k in ("precision", "precision_512") if k in r) for name, row in p["unet"].items()]
     lines += [f"| default model text2img, {name} | {row['seconds']:.2f} s | "
-              f"{row.get('time_ratio_vs_fp32', 1.0):.2f}x of fp32 | PSNR {row.get('psnr_vs_fp32_db', float('inf')):.1f} dB | |"
-              for name, row in p["default_model"].items()]
-    precision = "| precision | time | vs fp32 | memory / image | difference |\n|---|---|---|---|---|\n" + "\n".join(lines)
-    return header + "\n" + "\n".join(rows) + "\n\n" + precision
+              f"{row.get('time_ratio_vs_fp32', 1.0):.2f}x of fp32 | PSNR {row.get('psnr_vs_fp32_db', float('inf')):.1f} dB | "
+              f"colours {row.get('colours_ok', float('nan')):.0%}, shapes {row.get('shapes_ok', float('nan')):.0%} |"
+              for name, row in r["precision"]["default_model"].items()]
+    precision = ("| precision | time | vs fp32 | memory / picture quality | difference / prompt kept |\n"
+                 "|---|---|---|---|---|\n" + "\n".join(lines))
+    threads = ""
+    if "threads" in r:
+        t = r["threads"]
+        threads = (f"\n\n| ONNX Runtime threads, UNet step {t['size']} | step | vs default |\n|---|---|---|\n"
+                   + "\n".join(f"| {name} | {row['step_s']:.2f} s | {row['ratio_vs_default']:.2f}x |"
+                                for name, row in t["settings"].items()))
+    return header + "\n" + "\n".join(rows) + "\n\n" + precision + threads
 
 
 def main() -> int:
@@ -103,11 +110,13 @@ def main() -> int:
     plan = {
         "text2img": ("text2img_full_size", *optimum),
         "precision": ("precision",),
+        "precision_512": ("precision", "--size", "512"),
         "overhead": ("pipeline_overhead", *optimum),
         "full_256": ("full_size_export", "--size", "256", "--reuse-export"),
         "full_512": ("full_size_export", "--size", "512", "--reuse-export"),
         "attention": ("attention_fused_vs_plain",),
         "sessions": ("session_creation",),
+        "threads": ("thread_settings",),
     }
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}
     results.setdefault("machine", {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),

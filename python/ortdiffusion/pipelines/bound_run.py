@@ -1,6 +1,8 @@
 """Repeated runs of one model through ONNX Runtime's IO binding, so a loop allocates nothing per run:
 the model's first output is written into a buffer the caller owns, and the inputs are bound to the
-caller's numpy arrays (``OrtValue.ortvalue_from_numpy`` wraps CPU memory without copying)."""
+caller's numpy arrays (``OrtValue.ortvalue_from_numpy`` wraps CPU memory without copying, so a bound
+array's new contents are read by the next run). An input given the same array object as in the previous
+run is not bound again: in the denoising loop only the timestep changes object from step to step."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class BoundRun:
         self._model = model
         self._out = out
         self._binding = model.session.io_binding()
+        self._bound: dict[str, np.ndarray] = {}  # input name -> the array bound to it (kept alive here)
         names = list(model.outputs)
         self._binding.bind_ortvalue_output(names[0], ort.OrtValue.ortvalue_from_numpy(out))
         for name in names[1:]:
@@ -40,6 +43,8 @@ class BoundRun:
         the output buffer, now holding this run's first output. Its shape must be the output's shape for
         these feeds; ONNX Runtime raises otherwise."""
         for name, value in self._model.prepare_feeds(feeds).items():
-            self._binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
+            if self._bound.get(name) is not value:
+                self._binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
+                self._bound[name] = value
         self._model.session.run_with_iobinding(self._binding)
         return self._out
