@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATA_FILE", "MODEL_FILE", "SHARED_PARTS_KEY", "part_folder", "read_config"]
+__all__ = ["DATA_FILE", "MODEL_FILE", "SHARED_PARTS_KEY", "part_folder", "read_config", "save_model_files"]
 
 MODEL_FILE = "model.onnx"  # each part's graph (optimum's layout)
 DATA_FILE = "model.onnx_data"  # its weights as one external-data file
@@ -43,3 +43,12 @@ def part_folder(folder: Path, part: str) -> Path:
         if shared.exists():
             return shared
     return own
+
+
+def save_model_files(model: Any, folder: Path) -> None:
+    """Save the ONNX ``model`` (a ModelProto) as ``folder/model.onnx`` with every tensor over 1 KiB in one
+    ``model.onnx_data`` (optimum's layout, which the loaders expect)."""
+    import onnx
+
+    onnx.save_model(model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=DATA_FILE, size_threshold=1024)
