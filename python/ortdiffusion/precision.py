@@ -11,11 +11,15 @@
   the CPU's integer dot-product units: the fastest CPU option, at a larger image difference;
 - ``fp16``: every float tensor as float16 (``onnxruntime.transformers.float16.convert_float_to_float16``)
   with float32 inputs and outputs kept, for GPU providers; on CPU many kernels have no float16 version and
-  run behind casts, so it is slower there.
+  run behind casts, so it is slower there;
+- ``fp16-weights``: weights *stored* in float16 and computed in float32 (half_weights.py): half the disk,
+  the same speed, pictures within float16 rounding of the weights. LoRAs and ControlNet weight swaps work
+  on it (merged in float32).
 
 The rest of the folder is copied as is. ``model_index.json`` records the precision
-(``_ortdiffusion_precision``): LoRAs and ControlNet weight swaps need the float32 weights and refuse such
-folders with a message saying so. Image differences against float32 (PSNR, same seed) are in
+(``_ortdiffusion_precision``): LoRAs and ControlNet weight swaps need float weights and refuse int8 and
+fp16 folders with a message saying so. An fp16-weights folder can be converted further (its weights are
+restored to float32 first). Image differences against float32 (PSNR, same seed) are in
 benchmarks/README.md.
 """
 
@@ -36,16 +40,28 @@ from ortdiffusion.atomic_file import (
     publish_permissions,
     staging_folder,
 )
-from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, SHARED_PARTS_KEY, part_folder, read_config
+from ortdiffusion.half_weights import FLOAT32_SUFFIX, restore_float32_weights, store_weights_fp16
+from ortdiffusion.model_folder import (
+    DATA_FILE,
+    MODEL_FILE,
+    SHARED_PARTS_KEY,
+    part_folder,
+    read_config,
+    save_model_files,
+)
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("int8", "int8-static", "fp16")
+PRECISIONS = ("int8", "int8-static", "fp16", "fp16-weights")
+# Folders whose weights LoRAs and ControlNet swaps can still rewrite: float32, or float32 compute on
+# float16-stored weights (half_weights.py).
+FLOAT_WEIGHT_PRECISIONS = ("fp32", "fp16-weights")
 PRECISION_KEY = "_ortdiffusion_precision"
 DEFAULT_PARTS = {
     "int8": ("unet", "text_encoder"),
     "int8-static": ("unet",),
     "fp16": ("unet", "text_encoder", "vae_encoder", "vae_decoder"),
+    "fp16-weights": ("unet", "text_encoder", "vae_encoder", "vae_decoder"),
 }
 DEFAULT_INT8_OPS = ("MatMul",)
 DEFAULT_STATIC_INT8_OPS = ("Conv", "MatMul")
@@ -131,15 +147,7 @@ def _resave_single_file(folder: Path) -> None:
     for path in folder.iterdir():  # the data file(s) quantize_dynamic wrote beside the graph
         if path.is_file() and path.name.startswith(MODEL_FILE) and path.name != MODEL_FILE:
             path.unlink()
-    _save_single_file(model, folder)
-
-
-def _save_single_file(model, folder: Path) -> None:
-    """Save ``model`` as ``folder/model.onnx`` with its weights in one ``model.onnx_data``."""
-    import onnx
-
-    onnx.save_model(model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=DATA_FILE, size_threshold=1024)
+    save_model_files(model, folder)
 
 
 def _convert_fp16(source: Path, target: Path) -> None:
@@ -147,7 +155,38 @@ def _convert_fp16(source: Path, target: Path) -> None:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(str(source / MODEL_FILE), load_external_data=True)
-    _save_single_file(convert_float_to_float16(model, keep_io_types=True), target)
+    restore_float32_weights(model)
+    save_model_files(convert_float_to_float16(model, keep_io_types=True), target)
+
+
+def _store_fp16_weights(source: Path, target: Path) -> None:
+    import onnx
+
+    model = onnx.load(str(source / MODEL_FILE), load_external_data=True)
+    store_weights_fp16(model)
+    save_model_files(model, target)
+
+
+def _has_fp16_storage(folder: Path) -> bool:
+    """Whether the part in ``folder`` reads float16-stored weights through Casts (half_weights.py)."""
+    import onnx
+
+    graph = onnx.load(str(folder / MODEL_FILE), load_external_data=False).graph
+    return any(node.op_type == "Cast" and node.output[0].endswith(FLOAT32_SUFFIX) for node in graph.node)
+
+
+def _float32_source(folder: Path, scratch: Path) -> Path:
+    """``folder``, or a float32 copy of it in ``scratch`` when its weights are stored in float16 (ONNX
+    Runtime's quantizers need float32 initializers read directly)."""
+    import onnx
+
+    if not _has_fp16_storage(folder):
+        return folder
+    model = onnx.load(str(folder / MODEL_FILE), load_external_data=True)
+    restore_float32_weights(model)
+    scratch.mkdir(parents=True)
+    save_model_files(model, scratch)
+    return scratch
 
 
 def convert_precision(
@@ -180,8 +219,9 @@ def convert_precision(
     if not (source / "model_index.json").is_file():
         raise FileNotFoundError(f"{source} is not an exported pipeline folder (no model_index.json)")
     index = read_config(source, "model_index.json")
-    if index.get(PRECISION_KEY, "fp32") != "fp32":
-        raise ValueError(f"{source} is already converted to {index[PRECISION_KEY]}; convert the float32 export instead")
+    current = index.get(PRECISION_KEY, "fp32")
+    if current not in FLOAT_WEIGHT_PRECISIONS or current == precision:
+        raise ValueError(f"{source} is already converted to {current}; convert the float32 export instead")
     check_output_folder(output, overwrite)
     parts = tuple(parts or DEFAULT_PARTS[precision])
     missing = [p for p in parts if not (part_folder(source, p) / MODEL_FILE).is_file()]
@@ -208,11 +248,14 @@ def convert_precision(
             shutil.copytree(from_folder, to_folder, ignore=shutil.ignore_patterns(MODEL_FILE, DATA_FILE))
             start = time.perf_counter()
             if precision == "int8":
-                _quantize_int8(from_folder, to_folder, int8_ops, per_channel)
+                _quantize_int8(_float32_source(from_folder, staging / f".{part}-fp32"), to_folder, int8_ops, per_channel)
             elif static:
-                _quantize_int8_static(from_folder, to_folder, int8_ops, feeds)
-            else:
+                _quantize_int8_static(_float32_source(from_folder, staging / f".{part}-fp32"), to_folder, int8_ops, feeds)
+            elif precision == "fp16":
                 _convert_fp16(from_folder, to_folder)
+            else:
+                _store_fp16_weights(from_folder, to_folder)
+            shutil.rmtree(staging / f".{part}-fp32", ignore_errors=True)
             report.seconds[part] = time.perf_counter() - start
             report.bytes[part] = (_folder_bytes(from_folder), _folder_bytes(to_folder))
             logger.info("%s -> %s in %.1f s", part, precision, report.seconds[part])

@@ -54,6 +54,12 @@ def build_live_graph(model_path: Path, names: Iterable[str]) -> LiveGraph:
         dims = tuple(int(d) for d in tensor.dims)
         live = name + LIVE_SUFFIX
         users = consumers.get(name, [])
+        read = name
+        if tensor.data_type == onnx.TensorProto.FLOAT16 and users and all(_is_float32_read(u, name) for u in users):
+            # float16 storage (half_weights.py): the float32 buffer replaces the Cast's output
+            removed.extend(users)
+            read = users[0].output[0]
+            users = [c for u in users for c in consumers.get(u.output[0], [])]
         via_transpose = len(dims) == 2 and bool(users) and all(
             u.op_type == "Transpose" and [a.ints for a in u.attribute if a.name == "perm"] in ([], [[1, 0]])
             and all(c.op_type == "MatMul" and list(c.input).index(u.output[0]) == 1 for c in consumers.get(u.output[0], []))
@@ -68,16 +74,27 @@ def build_live_graph(model_path: Path, names: Iterable[str]) -> LiveGraph:
         else:
             for node in users:
                 for k, value in enumerate(node.input):
-                    if value == name:
+                    if value == read:
                         node.input[k] = live
         inputs[name], transposed[name], shapes[name] = live, via_transpose, dims
-        graph.input.append(helper.make_tensor_value_info(live, tensor.data_type, list(dims)))
+        data_type = onnx.TensorProto.FLOAT if read != name else tensor.data_type
+        graph.input.append(helper.make_tensor_value_info(live, data_type, list(dims)))
     for node in removed:
         graph.node.remove(node)
     kept = [t for t in graph.initializer if t.name not in inputs]
     del graph.initializer[:]
     graph.initializer.extend(kept)
     return LiveGraph(proto.SerializeToString(), inputs, transposed, shapes)
+
+
+def _is_float32_read(node, name: str) -> bool:
+    """Whether ``node`` is the Cast through which float16 storage reads initializer ``name`` as float32."""
+    from onnx import TensorProto
+
+    from ortdiffusion.half_weights import FLOAT32_SUFFIX
+
+    return (node.op_type == "Cast" and list(node.input) == [name] and node.output[0] == name + FLOAT32_SUFFIX
+            and any(a.name == "to" and a.i == TensorProto.FLOAT for a in node.attribute))
 
 
 class LiveWeights:

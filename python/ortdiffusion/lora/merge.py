@@ -1,5 +1,6 @@
 """Merged weights for a set of active LoRAs: W' = W + sum_k weight_k * (alpha_k / r_k) * up_k @ down_k,
-computed natively (Eigen) per touched initializer; untouched weights are not copied."""
+computed natively (Eigen) per touched initializer; untouched weights are not copied. float16-stored weights
+are merged in float32; the session stores the result back in the initializer's float16."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ def merged_weights(
         if name not in base:
             raise ValueError(f"initializer {name!r} is not in the model")
         weight = base[name]
+        if weight.dtype == np.float16:  # float16 storage (half_weights.py): merged in float32, stored back rounded
+            weight = weight.astype(np.float32)
         if weight.dtype != np.float32:
-            raise ValueError(f"initializer {name!r} is {weight.dtype}; LoRA merging needs float32 weights")
+            raise ValueError(f"initializer {name!r} is {weight.dtype}; LoRA merging needs float32 (or float16) weights")
         target = targets[name]
         rows = weight.shape[0]
         flat = np.ascontiguousarray(weight.reshape(rows, -1))

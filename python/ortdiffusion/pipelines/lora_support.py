@@ -75,14 +75,14 @@ class LoraSupport:
     def match_lora(self, source: str | os.PathLike | Mapping[str, Any]) -> dict[str, list[Assignment]]:
         """Parse a LoRA (.safetensors, folder, state dict, or a .lora file made for this model) and match its
         layers to this model's weights, per part; raises ValueError if any layer does not fit."""
-        self._require_float32("LoRAs")
+        self._require_float_weights("LoRAs")
         return match_lora_to_model(self.components.folder, source)
 
-    def _require_float32(self, what: str) -> None:
-        from ortdiffusion.precision import folder_precision
+    def _require_float_weights(self, what: str) -> None:
+        from ortdiffusion.precision import FLOAT_WEIGHT_PRECISIONS, folder_precision
 
         precision = folder_precision(self.components.folder)
-        if precision != "fp32":
+        if precision not in FLOAT_WEIGHT_PRECISIONS:
             raise ValueError(f"{self.components.folder} holds {precision} weights (ortdiffusion quantize); {what} need "
                              "the float32 export: load them there, or convert after merging")
 
@@ -161,7 +161,7 @@ class LoraSupport:
         ControlNet (a diffusers folder or its .safetensors), without re-exporting. LoRAs stay applied."""
         from ortdiffusion.pipelines.controlnet_weights import controlnet_overrides, controlnet_state
 
-        self._require_float32("ControlNet weight swaps")
+        self._require_float_weights("ControlNet weight swaps")
         overrides = controlnet_overrides(self.components.part_folder("unet"), index, controlnet_state(source))
         state = self._lora()
         state.replaced.setdefault("unet", {}).update(overrides)
