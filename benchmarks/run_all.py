@@ -64,6 +64,12 @@ def table(r: dict) -> str:
         att, full = r["attention"][f"{size}x{size}"], r[f"full_{size}"]
         add(f"(b) UNet step {size}x{size} (batch 2)", att["fused"]["step_s"], att["plain"]["step_s"],
             full["torch_step"]["step_s"], "s", {"256": "<= 1.3 s", "512": "<= 6 s"}[size])
+    for size, key in (("256", "precision"), ("512", "precision_512")):
+        static = r.get(key, {}).get("unet", {}).get("int8_static")
+        if static:  # opt-in lower precision, against the same float32 references
+            att, full = r["attention"][f"{size}x{size}"], r[f"full_{size}"]
+            add(f"(b) UNet step {size}x{size}, int8-static (opt-in)", static["step_s"], att["plain"]["step_s"],
+                full["torch_step"]["step_s"], "s", {"256": "<= 1.3 s", "512": "<= 6 s"}[size])
     add("(d) peak RSS, 512x512 UNet run", r["attention"]["512x512"]["fused"]["peak_rss_gb"],
         r["attention"]["512x512"]["plain"]["peak_rss_gb"], r["full_512"]["torch_step"]["peak_rss_gb"], "GB", "<= 4.0 GB")
     s = r["sessions"]
