@@ -84,3 +84,18 @@ def test_refuses_bad_requests(text_encoder, zoo):
         prune_vocabulary(text_encoder, KEEP)
     with pytest.raises(ValueError, match="expected one token-embedding Gather table, found none"):
         prune_vocabulary(zoo.exported("base") / "vae_decoder", KEEP)
+
+
+def test_pipeline_names_the_prompt_words_a_pruned_text_encoder_does_not_know(zoo, caplog):
+    import ortdiffusion as od
+    from ortdiffusion.models import default_model_path
+
+    pipe = od.StableDiffusionPipeline.from_pretrained(default_model_path())
+    pipe.set_progress_bar_config(disable=True)
+    assert len(pipe.components.known_token_ids) == 21
+    with caplog.at_level("WARNING", logger="ortdiffusion.pipelines.base"):
+        pipe("a red circle on a blue background", num_inference_steps=1, output_type="latent")
+        assert not caplog.records
+        pipe("a red cat, on a blue sofa", num_inference_steps=1, output_type="latent", negative_prompt="blurry")
+    assert len(caplog.records) == 1 and caplog.records[0].getMessage().endswith("read as blanks: ,, blurry, cat, sofa")
+    assert od.StableDiffusionPipeline.from_pretrained(zoo.exported("base")).components.known_token_ids is None

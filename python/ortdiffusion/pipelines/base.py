@@ -8,6 +8,7 @@ import logging
 import math
 import numbers
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -25,6 +26,9 @@ from ortdiffusion.schedulers import DDIMScheduler
 from ortdiffusion.sessions import require_inputs
 
 logger = logging.getLogger(__name__)
+
+# Letters, digits and punctuation runs, roughly as CLIP's tokenizer splits a prompt before BPE.
+_WORDS = re.compile(r"[^\W\d_]+|\d|[^\w\s]+")
 
 OUTPUT_TYPES = ("pil", "np", "latent")
 CALLBACK_TENSOR_INPUTS = ("latents", "prompt_embeds")
@@ -193,6 +197,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         """Text embeddings [(2 x) B * n, 77, D]: negatives first when guiding, each prompt's embedding repeated
         ``num_images_per_prompt`` times in a row (diffusers' ``encode_prompt`` + the CFG concatenation)."""
         texts = negatives + prompts if do_classifier_free_guidance else prompts
+        self._warn_unknown_words(texts)
         ids = self.components.tokenizer(texts)
         hidden = self.components.text_encoder.run(input_ids=ids)[0].astype(np.float32, copy=False)
         if not do_classifier_free_guidance:
@@ -200,6 +205,20 @@ class StableDiffusionPipelineBase(LoraSupport):
         negative, positive = np.split(hidden, 2)
         return np.concatenate([np.repeat(negative, num_images_per_prompt, axis=0),
                                np.repeat(positive, num_images_per_prompt, axis=0)])
+
+    def _warn_unknown_words(self, texts: list[str]) -> None:
+        """Log the words a vocabulary-pruned text encoder (the embedded model's) cannot tell apart: they all
+        read as one blank token, so a prompt made of them steers nothing."""
+        known = self.components.known_token_ids
+        if known is None:
+            return
+        words = sorted({word for text in texts for word in _WORDS.findall(text)})
+        unknown = [w for w, ids in zip(words, self.components.tokenizer(words)) if not set(ids.tolist()) <= known]
+        if unknown:
+            logger.warning(
+                "%s was trained on a small vocabulary; these prompt words are unknown to it and read as blanks: %s",
+                self.components.folder, ", ".join(unknown),
+            )
 
     # -- latents --------------------------------------------------------------------------------------------
 

@@ -163,6 +163,13 @@ class PipelineComponents:
         return int(size[0] if isinstance(size, (list, tuple)) else size)
 
     @property
+    def known_token_ids(self) -> frozenset[int] | None:
+        """The tokens a vocabulary-pruned text encoder still tells apart (exporter/vocabulary.py), or None
+        when its vocabulary is whole."""
+        pruned = self.text_encoder.config.get("_ortdiffusion_pruned_vocabulary")
+        return frozenset(int(t) for t in pruned["kept_token_ids"]) if pruned else None
+
+    @property
     def num_controlnets(self) -> int:
         """How many ControlNets are fused into the UNet graph (0 for a plain UNet)."""
         if "controlnet_cond" not in self.unet.inputs:
