@@ -29,7 +29,8 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,27 +84,35 @@ def _folder_bytes(folder: Path) -> int:
 
 
 class _DropPreprocessingHint(logging.Filter):
-    """quantize_dynamic logs a root-logger warning suggesting ONNX Runtime's pre-processing script, which
-    only matters for static quantization; the folder's graphs are already shape-inferred exports."""
+    """ONNX Runtime's quantizers log a root-logger warning suggesting its pre-processing script (shape
+    inference and graph optimization first). The folder's graphs are already shape-inferred exports, and the
+    speed and image figures of benchmarks/README.md were measured without that step."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "pre-processing before quantization" not in record.getMessage()
 
 
-def _quantize_int8(source: Path, target: Path, op_types: Sequence[str], per_channel: bool) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
+@contextmanager
+def _without_preprocessing_hint() -> Iterator[None]:
+    """Drop ONNX Runtime's quantizers' pre-processing hint from the root logger while they run."""
     root = logging.getLogger()
     quiet = _DropPreprocessingHint()
     root.addFilter(quiet)
     try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
+def _quantize_int8(source: Path, target: Path, op_types: Sequence[str], per_channel: bool) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _without_preprocessing_hint():
         quantize_dynamic(
             model_input=source / MODEL_FILE, model_output=target / MODEL_FILE, op_types_to_quantize=list(op_types),
             per_channel=per_channel, weight_type=QuantType.QInt8, use_external_data_format=True,
             extra_options={"MatMulConstBOnly": True},  # activations x activations (attention scores) stay float
         )
-    finally:
-        root.removeFilter(quiet)
     _resave_single_file(target)  # quantize_dynamic names its data file after the model; keep optimum's name
 
 
@@ -120,10 +129,7 @@ class _FeedList:
 def _quantize_int8_static(source: Path, target: Path, op_types: Sequence[str], feeds: Sequence[dict]) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    root = logging.getLogger()
-    quiet = _DropPreprocessingHint()
-    root.addFilter(quiet)
-    try:
+    with _without_preprocessing_hint():
         quantize_static(
             model_input=source / MODEL_FILE, model_output=target / MODEL_FILE, calibration_data_reader=_FeedList(feeds),
             quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types), per_channel=True,
@@ -134,8 +140,6 @@ def _quantize_int8_static(source: Path, target: Path, op_types: Sequence[str], f
             # ranges of each full batch.)
             extra_options={"MatMulConstBOnly": True},
         )
-    finally:
-        root.removeFilter(quiet)
     _resave_single_file(target)
 
 
