@@ -20,7 +20,7 @@ PROMPTS = ["a red circle on a blue background", "a white square on a green backg
 # Measured on the default model (2026-11-25), 4 prompts x 2 seeds: int8 68.6 dB, fp16 70.3 dB (float32 files);
 # 69.9 and 71.3 dB on the fp16-weights files shipped since.
 MIN_PSNR = 40.0
-# Static int8 quantizes every activation too: 31-36 dB measured on the default model (2026-11-25, 4
+# Static int8 quantizes every activation too: 30-36 dB measured on the default model (2026-11-25, 4
 # prompts x 2 seeds, built-in or shape calibration prompts), with prompt colours still 36/36 and shapes
 # 81-83% as in float32. Here: these tests' 2 prompts, 10 steps.
 MIN_STATIC_PSNR = 25.0
