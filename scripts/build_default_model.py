@@ -7,7 +7,9 @@ UNet (models/default_canny) and the style LoRAs (models/default/loras/NAME.safet
         [--controlnet RUN_DIR/controlnet] [--lora outline=RUN_DIR/lora-outline ...]
 
 The variants ship only their unet/ folder; their model_index.json takes the text encoder, VAE, scheduler
-and tokenizer from ../default (components.SHARED_PARTS_KEY), so the package holds those once.
+and tokenizer from ../default (components.SHARED_PARTS_KEY), so the package holds those once. The
+ControlNet variant's UNet also leaves out the weights of its (frozen) base UNet half, which are assembled
+from default/unet into the cache on first use (shared_weights.py).
 
 ``--trained`` is the diffusers folder written by ``python -m ortdiffusion.training base``. It is exported
 with ortdiffusion's exporter (fused attention), the tokenizer copy is dropped (the package ships the real
@@ -37,6 +39,7 @@ from ortdiffusion.model_folder import SHARED_PARTS_KEY
 from ortdiffusion.pipelines.components import SHIPPED_TOKENIZER, SHIPPED_TOKENIZER_KEY
 from ortdiffusion.precision import PRECISION_KEY
 from ortdiffusion.safetensors_file import read_safetensors
+from ortdiffusion.shared_weights import share_weights
 from ortdiffusion.tokenization import CLIPTokenizer
 from ortdiffusion.training import shapes
 
@@ -104,6 +107,8 @@ def install_variant(kind: str, source: Path, controlnets: list[Path], scratch: P
     _write_index(variant, f"{kind} variant of ../default, trained by scripts/train_default_model.sh",
                  {SHARED_PARTS_KEY: "../default", PRECISION_KEY: "fp16-weights"})
     _install(variant, models / VARIANT_FOLDERS[kind])
+    if controlnets:  # the fused UNet half is the frozen base UNet: ship those weights once
+        share_weights(models / VARIANT_FOLDERS[kind] / "unet", models / BASE_FOLDER / "unet")
 
 
 def install_lora(name: str, folder: Path, models: Path) -> Path:

@@ -33,16 +33,25 @@ def part_folder(folder: Path, part: str) -> Path:
     """Where part ``part`` (unet, text_encoder, vae_decoder, scheduler, ...) of the exported ``folder``
     lives: ``folder/part``, or, when the folder lacks it and its model_index.json names a folder under
     ``SHARED_PARTS_KEY``, that folder's part (the shipped inpainting and ControlNet variants share the
-    default model's text encoder and VAE this way)."""
+    default model's text encoder and VAE this way). A part stored without the weights it shares with
+    another part resolves to its assembled copy in the cache (see shared_weights.py)."""
     own = folder / part
     if own.exists():
-        return own
+        return _complete(own)
     source = read_config(folder, "model_index.json").get(SHARED_PARTS_KEY)
     if isinstance(source, str) and source:
         shared = (folder / source).resolve() / part
         if shared.exists():
-            return shared
+            return _complete(shared)
     return own
+
+
+def _complete(part: Path) -> Path:
+    """``part``, or, when it stores only the weights it does not share with another part (shared_weights.py),
+    the assembled complete copy of it."""
+    from ortdiffusion.shared_weights import MANIFEST, assembled_part
+
+    return assembled_part(part) if (part / MANIFEST).is_file() else part
 
 
 def save_model_files(model: Any, folder: Path) -> None:

@@ -50,6 +50,7 @@ from ortdiffusion.model_folder import (
     read_config,
     save_model_files,
 )
+from ortdiffusion.shared_weights import MANIFEST as SHARED_MANIFEST
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +242,9 @@ def convert_precision(
         logger.info("recorded %d UNet runs for calibration in %.1f s", len(feeds), report.seconds["calibration"])
     staging = staging_folder(output)
     try:
-        shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*parts))
+        # parts stored without the weights they share with another (shared_weights.py) are copied assembled
+        partial = [part for part in FOLDER_PARTS if (source / part / SHARED_MANIFEST).is_file()]
+        shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*parts, *partial))
         for part in FOLDER_PARTS:  # parts a variant folder takes from another: copied in, so the output stands alone
             shared = part_folder(source, part)
             if part not in parts and shared.exists() and not (staging / part).exists():

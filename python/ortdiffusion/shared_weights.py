@@ -1,0 +1,194 @@
+"""Model parts stored without the weights they share, byte for byte, with another part, and assembled
+into a complete part on first use.
+
+The shipped ControlNet variant's graph is the base UNet with a ControlNet fused in; ControlNet training
+froze the UNet, so half of its weights are exactly the default model's UNet weights. Those tensors are
+left out of its files: each keeps its name, type and shape, marked as external data at the location
+``SHARED_LOCATION`` that no file has, and ``shared_weights.json`` names the part they come from.
+ONNX Runtime refuses external-data paths that leave a model's folder, so the variant cannot point at the
+base's data file; instead :func:`assembled_part` writes the complete part once into the cache
+(``$ORTDIFFUSION_CACHE_DIR/assembled`` or ``~/.cache/ortdiffusion/optimized/assembled``), keyed by the
+files of both parts, and :func:`ortdiffusion.model_folder.part_folder` hands that folder to everything
+that reads the part (sessions, LoRAs, quantize)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, save_model_files
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "shared_weights.json"
+SHARED_LOCATION = "ortdiffusion-shared-weights"
+
+
+def _initializer_bytes(path: Path) -> dict[str, tuple[int, tuple[int, ...], bytes]]:
+    """name -> (ONNX data type, shape, raw little-endian bytes) of every initializer of ``path``."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path), load_external_data=True)
+    return {t.name: (t.data_type, tuple(t.dims), np.ascontiguousarray(numpy_helper.to_array(t)).tobytes())
+            for t in model.graph.initializer}
+
+
+def share_weights(part: Path, base: Path) -> int:
+    """Rewrite ``part`` (a folder with model.onnx) in place so every initializer identical to ``base``'s
+    initializer of the same name (type, shape and bytes) is left out and read from ``base`` on assembly.
+    Writes ``shared_weights.json``; returns how many tensors were left out."""
+    import onnx
+    from onnx import numpy_helper
+
+    reference = _initializer_bytes(base / MODEL_FILE)
+    model = onnx.load(str(part / MODEL_FILE), load_external_data=True)
+    shared = []
+    for tensor in model.graph.initializer:
+        known = reference.get(tensor.name)
+        data = np.ascontiguousarray(numpy_helper.to_array(tensor)).tobytes()
+        if known is None or known != (tensor.data_type, tuple(tensor.dims), data):
+            continue
+        for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"):
+            tensor.ClearField(field)
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        del tensor.external_data[:]
+        for key, value in (("location", SHARED_LOCATION), ("offset", "0"), ("length", str(len(data)))):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, value
+        shared.append(tensor.name)
+    staging = part / ".sharing"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        save_model_files(model, staging)  # tensors without raw data (the shared ones) are left as they are
+        (part / DATA_FILE).unlink(missing_ok=True)
+        for name in (DATA_FILE, MODEL_FILE):
+            if (staging / name).exists():
+                os.replace(staging / name, part / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    manifest = {"weights_from": os.path.relpath(base, part), "tensors": sorted(shared),
+                "sha256": _digest(reference, shared)}
+    (part / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return len(shared)
+
+
+def _digest(tensors: dict[str, tuple[int, tuple[int, ...], bytes]], names: list[str]) -> str:
+    """SHA-256 over the named tensors' bytes in name order: detects a base whose values changed."""
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        digest.update(name.encode() + b"\0" + tensors[name][2])
+    return digest.hexdigest()
+
+
+def _cache_root() -> Path:
+    from ortdiffusion.session_cache import default_cache_dir
+
+    return default_cache_dir() / "assembled"
+
+
+def _key(part: Path, base: Path) -> str:
+    """Changes with either part's graph (content) or data files (size and time)."""
+    digest = hashlib.sha256()
+    for folder in (part, base):
+        digest.update((folder / MODEL_FILE).read_bytes())
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != MODEL_FILE):
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:32]
+
+
+def _read_own(part: Path, tensor, info: dict[str, str]) -> bytes:
+    location = info.get("location", "")
+    if location != DATA_FILE:
+        raise ValueError(f"{part / MODEL_FILE}: tensor {tensor.name!r} has external data at {location!r}; "
+                         f"a shared-weights part keeps its own tensors in {DATA_FILE}")
+    offset, length = int(info.get("offset", "0")), int(info["length"])
+    with open(part / DATA_FILE, "rb") as f:
+        f.seek(offset)
+        data = f.read(length)
+    if len(data) != length:
+        raise ValueError(f"{part / DATA_FILE} ends before tensor {tensor.name!r} (offset {offset}, length {length})")
+    return data
+
+
+def assemble(part: Path, target: Path) -> None:
+    """Write the complete part (``part``'s own tensors plus the shared ones from the part its manifest
+    names) into the new folder ``target``. Raises ValueError when the shared tensors are missing from that
+    part or their values changed (checked against the manifest's SHA-256: the base was rebuilt after the
+    variant), naming the part and what to do."""
+    import onnx
+
+    manifest = json.loads((part / MANIFEST).read_text(encoding="utf-8"))
+    base = (part / manifest["weights_from"]).resolve()
+    reference = _initializer_bytes(base / MODEL_FILE)
+    missing = [name for name in manifest["tensors"] if name not in reference]
+    if missing or _digest(reference, manifest["tensors"]) != manifest["sha256"]:
+        raise ValueError(f"{part}: the weights it shares with {base} have changed ({len(missing)} missing, e.g. "
+                         f"{missing[:2]}, or other values); rebuild the variant against this base "
+                         "(scripts/build_default_model.py)")
+    model = onnx.load(str(part / MODEL_FILE), load_external_data=False)
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        if info.get("location") == SHARED_LOCATION:
+            known = reference.get(tensor.name)
+            if tensor.name not in manifest["tensors"] or known[:2] != (tensor.data_type, tuple(tensor.dims)):
+                raise ValueError(f"{part}: shared tensor {tensor.name!r} is not in {MANIFEST} or has another type "
+                                 f"or shape in {base / MODEL_FILE}")
+            data = known[2]
+        else:
+            data = _read_own(part, tensor, info)
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        tensor.raw_data = data
+    target.mkdir(parents=True)
+    save_model_files(model, target)
+    for path in part.iterdir():  # configs, weights_map.json, the fused ControlNets' config folders
+        if path.is_dir():
+            shutil.copytree(path, target / path.name)
+        elif path.name not in (MODEL_FILE, DATA_FILE, MANIFEST):
+            shutil.copyfile(path, target / path.name)
+
+
+def assembled_part(part: Path) -> Path:
+    """The complete folder of the shared-weights ``part``: from the cache, or assembled into it now (into a
+    temporary folder, with a warning, when the cache cannot be written)."""
+    manifest = json.loads((part / MANIFEST).read_text(encoding="utf-8"))
+    base = (part / manifest["weights_from"]).resolve()
+    if not (base / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"{part} takes {len(manifest['tensors'])} weights from {base}, which has no {MODEL_FILE}")
+    entry = _cache_root() / _key(part, base)
+    complete = entry / part.name
+    if (complete / MODEL_FILE).is_file():
+        return complete
+    from ortdiffusion.atomic_file import move_folder_into_place, publish_permissions, staging_folder
+
+    try:
+        staging = staging_folder(entry)
+    except OSError as e:
+        fallback = Path(tempfile.mkdtemp(prefix="ortdiffusion-assembled-")) / part.name
+        logger.warning("cannot write %s (%s); assembling %s in %s for this process", entry, e, part, fallback.parent)
+        assemble(part, fallback)
+        return fallback
+    try:
+        assemble(part, staging / part.name)
+        publish_permissions(staging)
+        if (complete / MODEL_FILE).is_file():  # another process finished first
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            move_folder_into_place(staging, entry, overwrite=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("assembled %s with %d weights from %s into %s", part, len(manifest["tensors"]), base, complete)
+    return complete

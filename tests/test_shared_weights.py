@@ -1,0 +1,96 @@
+"""Parts stored without the weights they share with another part (shared_weights.py): the fused ControlNet
+export's UNet half is left out and assembled from the base export into the cache on first use, giving the
+same pictures; a changed or missing base is refused with a message; an unwritable cache falls back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+from PIL import Image
+
+import ortdiffusion as od
+from ortdiffusion import shared_weights
+from ortdiffusion.model_folder import part_folder
+from ortdiffusion.models import default_model_path
+from ortdiffusion.shared_weights import MANIFEST, share_weights
+
+
+def _control() -> Image.Image:
+    picture = np.zeros((32, 32, 3), dtype=np.uint8)
+    picture[8:24, 8:24] = 255
+    return Image.fromarray(picture)
+
+
+def _pictures(folder) -> np.ndarray:
+    pipe = od.StableDiffusionControlNetPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe("a red circle", control_image=_control(), num_inference_steps=3, height=32, width=32, generator=0,
+                output_type="np").images
+
+
+@pytest.fixture
+def shared_copy(zoo, tmp_path):
+    """A copy of the fused ControlNet export whose UNet takes its UNet weights from a copy of the base."""
+    base = tmp_path / "base"
+    shutil.copytree(zoo.exported("base"), base)
+    fused = tmp_path / "fused"
+    shutil.copytree(zoo.exported("cn1"), fused)
+    return fused, base
+
+
+def test_shared_part_is_smaller_and_assembles_to_the_same_pictures(shared_copy, zoo, optimized_graph_cache):
+    fused, base = shared_copy
+    before = (fused / "unet" / "model.onnx_data").stat().st_size
+    count = share_weights(fused / "unet", base / "unet")
+    manifest = json.loads((fused / "unet" / MANIFEST).read_text())
+    assert count == len(manifest["tensors"]) > 50 and manifest["weights_from"] == "../../base/unet"
+    assert all(name.startswith("unet.") for name in manifest["tensors"])  # the ControlNet's own stay
+    assert (fused / "unet" / "model.onnx_data").stat().st_size < 0.6 * before
+    assembled = part_folder(fused, "unet")
+    assert assembled.parent.parent == optimized_graph_cache / "assembled"
+    assert (assembled / "weights_map.json").is_file() and (assembled / "controlnet_0").is_dir()
+    stamp = (assembled / "model.onnx").stat().st_mtime_ns
+    np.testing.assert_array_equal(_pictures(fused), _pictures(zoo.exported("cn1")))
+    assert part_folder(fused, "unet") == assembled and (assembled / "model.onnx").stat().st_mtime_ns == stamp
+
+
+def test_a_changed_or_missing_base_is_refused(shared_copy):
+    fused, base = shared_copy
+    share_weights(fused / "unet", base / "unet")
+    model = onnx.load(str(base / "unet" / "model.onnx"), load_external_data=True)
+    tensor = next(t for t in model.graph.initializer if t.name == "unet.conv_in.weight")
+    tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) + 1, tensor.name))
+    (base / "unet" / "model.onnx_data").unlink()
+    onnx.save_model(model, str(base / "unet" / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=1024)
+    with pytest.raises(ValueError, match="weights it shares with .* have changed.*rebuild the variant"):
+        part_folder(fused, "unet")
+    shutil.rmtree(base / "unet")
+    with pytest.raises(FileNotFoundError, match="takes .* weights from .*base/unet, which has no model.onnx"):
+        part_folder(fused, "unet")
+
+
+def test_unwritable_cache_assembles_into_a_temporary_folder(shared_copy, tmp_path, monkeypatch, caplog):
+    fused, base = shared_copy
+    share_weights(fused / "unet", base / "unet")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setattr(shared_weights, "_cache_root", lambda: blocker / "assembled")
+    with caplog.at_level("WARNING", logger="ortdiffusion.shared_weights"):
+        assembled = part_folder(fused, "unet")
+    assert "cannot write" in caplog.text and (assembled / "model.onnx").is_file()
+    assert not str(assembled).startswith(str(blocker))
+
+
+def test_shipped_controlnet_variant_ships_only_its_own_weights():
+    canny = default_model_path("controlnet")
+    manifest = json.loads((canny / "unet" / MANIFEST).read_text())
+    assert manifest["weights_from"] == "../../default/unet" and len(manifest["tensors"]) > 300
+    assert (canny / "unet" / "model.onnx_data").stat().st_size < 2_000_000
+    assembled = part_folder(canny, "unet")
+    assert (assembled / "model.onnx").is_file() and assembled != canny / "unet"
