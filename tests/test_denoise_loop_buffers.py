@@ -91,3 +91,68 @@ def test_bound_run_writes_the_first_output_into_the_callers_buffer(pipe):
     assert not BoundRun.fits(unet, wrong)
     with pytest.raises(ValueError, match="cannot take the model's first output"):
         BoundRun(unet, wrong)
+
+
+class _CountingBinding:
+    """An IOBinding that counts the inputs bound to it."""
+
+    def __init__(self, binding) -> None:
+        self.binding, self.inputs = binding, 0
+
+    def bind_ortvalue_input(self, name, value):
+        self.inputs += 1
+        return self.binding.bind_ortvalue_input(name, value)
+
+    def __getattr__(self, name):
+        return getattr(self.binding, name)
+
+
+class _SessionOn:
+    """A session reporting other providers, running on the real one (its bindings counted)."""
+
+    def __init__(self, session, providers) -> None:
+        self.session, self.providers, self.bindings = session, providers, []
+
+    def get_providers(self):
+        return self.providers
+
+    def io_binding(self):
+        self.bindings.append(_CountingBinding(self.session.io_binding()))
+        return self.bindings[-1]
+
+    def run_with_iobinding(self, binding, *args):
+        return self.session.run_with_iobinding(binding.binding, *args)
+
+
+@pytest.mark.parametrize(("providers", "binds"), [(["CPUExecutionProvider"], 3 + 1),
+                                                 (["CUDAExecutionProvider", "CPUExecutionProvider"], 3 * 2)])
+def test_inputs_are_bound_again_only_where_binding_does_not_copy(pipe, providers, binds):
+    """CPU: an unchanged array stays bound (its contents are read at run time). Other providers copy an
+    input to the device when it is bound, so every input is bound again before every run."""
+    import dataclasses
+
+    unet = pipe.components.unet
+    session = _SessionOn(unet.session, providers)
+    model = dataclasses.replace(unet, session=session)
+    rng = np.random.default_rng(0)
+    sample = rng.standard_normal((2, 4, 4, 4), dtype=np.float32)
+    text = rng.standard_normal((2, 77, unet.config["cross_attention_dim"])).astype(np.float32)
+    run = BoundRun(model, np.empty((2, 4, 4, 4), np.float32))
+    for t in (np.array([900, 900]), np.array([500, 500])):  # the timestep changes object, the rest do not
+        sample *= 0.5  # changed in place: the run must see it
+        out = run.run(sample=sample, timestep=t, encoder_hidden_states=text)
+        np.testing.assert_array_equal(out, unet.run(sample=sample, timestep=t, encoder_hidden_states=text)[0])
+    assert session.bindings[0].inputs == binds
+
+
+def test_a_buffer_of_another_fixed_shape_does_not_fit(pipe):
+    import dataclasses
+
+    from ortdiffusion.sessions import TensorSpec
+
+    unet = pipe.components.unet
+    name, spec = next(iter(unet.outputs.items()))
+    fixed = dataclasses.replace(unet, outputs={name: TensorSpec(name, (2, 4, 4, 4), spec.dtype)})
+    assert BoundRun.fits(fixed, np.empty((2, 4, 4, 4), np.float32))
+    assert not BoundRun.fits(fixed, np.empty((2, 4, 8, 8), np.float32))
+    assert not BoundRun.fits(fixed, np.empty((2, 4, 4), np.float32))
