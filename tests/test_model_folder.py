@@ -63,3 +63,12 @@ def test_default_model_and_lora_lookups_name_what_exists():
         default_model_path("depth")
     with pytest.raises(ValueError, match="shipped: outline, complement"):
         default_lora_path("sepia")
+
+
+@pytest.mark.parametrize("source", ["/tmp", "../../far/away", "../x/y"])
+def test_parts_from_must_name_a_folder_beside_this_one(tmp_path, source):
+    folder = tmp_path / "models" / "variant"
+    folder.mkdir(parents=True)
+    (folder / "model_index.json").write_text(json.dumps({SHARED_PARTS_KEY: source}))
+    with pytest.raises(ValueError, match="must name a model folder beside this one"):
+        part_folder(folder, "text_encoder")

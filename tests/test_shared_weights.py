@@ -94,3 +94,14 @@ def test_shipped_controlnet_variant_ships_only_its_own_weights():
     assert (canny / "unet" / "model.onnx_data").stat().st_size < 2_000_000
     assembled = part_folder(canny, "unet")
     assert (assembled / "model.onnx").is_file() and assembled != canny / "unet"
+
+
+@pytest.mark.parametrize("weights_from", ["/etc/unet", "../../../elsewhere/unet", "../../base/text_encoder", ""])
+def test_a_manifest_cannot_send_the_loader_elsewhere(shared_copy, weights_from):
+    fused, base = shared_copy
+    share_weights(fused / "unet", base / "unet")
+    manifest = json.loads((fused / "unet" / MANIFEST).read_text())
+    manifest["weights_from"] = weights_from
+    (fused / "unet" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="weights_from .* must name the unet/ folder of another model beside this one"):
+        part_folder(fused, "unet")

@@ -25,7 +25,8 @@ def read_config(folder: Path, name: str = "config.json") -> dict[str, Any]:
 
 
 # model_index.json key by which a folder holding only some parts (a variant's unet/) takes the others from
-# another folder, given relative to itself: {"_ortdiffusion_parts_from": "../default"}. One level only.
+# another folder, given relative to itself: {"_ortdiffusion_parts_from": "../default"}. One level only, and
+# only a folder beside it (a model_index.json cannot send the loaders elsewhere on the disk).
 SHARED_PARTS_KEY = "_ortdiffusion_parts_from"
 
 
@@ -40,9 +41,12 @@ def part_folder(folder: Path, part: str) -> Path:
         return _complete(own)
     source = read_config(folder, "model_index.json").get(SHARED_PARTS_KEY)
     if isinstance(source, str) and source:
-        shared = (folder / source).resolve() / part
-        if shared.exists():
-            return _complete(shared)
+        other = (folder / source).resolve()
+        if Path(source).is_absolute() or other.parent != folder.resolve().parent:
+            raise ValueError(f"{folder / 'model_index.json'}: {SHARED_PARTS_KEY} {source!r} must name a model "
+                             f"folder beside this one (in {folder.resolve().parent})")
+        if (other / part).exists():
+            return _complete(other / part)
     return own
 
 

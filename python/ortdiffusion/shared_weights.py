@@ -13,6 +13,7 @@ that reads the part (sessions, LoRAs, quantize)."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -64,20 +65,19 @@ def share_weights(part: Path, base: Path) -> int:
             entry = tensor.external_data.add()
             entry.key, entry.value = key, value
         shared.append(tensor.name)
+    # The manifest first: with it and the old, complete files, assembly still works (every tensor is own).
+    manifest = {"weights_from": os.path.relpath(base, part), "tensors": sorted(shared),
+                "sha256": _digest(reference, shared)}
+    (part / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     staging = part / ".sharing"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
         save_model_files(model, staging)  # tensors without raw data (the shared ones) are left as they are
-        (part / DATA_FILE).unlink(missing_ok=True)
-        for name in (DATA_FILE, MODEL_FILE):
-            if (staging / name).exists():
-                os.replace(staging / name, part / name)
+        for name in (DATA_FILE, MODEL_FILE):  # the graph last: it names the data file
+            os.replace(staging / name, part / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    manifest = {"weights_from": os.path.relpath(base, part), "tensors": sorted(shared),
-                "sha256": _digest(reference, shared)}
-    (part / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return len(shared)
 
 
@@ -87,6 +87,20 @@ def _digest(tensors: dict[str, tuple[int, tuple[int, ...], bytes]], names: list[
     for name in sorted(names):
         digest.update(name.encode() + b"\0" + tensors[name][2])
     return digest.hexdigest()
+
+
+def weights_source(part: Path) -> tuple[dict, Path]:
+    """The manifest of ``part`` and the part folder it names. Raises ValueError when that folder is given
+    as an absolute path, lies outside the folder holding ``part``'s model folder, or is not a part of the
+    same name (a manifest can only point at a sibling model's part)."""
+    manifest = json.loads((part / MANIFEST).read_text(encoding="utf-8"))
+    source = str(manifest.get("weights_from", ""))
+    base = (part / source).resolve()
+    models = part.resolve().parent.parent
+    if not source or os.path.isabs(source) or not base.is_relative_to(models) or base.name != part.name:
+        raise ValueError(f"{part / MANIFEST}: weights_from {source!r} must name the {part.name}/ folder of another "
+                         f"model beside this one (inside {models})")
+    return manifest, base
 
 
 def _cache_root() -> Path:
@@ -127,8 +141,7 @@ def assemble(part: Path, target: Path) -> None:
     variant), naming the part and what to do."""
     import onnx
 
-    manifest = json.loads((part / MANIFEST).read_text(encoding="utf-8"))
-    base = (part / manifest["weights_from"]).resolve()
+    manifest, base = weights_source(part)
     reference = _initializer_bytes(base / MODEL_FILE)
     missing = [name for name in manifest["tensors"] if name not in reference]
     if missing or _digest(reference, manifest["tensors"]) != manifest["sha256"]:
@@ -163,30 +176,32 @@ def assemble(part: Path, target: Path) -> None:
 def assembled_part(part: Path) -> Path:
     """The complete folder of the shared-weights ``part``: from the cache, or assembled into it now (into a
     temporary folder, with a warning, when the cache cannot be written)."""
-    manifest = json.loads((part / MANIFEST).read_text(encoding="utf-8"))
-    base = (part / manifest["weights_from"]).resolve()
+    manifest, base = weights_source(part)
     if not (base / MODEL_FILE).is_file():
         raise FileNotFoundError(f"{part} takes {len(manifest['tensors'])} weights from {base}, which has no {MODEL_FILE}")
     entry = _cache_root() / _key(part, base)
     complete = entry / part.name
     if (complete / MODEL_FILE).is_file():
         return complete
-    from ortdiffusion.atomic_file import move_folder_into_place, publish_permissions, staging_folder
+    from ortdiffusion.atomic_file import publish_permissions, staging_folder
 
     try:
         staging = staging_folder(entry)
     except OSError as e:
-        fallback = Path(tempfile.mkdtemp(prefix="ortdiffusion-assembled-")) / part.name
-        logger.warning("cannot write %s (%s); assembling %s in %s for this process", entry, e, part, fallback.parent)
-        assemble(part, fallback)
-        return fallback
+        scratch = Path(tempfile.mkdtemp(prefix="ortdiffusion-assembled-"))
+        atexit.register(shutil.rmtree, scratch, True)  # this process's copy only
+        logger.warning("cannot write %s (%s); assembling %s in %s for this process", entry, e, part, scratch)
+        assemble(part, scratch / part.name)
+        return scratch / part.name
     try:
         assemble(part, staging / part.name)
         publish_permissions(staging)
-        if (complete / MODEL_FILE).is_file():  # another process finished first
-            shutil.rmtree(staging, ignore_errors=True)
-        else:
-            move_folder_into_place(staging, entry, overwrite=True)
+        try:
+            staging.rename(entry)  # never over an entry another process published meanwhile
+        except OSError:
+            if not (complete / MODEL_FILE).is_file():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # another process finished first: use its copy
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
