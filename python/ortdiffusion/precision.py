@@ -19,7 +19,8 @@
 The rest of the folder is copied as is. ``model_index.json`` records the precision
 (``_ortdiffusion_precision``): LoRAs and ControlNet weight swaps need float weights and refuse int8 and
 fp16 folders with a message saying so. An fp16-weights folder can be converted further (its weights are
-restored to float32 first). Image differences against float32 (PSNR, same seed) are in
+restored to float32 first, so weights the conversion leaves alone, such as Conv weights under dynamic
+int8, are float32 again in the output). Image differences against float32 (PSNR, same seed) are in
 benchmarks/README.md.
 """
 
@@ -59,6 +60,8 @@ PRECISIONS = ("int8", "int8-static", "fp16", "fp16-weights")
 # float16-stored weights (half_weights.py).
 FLOAT_WEIGHT_PRECISIONS = ("fp32", "fp16-weights")
 PRECISION_KEY = "_ortdiffusion_precision"
+INT8_OPS_KEY = "_ortdiffusion_int8_ops"
+CALIBRATION_KEY = "_ortdiffusion_calibration"
 DEFAULT_PARTS = {
     "int8": ("unet", "text_encoder"),
     "int8-static": ("unet",),
@@ -267,10 +270,12 @@ def convert_precision(
             report.bytes[part] = (_folder_bytes(from_folder), _folder_bytes(to_folder))
             logger.info("%s -> %s in %.1f s", part, precision, report.seconds[part])
         index[PRECISION_KEY] = precision
-        if precision != "fp16":
-            index["_ortdiffusion_int8_ops"] = list(int8_ops)
+        for stale in (INT8_OPS_KEY, CALIBRATION_KEY):  # from an fp16-weights source's own conversion record
+            index.pop(stale, None)
+        if precision in ("int8", "int8-static"):
+            index[INT8_OPS_KEY] = list(int8_ops)
         if static:
-            index["_ortdiffusion_calibration"] = {"prompts": list(prompts), "steps": calibration_steps,
+            index[CALIBRATION_KEY] = {"prompts": list(prompts), "steps": calibration_steps,
                                                   "sample_shape": list(feeds[0]["sample"].shape), "unet_runs": len(feeds)}
         (staging / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         publish_permissions(staging)

@@ -13,6 +13,8 @@ For tiny models trained on a closed vocabulary, where the table is most of the f
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +49,8 @@ def _embedding_table(graph, path: Path):
               if node.op_type == "Gather" and node.input[0] in initializers and len(initializers[node.input[0]].dims) == 2}
     token_tables = [name for name in tables if "token_embedding" in name] or sorted(tables)
     if len(token_tables) != 1:
-        raise ValueError(f"{path}: expected one token-embedding Gather table, found {sorted(tables) or 'none'}")
+        raise ValueError(f"{path}: expected one token-embedding Gather table, found {sorted(tables) or 'none'} "
+                         "(prune a float32 export, before any `ortdiffusion quantize` conversion)")
     return initializers[token_tables[0]]
 
 
@@ -89,11 +92,18 @@ def prune_vocabulary(folder: str | Path, keep_token_ids: Iterable[int]) -> Prune
             node.input[1] = remapped
         graph.node.append(node)
     onnx.checker.check_model(model)
-    (folder / DATA_FILE).unlink(missing_ok=True)
-    save_model_files(model, folder)
     config[PRUNED_KEY] = {"kept_token_ids": keep.tolist(), "dropped_tokens": "one shared zero row",
                           "rows_before": int(table.shape[0])}
-    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    staging = folder / ".pruning"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:  # every new file is written first, then each replaces its old version (the graph and config last)
+        save_model_files(model, staging)
+        (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        for file_name in (DATA_FILE, MODEL_FILE, "config.json"):
+            os.replace(staging / file_name, folder / file_name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     weights_map = folder / WEIGHTS_MAP_FILE
     if weights_map.is_file():
         data = json.loads(weights_map.read_text(encoding="utf-8"))
