@@ -105,3 +105,21 @@ def test_a_manifest_cannot_send_the_loader_elsewhere(shared_copy, weights_from):
     (fused / "unet" / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="weights_from .* must name the unet/ folder of another model beside this one"):
         part_folder(fused, "unet")
+
+
+def test_an_entry_published_meanwhile_by_another_process_is_used_not_replaced(shared_copy, monkeypatch):
+    fused, base = shared_copy
+    share_weights(fused / "unet", base / "unet")
+    assemble = shared_weights.assemble
+    published = []
+
+    def race(part, target):  # another process publishes the same entry while this one assembles
+        entry = target.parent.with_name(target.parent.name.split(".partial-")[0].lstrip("."))
+        assemble(part, entry / part.name)
+        published.append((entry / part.name / "model.onnx").stat().st_ino)
+        assemble(part, target)
+
+    monkeypatch.setattr(shared_weights, "assemble", race)
+    assembled = part_folder(fused, "unet")
+    assert published and (assembled / "model.onnx").stat().st_ino == published[0]  # the first copy stays
+    assert not [p for p in assembled.parent.parent.iterdir() if ".partial-" in p.name]  # staging removed
