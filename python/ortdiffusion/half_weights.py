@@ -10,14 +10,12 @@ output, ``NAME::fp32``, is what the graph's nodes read. :func:`restore_float32_w
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, save_model_files
+from ortdiffusion.model_folder import MODEL_FILE, replace_model_files
 
 FLOAT32_SUFFIX = "::fp32"
 FLOAT16_MAX = 65504.0
@@ -88,13 +86,5 @@ def store_part_fp16(folder: Path) -> int:
 
     model = onnx.load(str(folder / MODEL_FILE), load_external_data=True)
     count = store_weights_fp16(model)
-    staging = folder / ".fp16-staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        save_model_files(model, staging)
-        for name in (DATA_FILE, MODEL_FILE):  # the graph last: it names the data file
-            os.replace(staging / name, folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    replace_model_files(model, folder)
     return count

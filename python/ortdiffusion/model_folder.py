@@ -4,10 +4,16 @@ take parts it lacks from another, see :func:`part_folder`)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATA_FILE", "MODEL_FILE", "SHARED_PARTS_KEY", "part_folder", "read_config", "save_model_files"]
+__all__ = [
+    "DATA_FILE", "MODEL_FILE", "SHARED_PARTS_KEY", "part_folder", "read_config", "replace_model_files",
+    "save_model_files",
+]
 
 MODEL_FILE = "model.onnx"  # each part's graph (optimum's layout)
 DATA_FILE = "model.onnx_data"  # its weights as one external-data file
@@ -65,3 +71,25 @@ def save_model_files(model: Any, folder: Path) -> None:
 
     onnx.save_model(model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=DATA_FILE, size_threshold=1024)
+
+
+def replace_model_files(model: Any, folder: Path, texts: Mapping[str, str] | None = None) -> None:
+    """Replace ``folder``'s model.onnx and model.onnx_data with the ModelProto ``model`` (and the text files
+    ``texts`` names, e.g. a rewritten config.json). Everything is written into a hidden staging folder
+    first, then each file is renamed over its old version: the data file, then the graph that names it,
+    then the texts. An error while writing leaves the old files as they were."""
+    texts = dict(texts or {})
+    staging = folder / ".replacing"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        save_model_files(model, staging)
+        for name, text in texts.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        if not (staging / DATA_FILE).exists():  # every tensor small enough to stay in the graph
+            (folder / DATA_FILE).unlink(missing_ok=True)
+        for name in (DATA_FILE, MODEL_FILE, *texts):
+            if (staging / name).exists():
+                os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, save_model_files
+from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, replace_model_files, save_model_files
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +69,7 @@ def share_weights(part: Path, base: Path) -> int:
     manifest = {"weights_from": os.path.relpath(base, part), "tensors": sorted(shared),
                 "sha256": _digest(reference, shared)}
     (part / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    staging = part / ".sharing"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        save_model_files(model, staging)  # tensors without raw data (the shared ones) are left as they are
-        for name in (DATA_FILE, MODEL_FILE):  # the graph last: it names the data file
-            os.replace(staging / name, part / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    replace_model_files(model, part)  # tensors without raw data (the shared ones) are saved as they are
     return len(shared)
 
 

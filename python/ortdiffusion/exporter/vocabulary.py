@@ -13,15 +13,13 @@ For tiny models trained on a closed vocabulary, where the table is most of the f
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, read_config, save_model_files
+from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, read_config, replace_model_files
 
 PRUNED_KEY = "_ortdiffusion_pruned_vocabulary"
 WEIGHTS_MAP_FILE = "weights_map.json"
@@ -94,16 +92,7 @@ def prune_vocabulary(folder: str | Path, keep_token_ids: Iterable[int]) -> Prune
     onnx.checker.check_model(model)
     config[PRUNED_KEY] = {"kept_token_ids": keep.tolist(), "dropped_tokens": "one shared zero row",
                           "rows_before": int(table.shape[0])}
-    staging = folder / ".pruning"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:  # every new file is written first, then each replaces its old version (the graph and config last)
-        save_model_files(model, staging)
-        (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        for file_name in (DATA_FILE, MODEL_FILE, "config.json"):
-            os.replace(staging / file_name, folder / file_name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    replace_model_files(model, folder, {"config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"})
     weights_map = folder / WEIGHTS_MAP_FILE
     if weights_map.is_file():
         data = json.loads(weights_map.read_text(encoding="utf-8"))
