@@ -61,7 +61,7 @@ def collect_unet_inputs(
     components = load_components(Path(folder))
     inpainting = components.unet_in_channels == 9
     if inpainting:  # the inpainting pipeline encodes the masked picture
-        components = load_components(Path(folder), need_vae_encoder=True)
+        components.reload("vae_encoder")
     if components.num_controlnets:
         raise ValueError(
             f"{folder}: static int8 calibration of ControlNet exports is not supported (their control images "

@@ -107,8 +107,9 @@ class PipelineComponents:
     graph_cache: Path | None = None
 
     def reload(self, part: str, initializers: Mapping[str, np.ndarray] | None = None) -> None:
-        """Replace the session of ``part`` ("unet", "text_encoder") by one whose weights ``initializers``
-        override (None: the file's own). Calls already running keep the session they started with."""
+        """Replace (or load) the session of ``part`` ("unet", "text_encoder", "vae_encoder") by one whose
+        weights ``initializers`` override (None: the file's own). Calls already running keep the session
+        they started with."""
         model = OnnxModel.load(self.part_folder(part), self.provider, self.sess_options, self.provider_options, initializers,
                                self.graph_cache)
         setattr(self, part, model)
