@@ -210,8 +210,8 @@ def convert_precision(
     calibration_size: int | None = None,
 ) -> PrecisionReport:
     """Write a copy of the exported folder ``model`` to ``output`` with ``parts`` (default: UNet and text
-    encoder for int8, the UNet for int8-static, every model for fp16) converted to ``precision`` ("int8",
-    "int8-static" or "fp16"). ``int8_ops``: the op types whose weights are quantized (default MatMul for
+    encoder for int8, the UNet for int8-static, every model for fp16 and fp16-weights) converted to
+    ``precision`` ("int8", "int8-static", "fp16" or "fp16-weights"). ``int8_ops``: the op types whose weights are quantized (default MatMul for
     int8, Conv and MatMul for int8-static); ``per_channel`` applies to int8 (int8-static is always per
     channel). int8-static calibrates on the UNet inputs of ``calibration_prompts`` (default:
     calibration.DEFAULT_PROMPTS) denoised in ``calibration_steps`` steps by the float32 pipeline at
@@ -257,15 +257,16 @@ def convert_precision(
             from_folder, to_folder = part_folder(source, part), staging / part
             shutil.copytree(from_folder, to_folder, ignore=shutil.ignore_patterns(MODEL_FILE, DATA_FILE))
             start = time.perf_counter()
+            scratch = staging / f".{part}-fp32"  # a float32 copy for the quantizers, when the part stores fp16
             if precision == "int8":
-                _quantize_int8(_float32_source(from_folder, staging / f".{part}-fp32"), to_folder, int8_ops, per_channel)
+                _quantize_int8(_float32_source(from_folder, scratch), to_folder, int8_ops, per_channel)
             elif static:
-                _quantize_int8_static(_float32_source(from_folder, staging / f".{part}-fp32"), to_folder, int8_ops, feeds)
+                _quantize_int8_static(_float32_source(from_folder, scratch), to_folder, int8_ops, feeds)
             elif precision == "fp16":
                 _convert_fp16(from_folder, to_folder)
             else:
                 _store_fp16_weights(from_folder, to_folder)
-            shutil.rmtree(staging / f".{part}-fp32", ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
             report.seconds[part] = time.perf_counter() - start
             report.bytes[part] = (_folder_bytes(from_folder), _folder_bytes(to_folder))
             logger.info("%s -> %s in %.1f s", part, precision, report.seconds[part])
@@ -276,7 +277,7 @@ def convert_precision(
             index[INT8_OPS_KEY] = list(int8_ops)
         if static:
             index[CALIBRATION_KEY] = {"prompts": list(prompts), "steps": calibration_steps,
-                                                  "sample_shape": list(feeds[0]["sample"].shape), "unet_runs": len(feeds)}
+                                      "sample_shape": list(feeds[0]["sample"].shape), "unet_runs": len(feeds)}
         (staging / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         publish_permissions(staging)
         move_folder_into_place(staging, output, overwrite)

@@ -27,14 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from ortdiffusion.calibration import DEFAULT_STEPS
     from ortdiffusion.precision import PRECISIONS
 
-    q = sub.add_parser("quantize", help="write an int8 (CPU) or fp16 (GPU) copy of an exported folder")
+    q = sub.add_parser("quantize", help="write an int8 (CPU), fp16 (GPU) or half-size fp16-weights copy of an exported folder")
     q.add_argument("--model", type=Path, required=True, help="exported folder (ortdiffusion export / optimum-cli)")
     q.add_argument("--output", type=Path, required=True, help="folder to write")
     q.add_argument("--precision", choices=PRECISIONS, default="int8",
                    help="int8: dynamic quantization for CPU (default); int8-static: calibrated UNet quantization, "
-                        "the fastest on CPU; fp16: float16 weights for GPU providers")
+                        "the fastest on CPU; fp16: float16 weights for GPU providers; fp16-weights: weights stored in "
+                        "float16, computed in float32 (half the disk, the same speed)")
     q.add_argument("--parts", nargs="+",
-                   help="models to convert (default: unet text_encoder for int8, unet for int8-static, all for fp16)")
+                   help="models to convert (default: unet text_encoder for int8, unet for int8-static, all for fp16 and fp16-weights)")
     q.add_argument("--ops", nargs="+",
                    help="op types whose weights are quantized (default: MatMul for int8, since ConvInteger is slower "
                         "on CPU; Conv MatMul for int8-static)")
