@@ -18,8 +18,10 @@ training touched (exporter/vocabulary.py). Only the words of the dataset's capti
 were ever trained, so the other rows held their random initialisation and carried no meaning; they now
 read one shared zero row, which shrinks the text encoder from 6.4 MB to 0.3 MB. Every model's weight
 matrices are then stored in float16 and computed in float32 (half_weights.py, "fp16-weights"), and the
-LoRAs are stored in float16: half the bytes, pictures within 74 dB PSNR of the float32 ones. Needs the
-[export] extra."""
+LoRAs are stored in float16: half the bytes, pictures within 74 dB PSNR of the float32 ones. Last, every
+part's weight matrices are packed to int8 with a scale per output channel (packed_weights.py): half the
+bytes again; on first use each part is assembled, decoded to float16, into the cache (shared_weights.py).
+Needs the [export] extra."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from ortdiffusion.exporter import export_pipeline
 from ortdiffusion.exporter.vocabulary import prune_vocabulary
 from ortdiffusion.half_weights import store_part_fp16
 from ortdiffusion.model_folder import SHARED_PARTS_KEY
+from ortdiffusion.packed_weights import pack_weights
 from ortdiffusion.pipelines.components import SHIPPED_TOKENIZER, SHIPPED_TOKENIZER_KEY
 from ortdiffusion.precision import PRECISION_KEY
 from ortdiffusion.safetensors_file import read_safetensors
@@ -47,6 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "python" / "ortdiffusion" / "models"
 BASE_FOLDER = "default"
 VARIANT_FOLDERS = {"inpaint": "default_inpaint", "controlnet": "default_canny"}
+UNPACKED_BASE_UNET = "base-unet-unpacked"  # in the scratch folder: install_base leaves it for install_variant
 
 
 def trained_token_ids() -> set[int]:
@@ -80,6 +84,9 @@ def install_base(trained: Path, scratch: Path, models: Path) -> int:
     pruned = prune_vocabulary(exported / "text_encoder", trained_token_ids())
     for part in ("unet", "text_encoder", "vae_encoder", "vae_decoder"):
         store_part_fp16(exported / part)
+    shutil.copytree(exported / "unet", scratch / UNPACKED_BASE_UNET)  # what the ControlNet variant was fused with
+    for part in ("unet", "text_encoder", "vae_encoder", "vae_decoder"):
+        pack_weights(exported / part)
     _write_index(exported, "trained on synthetic shapes by scripts/train_default_model.sh; "
                            "installed by scripts/build_default_model.py", {PRECISION_KEY: "fp16-weights"})
     if (trained / "training_summary.json").is_file():
@@ -107,8 +114,10 @@ def install_variant(kind: str, source: Path, controlnets: list[Path], scratch: P
     _write_index(variant, f"{kind} variant of ../default, trained by scripts/train_default_model.sh",
                  {SHARED_PARTS_KEY: "../default", PRECISION_KEY: "fp16-weights"})
     _install(variant, models / VARIANT_FOLDERS[kind])
-    if controlnets:  # the fused UNet half is the frozen base UNet: ship those weights once
-        share_weights(models / VARIANT_FOLDERS[kind] / "unet", models / BASE_FOLDER / "unet")
+    unet = models / VARIANT_FOLDERS[kind] / "unet"
+    if controlnets:  # the fused UNet half is the frozen base UNet: ship those weights once (the packed ones)
+        share_weights(unet, models / BASE_FOLDER / "unet", compare_with=scratch / UNPACKED_BASE_UNET)
+    pack_weights(unet)
 
 
 def install_lora(name: str, folder: Path, models: Path) -> Path:

@@ -16,8 +16,8 @@ from ortdiffusion.training.scoring import classify_shape, colour_check, colour_f
 STEPS = 20
 GUIDANCE = 7.5
 SEEDS = (0, 1, 2)
-# Measured on the shipped model (2026-11-24): colours 36/36 here and 72/72 on seeds 10-15; shapes 83% here
-# and 89% on seeds 10-15 (stars 50-58% and crosses 67-75% are the weak ones). The thresholds leave room for
+# Measured on the shipped model (2026-11-25, int8-packed): colours 36/36 here and 72/72 on seeds 10-15; shapes
+# 81% here and 88% on seeds 10-15 (83% and 89% before packing) (stars 50-58% and crosses 67-75% are the weak ones). The thresholds leave room for
 # other CPUs' kernels while still failing if the prompt stops steering the picture (chance is 1/8 for a
 # colour, 1/6 for a shape).
 COLOUR_THRESHOLD = 0.9
@@ -60,7 +60,7 @@ def test_prompt_colours_cover_the_picture(generated):
 
 
 def test_prompt_shapes_are_recognised(generated):
-    """Chance is 1/6; measured 30 of 36 pictures classified as the prompt's shape."""
+    """Chance is 1/6; measured 29 of 36 pictures (30 before packing) classified as the prompt's shape."""
     attributes, batches = generated
     hits = [classify_shape(image, a.colour)[0] == a.shape for images in batches for image, a in zip(images, attributes)]
     assert np.mean(hits) >= SHAPE_THRESHOLD, f"{np.mean(hits):.2f} of the shapes recognised"

@@ -20,7 +20,7 @@ from ortdiffusion.half_weights import (
     store_part_fp16,
     store_weights_fp16,
 )
-from ortdiffusion.model_folder import save_model_files
+from ortdiffusion.model_folder import part_folder, save_model_files
 from ortdiffusion.models import default_lora_path, default_model_path
 from ortdiffusion.precision import INT8_OPS_KEY, PRECISION_KEY, convert_precision
 
@@ -80,8 +80,11 @@ def test_only_matrices_within_float16_range_are_stored_half_and_the_layout_undoe
 
 
 def _float32_copy(folder, target):
-    """A float32 copy of an fp16-weights folder (the same rounded values read directly, no Casts)."""
-    shutil.copytree(folder, target)
+    """A float32 copy of an fp16-weights folder (the same rounded values read directly, no Casts), made from
+    its assembled parts (the shipped ones are packed: packed_weights.py)."""
+    shutil.copytree(folder, target, ignore=lambda _, names: [n for n in names if (folder / n / "model.onnx").is_file()])
+    for part in (p for p in folder.iterdir() if (p / "model.onnx").is_file()):
+        shutil.copytree(part_folder(folder, part.name), target / part.name)
     for model_path in target.glob("*/model.onnx"):
         model = onnx.load(str(model_path), load_external_data=True)
         restore_float32_weights(model)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from ortdiffusion import ExternalDataError, FormatError, initializers
+from ortdiffusion.model_folder import part_folder
 from ortdiffusion.models import default_model_path
 
 OPTIMUM_FIXTURE = Path(__file__).parent / "data" / "optimum-micro"
@@ -49,9 +50,19 @@ def test_fused_controlnet_export_with_external_data(zoo):
     assert loaded.is_external("unet.conv_in.weight")
 
 
-@pytest.mark.parametrize("path", [OPTIMUM_FIXTURE / "unet" / "model.onnx", default_model_path() / "text_encoder" / "model.onnx"])
-def test_shipped_and_optimum_models_match(path):
-    _assert_same_as_onnx(path)
+def test_optimum_model_matches():
+    _assert_same_as_onnx(OPTIMUM_FIXTURE / "unet" / "model.onnx")
+
+
+def test_shipped_model_as_assembled_matches():
+    """The shipped parts are packed (packed_weights.py); what sessions read is the assembled copy."""
+    _assert_same_as_onnx(part_folder(default_model_path(), "text_encoder") / "model.onnx")
+
+
+def test_a_packed_part_read_directly_is_refused_naming_the_tensor():
+    path = default_model_path() / "unet" / "model.onnx"
+    with pytest.raises(ExternalDataError, match="unet.conv_in.weight.*ortdiffusion-packed-weights"):
+        initializers.load(path)
 
 
 CASES = {

@@ -41,17 +41,21 @@ def test_read_config_names_a_broken_file(tmp_path):
 
 
 def test_shipped_variants_share_the_default_models_parts():
+    """Every shipped part is stored packed (packed_weights.py), so each resolves to its assembled copy in the
+    cache; the variants' text encoder and VAE resolve to the very copy the default model's do."""
     from ortdiffusion.models import default_model_path
+    from ortdiffusion.session_cache import default_cache_dir
 
-    default = default_model_path().resolve()
+    default = default_model_path()
+    assembled = default_cache_dir() / "assembled"
     for task in ("inpaint", "controlnet"):
         variant = default_model_path(task)
-        if task == "inpaint":
-            assert part_folder(variant, "unet") == variant / "unet"
-        else:  # stored without its frozen base-UNet weights, assembled in the cache (test_shared_weights.py)
-            assert part_folder(variant, "unet").name == "unet" and part_folder(variant, "unet") != variant / "unet"
-        assert part_folder(variant, "text_encoder") == default / "text_encoder"
-        assert part_folder(variant, "vae_decoder") == default / "vae_decoder"
+        unet = part_folder(variant, "unet")
+        assert unet.name == "unet" and unet.parent.parent == assembled and unet != part_folder(default, "unet")
+        assert not (variant / "text_encoder").exists() and not (variant / "vae_decoder").exists()
+        for part in ("text_encoder", "vae_decoder"):
+            assert part_folder(variant, part) == part_folder(default, part)
+            assert part_folder(variant, part).parent.parent == assembled
 
 
 def test_default_model_and_lora_lookups_name_what_exists():

@@ -12,6 +12,7 @@ import pytest
 
 import ortdiffusion as od
 from ortdiffusion import session_cache
+from ortdiffusion.model_folder import part_folder
 from ortdiffusion.models import default_model_path
 from ortdiffusion.sessions import create_session
 
@@ -19,7 +20,7 @@ from ortdiffusion.sessions import create_session
 @pytest.fixture()
 def unet_copy(tmp_path):
     folder = tmp_path / "model" / "unet"
-    shutil.copytree(default_model_path() / "unet", folder)
+    shutil.copytree(part_folder(default_model_path(), "unet"), folder)  # the complete part, not the packed one
     return folder / "model.onnx"
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "DATA_FILE", "MODEL_FILE", "SHARED_PARTS_KEY", "part_folder", "read_config", "replace_model_files",
-    "save_model_files",
+    "DATA_FILE", "MODEL_FILE", "SHARED_PARTS_KEY", "mark_external", "part_folder", "read_config",
+    "replace_model_files", "save_model_files",
 ]
 
 MODEL_FILE = "model.onnx"  # each part's graph (optimum's layout)
@@ -41,7 +41,8 @@ def part_folder(folder: Path, part: str) -> Path:
     lives: ``folder/part``, or, when the folder lacks it and its model_index.json names a folder under
     ``SHARED_PARTS_KEY``, that folder's part (the shipped inpainting and ControlNet variants share the
     default model's text encoder and VAE this way). A part stored without the weights it shares with
-    another part resolves to its assembled copy in the cache (see shared_weights.py)."""
+    another part, or with its weights packed to int8, resolves to its assembled copy in the cache
+    (see shared_weights.py)."""
     own = folder / part
     if own.exists():
         return _complete(own)
@@ -57,11 +58,11 @@ def part_folder(folder: Path, part: str) -> Path:
 
 
 def _complete(part: Path) -> Path:
-    """``part``, or, when it stores only the weights it does not share with another part (shared_weights.py),
-    the assembled complete copy of it."""
-    from ortdiffusion.shared_weights import MANIFEST, assembled_part
+    """``part``, or, when it is stored incomplete (weights shared with another part, or packed to int8:
+    shared_weights.py), the assembled complete copy of it."""
+    from ortdiffusion.shared_weights import complete_part
 
-    return assembled_part(part) if (part / MANIFEST).is_file() else part
+    return complete_part(part)
 
 
 def save_model_files(model: Any, folder: Path) -> None:
@@ -93,3 +94,18 @@ def replace_model_files(model: Any, folder: Path, texts: Mapping[str, str] | Non
                 os.replace(staging / name, folder / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def mark_external(tensor: Any, location: str, length: int) -> None:
+    """Drop the values of the TensorProto ``tensor`` and mark it as ``length`` bytes of external data at
+    ``location``: a name no file has, which tells assembly where its values come from (shared_weights.py,
+    packed_weights.py). Saving the model keeps such a tensor as it is."""
+    from onnx import TensorProto
+
+    for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"):
+        tensor.ClearField(field)
+    tensor.data_location = TensorProto.EXTERNAL
+    del tensor.external_data[:]
+    for key, value in (("location", location), ("offset", "0"), ("length", str(length))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value

@@ -51,7 +51,7 @@ from ortdiffusion.model_folder import (
     read_config,
     save_model_files,
 )
-from ortdiffusion.shared_weights import MANIFEST as SHARED_MANIFEST
+from ortdiffusion.shared_weights import needs_assembly
 
 logger = logging.getLogger(__name__)
 
@@ -245,8 +245,8 @@ def convert_precision(
         logger.info("recorded %d UNet runs for calibration in %.1f s", len(feeds), report.seconds["calibration"])
     staging = staging_folder(output)
     try:
-        # parts stored without the weights they share with another (shared_weights.py) are copied assembled
-        partial = [part for part in FOLDER_PARTS if (source / part / SHARED_MANIFEST).is_file()]
+        # parts stored incomplete (shared or packed weights, shared_weights.py) are copied assembled
+        partial = [part for part in FOLDER_PARTS if needs_assembly(source / part)]
         shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*parts, *partial))
         for part in FOLDER_PARTS:  # parts a variant folder takes from another: copied in, so the output stands alone
             shared = part_folder(source, part)

@@ -1,15 +1,17 @@
-"""Model parts stored without the weights they share, byte for byte, with another part, and assembled
-into a complete part on first use.
+"""Model parts stored incomplete for shipping, and assembled into a complete part on first use: parts
+that leave out the weights they share, byte for byte, with another part, and parts whose weights are
+packed to int8 (packed_weights.py).
 
 The shipped ControlNet variant's graph is the base UNet with a ControlNet fused in; ControlNet training
 froze the UNet, so half of its weights are exactly the default model's UNet weights. Those tensors are
 left out of its files: each keeps its name, type and shape, marked as external data at the location
-``SHARED_LOCATION`` that no file has, and ``shared_weights.json`` names the part they come from.
-ONNX Runtime refuses external-data paths that leave a model's folder, so the variant cannot point at the
-base's data file; instead :func:`assembled_part` writes the complete part once into the cache
-(``$ORTDIFFUSION_CACHE_DIR/assembled`` or ``~/.cache/ortdiffusion/optimized/assembled``), keyed by the
-files of both parts, and :func:`ortdiffusion.model_folder.part_folder` hands that folder to everything
-that reads the part (sessions, LoRAs, quantize)."""
+``SHARED_LOCATION`` that no file has, and ``shared_weights.json`` names the part they come from (which may
+itself be packed: its decoded values are what is shared). ONNX Runtime refuses external-data paths that
+leave a model's folder, so the variant cannot point at the base's data file; instead
+:func:`assembled_part` writes the complete part once into the cache (``$ORTDIFFUSION_CACHE_DIR/assembled``
+or ``~/.cache/ortdiffusion/optimized/assembled``), keyed by the files of the part (and of the part it
+shares with), and :func:`ortdiffusion.model_folder.part_folder` hands that folder to everything that reads
+the part (sessions, LoRAs, quantize)."""
 
 from __future__ import annotations
 
@@ -24,12 +26,30 @@ from pathlib import Path
 
 import numpy as np
 
-from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, replace_model_files, save_model_files
+from ortdiffusion.model_folder import (
+    DATA_FILE,
+    MODEL_FILE,
+    mark_external,
+    replace_model_files,
+    save_model_files,
+)
+from ortdiffusion.packed_weights import MANIFEST as PACKED_MANIFEST
+from ortdiffusion.packed_weights import PACKED_FILE, PACKED_LOCATION, PackedWeights
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "shared_weights.json"
 SHARED_LOCATION = "ortdiffusion-shared-weights"
+
+
+def needs_assembly(part: Path) -> bool:
+    """Whether ``part`` is stored incomplete (shared or packed weights) and must be read assembled."""
+    return (part / MANIFEST).is_file() or (part / PACKED_MANIFEST).is_file()
+
+
+def complete_part(part: Path) -> Path:
+    """``part`` itself, or its assembled copy when it is stored incomplete (see :func:`assembled_part`)."""
+    return assembled_part(part) if needs_assembly(part) else part
 
 
 def _initializer_bytes(path: Path) -> dict[str, tuple[int, tuple[int, ...], bytes]]:
@@ -42,28 +62,30 @@ def _initializer_bytes(path: Path) -> dict[str, tuple[int, tuple[int, ...], byte
             for t in model.graph.initializer}
 
 
-def share_weights(part: Path, base: Path) -> int:
+def share_weights(part: Path, base: Path, compare_with: Path | None = None) -> int:
     """Rewrite ``part`` (a folder with model.onnx) in place so every initializer identical to ``base``'s
     initializer of the same name (type, shape and bytes) is left out and read from ``base`` on assembly.
-    Writes ``shared_weights.json``; returns how many tensors were left out."""
+    Writes ``shared_weights.json``; returns how many tensors were left out.
+
+    ``compare_with`` (a part folder) is what "identical" is judged against instead of ``base``: the copy of
+    ``base`` the variant was exported with, when ``base`` has been packed since (packed_weights.py). The
+    left-out tensors then read ``base``'s decoded values, so the variant's frozen half stays the shipped
+    base UNet."""
     import onnx
     from onnx import numpy_helper
 
-    reference = _initializer_bytes(base / MODEL_FILE)
+    reference = _initializer_bytes(complete_part(base) / MODEL_FILE)
+    judged = reference if compare_with is None else _initializer_bytes(complete_part(compare_with) / MODEL_FILE)
     model = onnx.load(str(part / MODEL_FILE), load_external_data=True)
     shared = []
     for tensor in model.graph.initializer:
-        known = reference.get(tensor.name)
+        known = judged.get(tensor.name)
+        if known is not None and reference.get(tensor.name, (None, None))[:2] != known[:2]:
+            continue
         data = np.ascontiguousarray(numpy_helper.to_array(tensor)).tobytes()
         if known is None or known != (tensor.data_type, tuple(tensor.dims), data):
             continue
-        for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"):
-            tensor.ClearField(field)
-        tensor.data_location = onnx.TensorProto.EXTERNAL
-        del tensor.external_data[:]
-        for key, value in (("location", SHARED_LOCATION), ("offset", "0"), ("length", str(len(data)))):
-            entry = tensor.external_data.add()
-            entry.key, entry.value = key, value
+        mark_external(tensor, SHARED_LOCATION, len(data))
         shared.append(tensor.name)
     # The manifest first: with it and the old, complete files, assembly still works (every tensor is own).
     manifest = {"weights_from": os.path.relpath(base, part), "tensors": sorted(shared),
@@ -101,10 +123,10 @@ def _cache_root() -> Path:
     return default_cache_dir() / "assembled"
 
 
-def _key(part: Path, base: Path) -> str:
-    """Changes with either part's graph (content) or data files (size and time)."""
+def _key(part: Path, base: Path | None) -> str:
+    """Changes with the graph (content) or data files (size and time) of ``part`` and of ``base``."""
     digest = hashlib.sha256()
-    for folder in (part, base):
+    for folder in (part, base) if base is not None else (part,):
         digest.update((folder / MODEL_FILE).read_bytes())
         for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != MODEL_FILE):
             stat = path.stat()
@@ -127,30 +149,32 @@ def _read_own(part: Path, tensor, info: dict[str, str]) -> bytes:
 
 
 def assemble(part: Path, target: Path) -> None:
-    """Write the complete part (``part``'s own tensors plus the shared ones from the part its manifest
-    names) into the new folder ``target``. Raises ValueError when the shared tensors are missing from that
-    part or their values changed (checked against the manifest's SHA-256: the base was rebuilt after the
-    variant), naming the part and what to do."""
+    """Write the complete part into the new folder ``target``: ``part``'s own tensors, its packed tensors
+    decoded, and the shared ones from the part its manifest names. Raises ValueError when the shared
+    tensors are missing from that part or their values changed (checked against the manifest's SHA-256:
+    the base was rebuilt after the variant), or a packed tensor cannot be decoded, naming the part and
+    what to do."""
     import onnx
 
-    manifest, base = weights_source(part)
-    reference = _initializer_bytes(base / MODEL_FILE)
-    missing = [name for name in manifest["tensors"] if name not in reference]
-    if missing or _digest(reference, manifest["tensors"]) != manifest["sha256"]:
-        raise ValueError(f"{part}: the weights it shares with {base} have changed ({len(missing)} missing, e.g. "
-                         f"{missing[:2]}, or other values); rebuild the variant against this base "
-                         "(scripts/build_default_model.py)")
+    shared, reference = _shared_reference(part)
+    packed = PackedWeights(part) if (part / PACKED_MANIFEST).is_file() else None
     model = onnx.load(str(part / MODEL_FILE), load_external_data=False)
     for tensor in model.graph.initializer:
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
-        if info.get("location") == SHARED_LOCATION:
+        location = info.get("location")
+        if location == SHARED_LOCATION:
             known = reference.get(tensor.name)
-            if tensor.name not in manifest["tensors"] or known[:2] != (tensor.data_type, tuple(tensor.dims)):
+            if tensor.name not in shared or known is None or known[:2] != (tensor.data_type, tuple(tensor.dims)):
                 raise ValueError(f"{part}: shared tensor {tensor.name!r} is not in {MANIFEST} or has another type "
-                                 f"or shape in {base / MODEL_FILE}")
+                                 "or shape in the part it shares with")
             data = known[2]
+        elif location == PACKED_LOCATION:
+            if packed is None:
+                raise ValueError(f"{part / MODEL_FILE}: tensor {tensor.name!r} is marked packed but the part has no "
+                                 f"{PACKED_MANIFEST}; rebuild the part (scripts/build_default_model.py)")
+            data = packed.decoded_bytes(tensor)
         else:
             data = _read_own(part, tensor, info)
         del tensor.external_data[:]
@@ -161,16 +185,34 @@ def assemble(part: Path, target: Path) -> None:
     for path in part.iterdir():  # configs, weights_map.json, the fused ControlNets' config folders
         if path.is_dir():
             shutil.copytree(path, target / path.name)
-        elif path.name not in (MODEL_FILE, DATA_FILE, MANIFEST):
+        elif path.name not in (MODEL_FILE, DATA_FILE, MANIFEST, PACKED_MANIFEST, PACKED_FILE):
             shutil.copyfile(path, target / path.name)
+
+
+def _shared_reference(part: Path) -> tuple[set[str], dict[str, tuple[int, tuple[int, ...], bytes]]]:
+    """The names ``part`` shares and the complete initializers of the part it shares them with (empty when
+    it shares none), after checking them against its manifest's SHA-256."""
+    if not (part / MANIFEST).is_file():
+        return set(), {}
+    manifest, base = weights_source(part)
+    reference = _initializer_bytes(complete_part(base) / MODEL_FILE)
+    missing = [name for name in manifest["tensors"] if name not in reference]
+    if missing or _digest(reference, manifest["tensors"]) != manifest["sha256"]:
+        raise ValueError(f"{part}: the weights it shares with {base} have changed ({len(missing)} missing, e.g. "
+                         f"{missing[:2]}, or other values); rebuild the variant against this base "
+                         "(scripts/build_default_model.py)")
+    return set(manifest["tensors"]), reference
 
 
 def assembled_part(part: Path) -> Path:
     """The complete folder of the shared-weights ``part``: from the cache, or assembled into it now (into a
     temporary folder, with a warning, when the cache cannot be written)."""
-    manifest, base = weights_source(part)
-    if not (base / MODEL_FILE).is_file():
-        raise FileNotFoundError(f"{part} takes {len(manifest['tensors'])} weights from {base}, which has no {MODEL_FILE}")
+    base = None
+    if (part / MANIFEST).is_file():
+        manifest, base = weights_source(part)
+        if not (base / MODEL_FILE).is_file():
+            raise FileNotFoundError(f"{part} takes {len(manifest['tensors'])} weights from {base}, which has no "
+                                    f"{MODEL_FILE}")
     entry = _cache_root() / _key(part, base)
     complete = entry / part.name
     if (complete / MODEL_FILE).is_file():
@@ -197,5 +239,5 @@ def assembled_part(part: Path) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    logger.info("assembled %s with %d weights from %s into %s", part, len(manifest["tensors"]), base, complete)
+    logger.info("assembled %s into %s", part, complete)
     return complete
