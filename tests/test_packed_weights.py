@@ -148,10 +148,11 @@ def test_a_damaged_packed_file_is_refused_with_the_tensor_named(packed_base):
 
 
 def test_shipped_models_are_packed():
-    for task in ("text2img", "inpaint", "controlnet"):
+    # the variants pack only what they do not store as low-rank deltas (test_low_rank_deltas.py)
+    for task, at_least in (("text2img", 100), ("inpaint", 20), ("controlnet", 20)):
         unet = default_model_path(task) / "unet"
         manifest = json.loads((unet / MANIFEST).read_text())
-        assert len(manifest["tensors"]) > 60 and (unet / PACKED_FILE).stat().st_size < 2_000_000
+        assert len(manifest["tensors"]) > at_least and (unet / PACKED_FILE).stat().st_size < 2_000_000
         assert part_folder(default_model_path(task), "unet") != unet
     for part in ("text_encoder", "vae_encoder", "vae_decoder"):
         assert (default_model_path() / part / MANIFEST).is_file()

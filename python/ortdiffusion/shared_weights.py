@@ -1,6 +1,7 @@
 """Model parts stored incomplete for shipping, and assembled into a complete part on first use: parts
-that leave out the weights they share, byte for byte, with another part, and parts whose weights are
-packed to int8 (packed_weights.py).
+that leave out the weights they share, byte for byte, with another part, that store their weights as
+low-rank differences to another part's (low_rank_deltas.py), or whose weights are packed to int8
+(packed_weights.py).
 
 The shipped ControlNet variant's graph is the base UNet with a ControlNet fused in; ControlNet training
 froze the UNet, so half of its weights are exactly the default model's UNet weights. Those tensors are
@@ -22,10 +23,20 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ortdiffusion.low_rank_deltas import (
+    DELTA_FILE,
+    DELTA_LOCATION,
+    LowRankDeltas,
+    low_rank_factors,
+    worth_factoring,
+    write_factors,
+)
 from ortdiffusion.model_folder import (
     DATA_FILE,
     MODEL_FILE,
@@ -62,7 +73,8 @@ def _initializer_bytes(path: Path) -> dict[str, tuple[int, tuple[int, ...], byte
             for t in model.graph.initializer}
 
 
-def share_weights(part: Path, base: Path, compare_with: Path | None = None) -> int:
+def share_weights(part: Path, base: Path, compare_with: Path | None = None, low_rank: int = 0,
+                  base_prefixes: Mapping[str, str] | None = None) -> int:
     """Rewrite ``part`` (a folder with model.onnx) in place so every initializer identical to ``base``'s
     initializer of the same name (type, shape and bytes) is left out and read from ``base`` on assembly.
     Writes ``shared_weights.json``; returns how many tensors were left out.
@@ -70,29 +82,60 @@ def share_weights(part: Path, base: Path, compare_with: Path | None = None) -> i
     ``compare_with`` (a part folder) is what "identical" is judged against instead of ``base``: the copy of
     ``base`` the variant was exported with, when ``base`` has been packed since (packed_weights.py). The
     left-out tensors then read ``base``'s decoded values, so the variant's frozen half stays the shipped
-    base UNet."""
+    base UNet.
+
+    ``low_rank`` > 0 also stores every other weight matrix of the same name, type and shape as ``base``'s
+    plus a rank-``low_rank`` approximation of the difference (low_rank_deltas.py), where those factors
+    hold at most half its values: for a part fine-tuned from ``base`` throughout.
+
+    ``base_prefixes`` maps a name prefix of ``part`` to the prefix of the ``base`` tensor it is compared
+    with (the fused ControlNet's ``{"controlnets.0.": "unet."}``: ControlNetModel.from_unet starts the
+    ControlNet as a copy of the UNet's encoder, so its trained weights are low-rank away from it)."""
     import onnx
     from onnx import numpy_helper
 
     reference = _initializer_bytes(complete_part(base) / MODEL_FILE)
     judged = reference if compare_with is None else _initializer_bytes(complete_part(compare_with) / MODEL_FILE)
     model = onnx.load(str(part / MODEL_FILE), load_external_data=True)
-    shared = []
+    shared: list[str] = []
+    factors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    prefixes = dict(base_prefixes or {})
     for tensor in model.graph.initializer:
-        known = judged.get(tensor.name)
-        if known is not None and reference.get(tensor.name, (None, None))[:2] != known[:2]:
+        base_name = _base_name(tensor.name, prefixes)
+        known = judged.get(base_name)
+        if known is None or reference.get(base_name, (None, None))[:2] != known[:2]:
             continue
         data = np.ascontiguousarray(numpy_helper.to_array(tensor)).tobytes()
-        if known is None or known != (tensor.data_type, tuple(tensor.dims), data):
-            continue
-        mark_external(tensor, SHARED_LOCATION, len(data))
-        shared.append(tensor.name)
+        if known == (tensor.data_type, tuple(tensor.dims), data):
+            mark_external(tensor, SHARED_LOCATION, len(data))
+            shared.append(tensor.name)
+        elif low_rank and known[:2] == (tensor.data_type, tuple(tensor.dims)) \
+                and tensor.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16) \
+                and worth_factoring(tuple(tensor.dims), low_rank):
+            values = numpy_helper.to_array(tensor)
+            base_values = np.frombuffer(reference[base_name][2], dtype=values.dtype.newbyteorder("<"))
+            delta = values.astype(np.float32) - base_values.reshape(values.shape).astype(np.float32)
+            factors[tensor.name] = low_rank_factors(delta, low_rank)
+            mark_external(tensor, DELTA_LOCATION, len(data))
     # The manifest first: with it and the old, complete files, assembly still works (every tensor is own).
-    manifest = {"weights_from": os.path.relpath(base, part), "tensors": sorted(shared),
-                "sha256": _digest(reference, shared)}
+    manifest: dict = {"weights_from": os.path.relpath(base, part), "tensors": sorted(shared),
+                      "sha256": _digest(reference, [_base_name(n, prefixes) for n in shared + sorted(factors)])}
+    if prefixes:
+        manifest["base_prefixes"] = prefixes
+    if factors:
+        write_factors(part, factors)
+        manifest["low_rank"] = {"rank": low_rank, "tensors": sorted(factors)}
     (part / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     replace_model_files(model, part)  # tensors without raw data (the shared ones) are saved as they are
-    return len(shared)
+    return len(shared) + len(factors)
+
+
+def _base_name(name: str, prefixes: Mapping[str, str]) -> str:
+    """The name of the base tensor ``name`` is compared with: its prefix renamed by ``prefixes``, if any."""
+    for prefix, base_prefix in prefixes.items():
+        if name.startswith(prefix):
+            return base_prefix + name[len(prefix):]
+    return name
 
 
 def _digest(tensors: dict[str, tuple[int, tuple[int, ...], bytes]], names: list[str]) -> str:
@@ -150,13 +193,14 @@ def _read_own(part: Path, tensor, info: dict[str, str]) -> bytes:
 
 def assemble(part: Path, target: Path) -> None:
     """Write the complete part into the new folder ``target``: ``part``'s own tensors, its packed tensors
-    decoded, and the shared ones from the part its manifest names. Raises ValueError when the shared
-    tensors are missing from that part or their values changed (checked against the manifest's SHA-256:
-    the base was rebuilt after the variant), or a packed tensor cannot be decoded, naming the part and
-    what to do."""
+    decoded, the shared ones from the part its manifest names and its low-rank deltas added to that part's.
+    Raises ValueError when the base tensors are missing from that part or their values changed (checked
+    against the manifest's SHA-256: the base was rebuilt after the variant), or a packed tensor or delta
+    cannot be decoded, naming the part and what to do."""
     import onnx
 
-    shared, reference = _shared_reference(part)
+    based = _shared_reference(part)
+    factors = LowRankDeltas(part) if based.deltas else None
     packed = PackedWeights(part) if (part / PACKED_MANIFEST).is_file() else None
     model = onnx.load(str(part / MODEL_FILE), load_external_data=False)
     for tensor in model.graph.initializer:
@@ -164,12 +208,13 @@ def assemble(part: Path, target: Path) -> None:
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
         location = info.get("location")
-        if location == SHARED_LOCATION:
-            known = reference.get(tensor.name)
-            if tensor.name not in shared or known is None or known[:2] != (tensor.data_type, tuple(tensor.dims)):
-                raise ValueError(f"{part}: shared tensor {tensor.name!r} is not in {MANIFEST} or has another type "
-                                 "or shape in the part it shares with")
-            data = known[2]
+        if location in (SHARED_LOCATION, DELTA_LOCATION):
+            known = based.base_of(tensor.name)
+            listed = based.shared if location == SHARED_LOCATION else based.deltas
+            if tensor.name not in listed or known is None or known[:2] != (tensor.data_type, tuple(tensor.dims)):
+                raise ValueError(f"{part}: tensor {tensor.name!r} marked {location!r} is not listed so in {MANIFEST} "
+                                 "or has another type or shape in the part it is based on")
+            data = known[2] if factors is None or location == SHARED_LOCATION else factors.apply(tensor, known[2])
         elif location == PACKED_LOCATION:
             if packed is None:
                 raise ValueError(f"{part / MODEL_FILE}: tensor {tensor.name!r} is marked packed but the part has no "
@@ -185,23 +230,41 @@ def assemble(part: Path, target: Path) -> None:
     for path in part.iterdir():  # configs, weights_map.json, the fused ControlNets' config folders
         if path.is_dir():
             shutil.copytree(path, target / path.name)
-        elif path.name not in (MODEL_FILE, DATA_FILE, MANIFEST, PACKED_MANIFEST, PACKED_FILE):
+        elif path.name not in (MODEL_FILE, DATA_FILE, MANIFEST, PACKED_MANIFEST, PACKED_FILE, DELTA_FILE):
             shutil.copyfile(path, target / path.name)
 
 
-def _shared_reference(part: Path) -> tuple[set[str], dict[str, tuple[int, tuple[int, ...], bytes]]]:
-    """The names ``part`` shares and the complete initializers of the part it shares them with (empty when
-    it shares none), after checking them against its manifest's SHA-256."""
+@dataclass
+class _BaseTensors:
+    """What a part takes from the part it is based on: the names it shares and those it stores as low-rank
+    deltas (its own names), the base's complete initializers, and the prefix renaming between the two."""
+
+    shared: set[str] = field(default_factory=set)
+    deltas: set[str] = field(default_factory=set)
+    reference: dict[str, tuple[int, tuple[int, ...], bytes]] = field(default_factory=dict)
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+    def base_of(self, name: str) -> tuple[int, tuple[int, ...], bytes] | None:
+        """(type, shape, bytes) of the base tensor behind the part's tensor ``name``."""
+        return self.reference.get(_base_name(name, self.prefixes))
+
+
+def _shared_reference(part: Path) -> _BaseTensors:
+    """What ``part`` takes from the part its shared_weights.json names (nothing when it has none), after
+    checking those tensors against the manifest's SHA-256."""
     if not (part / MANIFEST).is_file():
-        return set(), {}
+        return _BaseTensors()
     manifest, base = weights_source(part)
     reference = _initializer_bytes(complete_part(base) / MODEL_FILE)
-    missing = [name for name in manifest["tensors"] if name not in reference]
-    if missing or _digest(reference, manifest["tensors"]) != manifest["sha256"]:
+    shared, deltas = list(manifest["tensors"]), list(manifest.get("low_rank", {}).get("tensors", []))
+    prefixes = dict(manifest.get("base_prefixes", {}))
+    names = [_base_name(name, prefixes) for name in shared + deltas]
+    missing = [name for name in names if name not in reference]
+    if missing or _digest(reference, names) != manifest["sha256"]:
         raise ValueError(f"{part}: the weights it shares with {base} have changed ({len(missing)} missing, e.g. "
                          f"{missing[:2]}, or other values); rebuild the variant against this base "
                          "(scripts/build_default_model.py)")
-    return set(manifest["tensors"]), reference
+    return _BaseTensors(set(shared), set(deltas), reference, prefixes)
 
 
 def assembled_part(part: Path) -> Path:

@@ -3,7 +3,8 @@ synthetic pictures of coloured shapes (scripts/train_default_model.sh), so the w
 fresh install with no download and draws what simple prompts ask for. Its variants share its text encoder
 and VAE: ``default_inpaint/`` (a 9-channel inpainting UNet) and ``default_canny/`` (the UNet with a Canny
 ControlNet fused in); ``default/loras/`` holds two style LoRAs in diffusers' safetensors layout. Every part
-ships with its weights packed to int8 (packed_weights.py) and is read through
+ships with its weights packed to int8 (packed_weights.py), the variants' as low-rank differences to the
+base UNet (low_rank_deltas.py), and is read through
 :func:`ortdiffusion.model_folder.part_folder`, which assembles it into the cache on first use."""
 
 from __future__ import annotations
