@@ -92,6 +92,8 @@ def test_a_changed_base_is_refused_for_its_deltas_too(fine_tuned):
     save_model_files(model, base)
     with pytest.raises(ValueError, match="weights it shares with .* have changed.*rebuild the variant"):
         part_folder(variant.parent, "unet")
+    with pytest.raises(ValueError, match="is stored incomplete already"):
+        share_weights(variant, base, low_rank=4)
 
 
 def test_damaged_factors_are_refused_with_the_tensor_named(fine_tuned):

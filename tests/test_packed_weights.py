@@ -62,12 +62,19 @@ def test_the_channel_axis_is_the_output_channel_of_the_weight_reader():
         helper.make_node("Conv", ["d", "conv_w"], ["e"]),
         helper.make_node("ConvTranspose", ["e", "deconv_w"], ["f"]),
         helper.make_node("Gather", ["table", "x"], ["g"]),
+        helper.make_node("Transpose", ["linear_w"], ["linear_w_t"], perm=[1, 0]),  # a Linear: [out, in]
+        helper.make_node("MatMul", ["g", "linear_w_t"], ["h"]),
+        helper.make_node("Cast", ["half_linear"], ["half_linear::fp32"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["half_linear::fp32"], ["half_linear_t"]),  # default perm: reversed
+        helper.make_node("MatMul", ["h", "half_linear_t"], ["i"]),
     ]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], []))
-    axes = {name: channel_axis(model, name) for name in
-            ("matmul_w", "half_w", "gemm_w", "gemm_plain", "conv_w", "deconv_w", "table", "unused")}
-    assert axes == {"matmul_w": -1, "half_w": -1, "gemm_w": 0, "gemm_plain": -1, "conv_w": 0, "deconv_w": 1,
-                    "table": 0, "unused": 0}
+    ranks = {"matmul_w": 2, "half_w": 2, "gemm_w": 2, "gemm_plain": 2, "conv_w": 4, "deconv_w": 4, "table": 2,
+             "linear_w": 2, "half_linear": 2}
+    weights = [helper.make_tensor(name, TensorProto.FLOAT, [2] * rank, [0.0] * 2 ** rank) for name, rank in ranks.items()]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [], weights))
+    axes = {name: channel_axis(model, name) for name in [*ranks, "unused"]}
+    assert axes == {"matmul_w": 1, "half_w": 1, "gemm_w": 0, "gemm_plain": 1, "conv_w": 0, "deconv_w": 1,
+                    "table": 0, "linear_w": 0, "half_linear": 0, "unused": 0}
 
 
 @pytest.fixture
@@ -116,6 +123,41 @@ def test_packed_model_draws_nearly_the_same_picture(packed_base):
     assert np.abs(packed - exact).max() < 0.05  # ... and small (random tiny weights: measured 1e-3 to 1e-2)
 
 
+def test_non_finite_tensors_stay_unpacked_and_a_part_with_nothing_to_pack_is_left_alone(tmp_path):
+    from ortdiffusion.model_folder import save_model_files
+
+    folder = tmp_path / "m" / "part"
+    folder.mkdir(parents=True)
+    mask = np.triu(np.full((16, 16), -np.inf, dtype=np.float32), 1)  # an attention mask: -inf above the diagonal
+    nodes = [helper.make_node("Add", ["x", "mask"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, 16])],
+                              [numpy_helper.from_array(mask, "mask")])
+    save_model_files(helper.make_model(graph), folder)
+    before = sorted(p.name for p in folder.iterdir())
+    assert pack_weights(folder) == 0
+    assert sorted(p.name for p in folder.iterdir()) == before and part_folder(folder.parent, "part") == folder
+
+
+def test_a_repacked_file_of_the_same_size_and_time_gets_a_new_assembled_entry(packed_base):
+    import os
+
+    folder, _ = packed_base
+    pack_weights(folder / "vae_decoder")
+    first = part_folder(folder, "vae_decoder")
+    packed = folder / "vae_decoder" / PACKED_FILE
+    stat = packed.stat()
+    tensors, _ = read_safetensors(packed)
+    name = json.loads((folder / "vae_decoder" / MANIFEST).read_text())["tensors"][0]
+    tensors[name] = -tensors[name]  # same size, other values
+    save_file(tensors, str(packed))
+    os.utime(packed, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as cp -p, rsync -a or tar would keep it
+    assert packed.stat().st_size == stat.st_size
+    second = part_folder(folder, "vae_decoder")
+    assert second != first
+    np.testing.assert_array_equal(_initializers(second)[name], -_initializers(first)[name])
+
+
 def test_a_variant_shares_the_decoded_weights_of_a_packed_base(packed_base, zoo, tmp_path):
     folder, original = packed_base
     pack_weights(folder / "unet")
@@ -145,6 +187,8 @@ def test_a_damaged_packed_file_is_refused_with_the_tensor_named(packed_base):
     (folder / "unet" / MANIFEST).write_text(json.dumps({**manifest, "format": "int4"}))
     with pytest.raises(ValueError, match="unknown packing format 'int4'"):
         part_folder(folder, "unet")
+    with pytest.raises(ValueError, match="is already packed"):
+        pack_weights(folder / "unet")
 
 
 def test_shipped_models_are_packed():

@@ -96,7 +96,8 @@ def test_shipped_controlnet_variant_ships_only_its_own_weights():
     assert (assembled / "model.onnx").is_file() and assembled != canny / "unet"
 
 
-@pytest.mark.parametrize("weights_from", ["/etc/unet", "../../../elsewhere/unet", "../../base/text_encoder", ""])
+@pytest.mark.parametrize("weights_from", ["/etc/unet", "../../../elsewhere/unet", "../../base/text_encoder", "",
+                                          ".", "../unet"])
 def test_a_manifest_cannot_send_the_loader_elsewhere(shared_copy, weights_from):
     fused, base = shared_copy
     share_weights(fused / "unet", base / "unet")
@@ -107,9 +108,11 @@ def test_a_manifest_cannot_send_the_loader_elsewhere(shared_copy, weights_from):
         part_folder(fused, "unet")
 
 
-def test_an_entry_published_meanwhile_by_another_process_is_used_not_replaced(shared_copy, monkeypatch):
+def test_an_entry_published_meanwhile_by_another_process_is_used_not_replaced(shared_copy, monkeypatch, tmp_path):
     fused, base = shared_copy
     share_weights(fused / "unet", base / "unet")
+    # entries are keyed by content: an empty cache of its own, or another test's entry would be found
+    monkeypatch.setattr(shared_weights, "_cache_root", lambda: tmp_path / "cache" / "assembled")
     assemble = shared_weights.assemble
     published = []
 
@@ -123,3 +126,15 @@ def test_an_entry_published_meanwhile_by_another_process_is_used_not_replaced(sh
     assembled = part_folder(fused, "unet")
     assert published and (assembled / "model.onnx").stat().st_ino == published[0]  # the first copy stays
     assert not [p for p in assembled.parent.parent.iterdir() if ".partial-" in p.name]  # staging removed
+
+
+def test_a_base_that_takes_weights_from_another_part_in_turn_is_refused(shared_copy, tmp_path):
+    """One level only: no chains, so no cycles (a base may be packed, not shared)."""
+    fused, base = shared_copy
+    share_weights(fused / "unet", base / "unet")
+    other = tmp_path / "other"
+    shutil.copytree(fused, other)
+    manifest = json.loads((other / "unet" / MANIFEST).read_text())
+    (other / "unet" / MANIFEST).write_text(json.dumps({**manifest, "weights_from": "../../fused/unet"}))
+    with pytest.raises(ValueError, match="takes weights from another part in turn"):
+        part_folder(other, "unet")

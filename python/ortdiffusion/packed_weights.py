@@ -12,7 +12,8 @@ Symmetric per-channel linear quantization (as in ONNX Runtime's per-channel weig
     W'       = code * scale[c]                 |W' - W| <= scale[c] / 2
 
 The output channel is axis 0 for Conv and Gather (embedding rows), axis 1 for ConvTranspose, and the last
-axis for MatMul's weight (torch's Linear exports as ``MatMul(x, W^T)``).
+axis of MatMul's weight; :func:`channel_axis` follows the weight through Casts and Transposes, so a Linear
+weight stored [out, in] and transposed for MatMul (as the exporter's graphs do) is scaled per row.
 
 Layout: the initializer keeps its name, type and shape in model.onnx, marked as external data at the
 location ``PACKED_LOCATION`` that no file has; ``packed_weights.safetensors`` holds ``NAME`` (int8 codes,
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, mark_external, replace_model_files
+from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, mark_external, read_config, replace_model_files
 
 MANIFEST = "packed_weights.json"
 PACKED_FILE = "packed_weights.safetensors"
@@ -40,23 +41,36 @@ MIN_ELEMENTS = 256  # smaller tensors (the few small matrices) are not worth a s
 
 def channel_axis(model: Any, name: str) -> int:
     """The output-channel axis of initializer ``name`` in the ModelProto ``model``, from the first node
-    that reads it (through a Cast, as fp16-weights parts read their weights): see the module docstring."""
-    reads = {name}
-    for node in model.graph.node:  # half_weights' Casts come first, so one pass sees them before their readers
-        if node.op_type == "Cast" and node.input and node.input[0] in reads:
-            reads.add(node.output[0])
+    that reads it, followed through Casts (fp16-weights parts read their weights through one) and
+    Transposes (the exporter's Linear weights are stored [out, in] and transposed for MatMul): see the
+    module docstring. 0 when no reader says otherwise."""
+    ranks = {t.name: len(t.dims) for t in model.graph.initializer}
+    # each value that reads the weight -> its axes as axes of the stored tensor
+    reads: dict[str, list[int]] = {name: list(range(ranks.get(name, 0)))}
+    for node in model.graph.node:  # topological order: a Cast or Transpose comes before its readers
+        source = node.input[0] if node.input else None
+        if node.op_type == "Cast" and source in reads:
+            reads[node.output[0]] = reads[source]
+            continue
+        if node.op_type == "Transpose" and source in reads:
+            axes = reads[source]
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), list(range(len(axes)))[::-1])
+            reads[node.output[0]] = [axes[k] for k in perm]
             continue
         for k, value in enumerate(node.input):
             if value not in reads:
                 continue
+            axes = reads[value]
+            if not axes:
+                return 0
             if node.op_type == "MatMul" and k == 1:
-                return -1
+                return axes[-1]
             if node.op_type == "Gemm" and k == 1:
                 transposed = next((a.i for a in node.attribute if a.name == "transB"), 0)
-                return 0 if transposed else -1
+                return axes[0] if transposed else axes[-1]
             if node.op_type == "ConvTranspose" and k == 1:
-                return 1
-            return 0
+                return axes[1]
+            return axes[0]
     return 0
 
 
@@ -78,15 +92,18 @@ def unpack_tensor(codes: np.ndarray, scale: np.ndarray, dtype: np.dtype) -> np.n
 
 
 def pack_weights(part: Path) -> int:
-    """Rewrite ``part`` (a folder with model.onnx) in place so every float32 or float16 initializer of two
-    or more dimensions and at least ``MIN_ELEMENTS`` values is packed to int8 (``packed_weights.*``).
+    """Rewrite ``part`` (a folder with model.onnx) in place so every finite float32 or float16 initializer
+    of two or more dimensions and at least ``MIN_ELEMENTS`` values is packed to int8 (``packed_weights.*``;
+    a tensor holding inf or NaN, such as an attention mask, stays as it is).
     Tensors left out for another reason (shared_weights.py) stay as they are. Returns how many tensors
-    were packed."""
+    were packed; raises ValueError for a part packed already."""
     import onnx
     from onnx import TensorProto, numpy_helper
     from onnx.external_data_helper import load_external_data_for_tensor
     from safetensors.numpy import save_file
 
+    if (part / MANIFEST).exists():
+        raise ValueError(f"{part} is already packed ({MANIFEST} exists); pack the unpacked export instead")
     model = onnx.load(str(part / MODEL_FILE), load_external_data=False)
     for tensor in model.graph.initializer:  # its own tensors only: the shared ones keep their markers
         if tensor.data_location == TensorProto.EXTERNAL and _location(tensor) == DATA_FILE:
@@ -97,7 +114,9 @@ def pack_weights(part: Path) -> int:
     packable = [t for t in model.graph.initializer
                 if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16) and len(t.dims) >= 2
                 and int(np.prod(t.dims)) >= MIN_ELEMENTS and t.name not in graph_inputs
-                and t.data_location != TensorProto.EXTERNAL]
+                and t.data_location != TensorProto.EXTERNAL and np.isfinite(numpy_helper.to_array(t)).all()]
+    if not packable:
+        return 0  # nothing to gain: the part stays as it is (and needs no assembly)
     stored: dict[str, np.ndarray] = {}
     for tensor in packable:
         values = numpy_helper.to_array(tensor)
@@ -124,7 +143,7 @@ class PackedWeights:
         from ortdiffusion.safetensors_file import read_safetensors
 
         self.part = part
-        manifest = json.loads((part / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_config(part, MANIFEST)  # ValueError naming the file if it is not JSON
         if manifest.get("format") != FORMAT:
             raise ValueError(f"{part / MANIFEST}: unknown packing format {manifest.get('format')!r}; "
                              f"this ortdiffusion reads {FORMAT!r}")

@@ -41,6 +41,7 @@ from ortdiffusion.model_folder import (
     DATA_FILE,
     MODEL_FILE,
     mark_external,
+    read_config,
     replace_model_files,
     save_model_files,
 )
@@ -90,10 +91,14 @@ def share_weights(part: Path, base: Path, compare_with: Path | None = None, low_
 
     ``base_prefixes`` maps a name prefix of ``part`` to the prefix of the ``base`` tensor it is compared
     with (the fused ControlNet's ``{"controlnets.0.": "unet."}``: ControlNetModel.from_unet starts the
-    ControlNet as a copy of the UNet's encoder, so its trained weights are low-rank away from it)."""
+    ControlNet as a copy of the UNet's encoder, so its trained weights are low-rank away from it).
+    Raises ValueError for a part that is stored incomplete already."""
     import onnx
     from onnx import numpy_helper
 
+    if needs_assembly(part):
+        raise ValueError(f"{part} is stored incomplete already ({MANIFEST} or {PACKED_MANIFEST} exists); share the "
+                         "complete export's weights instead")
     reference = _initializer_bytes(complete_part(base) / MODEL_FILE)
     judged = reference if compare_with is None else _initializer_bytes(complete_part(compare_with) / MODEL_FILE)
     model = onnx.load(str(part / MODEL_FILE), load_external_data=True)
@@ -148,15 +153,20 @@ def _digest(tensors: dict[str, tuple[int, tuple[int, ...], bytes]], names: list[
 
 def weights_source(part: Path) -> tuple[dict, Path]:
     """The manifest of ``part`` and the part folder it names. Raises ValueError when that folder is given
-    as an absolute path, lies outside the folder holding ``part``'s model folder, or is not a part of the
-    same name (a manifest can only point at a sibling model's part)."""
-    manifest = json.loads((part / MANIFEST).read_text(encoding="utf-8"))
+    as an absolute path, lies outside the folder holding ``part``'s model folder, is not a part of the
+    same name (a manifest can only point at a sibling model's part), is ``part`` itself, or takes weights
+    from another part in turn (one level only: no chains, so no cycles; the base may be packed)."""
+    manifest = read_config(part, MANIFEST)  # ValueError naming the file if it is not JSON
     source = str(manifest.get("weights_from", ""))
     base = (part / source).resolve()
     models = part.resolve().parent.parent
-    if not source or os.path.isabs(source) or not base.is_relative_to(models) or base.name != part.name:
+    if not source or os.path.isabs(source) or not base.is_relative_to(models) or base.name != part.name \
+            or base == part.resolve():
         raise ValueError(f"{part / MANIFEST}: weights_from {source!r} must name the {part.name}/ folder of another "
                          f"model beside this one (inside {models})")
+    if (base / MANIFEST).is_file():
+        raise ValueError(f"{part / MANIFEST}: {base} takes weights from another part in turn; a part can only be "
+                         "based on a complete (or only packed) part")
     return manifest, base
 
 
@@ -166,14 +176,23 @@ def _cache_root() -> Path:
     return default_cache_dir() / "assembled"
 
 
+KEY_VERSION = b"assembled-v2"  # changes when assembly or a stored format is decoded differently
+CONTENT_HASH_LIMIT = 64 << 20  # files up to this size are keyed by content; larger ones by size and time
+
+
 def _key(part: Path, base: Path | None) -> str:
-    """Changes with the graph (content) or data files (size and time) of ``part`` and of ``base``."""
-    digest = hashlib.sha256()
+    """Changes with any file of ``part`` and of ``base``, subfolders included: by content up to
+    ``CONTENT_HASH_LIMIT`` (all of the shipped models' files: a repacked file of the same size and time is
+    still seen), by size and modification time above it (a full-size model's weights)."""
+    digest = hashlib.sha256(KEY_VERSION)
     for folder in (part, base) if base is not None else (part,):
-        digest.update((folder / MODEL_FILE).read_bytes())
-        for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != MODEL_FILE):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+            digest.update(f"{path.relative_to(folder).as_posix()}:{stat.st_size};".encode())
+            if stat.st_size <= CONTENT_HASH_LIMIT:
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+            else:
+                digest.update(f"{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:32]
 
 
@@ -268,8 +287,8 @@ def _shared_reference(part: Path) -> _BaseTensors:
 
 
 def assembled_part(part: Path) -> Path:
-    """The complete folder of the shared-weights ``part``: from the cache, or assembled into it now (into a
-    temporary folder, with a warning, when the cache cannot be written)."""
+    """The complete folder of the incomplete ``part`` (shared, low-rank or packed weights): from the cache,
+    or assembled into it now (into a temporary folder, with a warning, when the cache cannot be written)."""
     base = None
     if (part / MANIFEST).is_file():
         manifest, base = weights_source(part)
