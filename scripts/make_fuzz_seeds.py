@@ -23,6 +23,7 @@ from onnx import helper, numpy_helper
 from ortdiffusion.lora.formats import parse_lora
 from ortdiffusion.lora.lora_file import write_lora_file
 from ortdiffusion.lora.targets import match_layers, module_targets
+from ortdiffusion.model_folder import part_folder
 from ortdiffusion.models import default_model_path
 
 ARRAYS = {
@@ -77,8 +78,7 @@ def external_model() -> tuple[bytes, bytes]:
 
 def lora_file_bytes() -> bytes:
     """A rank-2 .lora for two attention projections of the shipped default model."""
-    model = default_model_path()
-    targets = module_targets(model / "unet", "unet")
+    targets = module_targets(part_folder(default_model_path(), "unet"), "unet")  # the assembled (unpacked) part
     modules = sorted(m for m in targets if m.endswith(("attn1.to_q", "attn2.to_v")))[:2]
     rng = np.random.default_rng(0)
     tensors = {}
@@ -93,12 +93,12 @@ def lora_file_bytes() -> bytes:
 
 
 def real_models() -> dict[str, bytes]:
-    """The default model's VAE encoder (inline weights) and UNet (external data), as exported."""
-    model = default_model_path()
+    """The default model's VAE encoder (inline weights) and UNet (external data), as assembled from the
+    shipped packed files (what sessions read)."""
+    vae_encoder, unet = (part_folder(default_model_path(), part) for part in ("vae_encoder", "unet"))
     return {
-        "real-vae-encoder": memory_seed((model / "vae_encoder" / "model.onnx").read_bytes()),
-        "real-unet-external": external_seed((model / "unet" / "model.onnx").read_bytes(),
-                                            (model / "unet" / "model.onnx_data").read_bytes()),
+        "real-vae-encoder": memory_seed((vae_encoder / "model.onnx").read_bytes()),
+        "real-unet-external": external_seed((unet / "model.onnx").read_bytes(), (unet / "model.onnx_data").read_bytes()),
     }
 
 
