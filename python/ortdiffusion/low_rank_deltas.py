@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion.model_folder import MODEL_FILE
-from ortdiffusion.packed_weights import SCALE_SUFFIX, pack_tensor, unpack_tensor
+from ortdiffusion.packed_weights import SCALE_SUFFIX, pack_tensor, stored_dtype, unpack_tensor
 
 DELTA_FILE = "low_rank_deltas.safetensors"
 DELTA_LOCATION = "ortdiffusion-low-rank-delta"
@@ -88,14 +88,12 @@ class LowRankDeltas:
         """The little-endian bytes of ``tensor`` (a TensorProto marked at ``DELTA_LOCATION``): the base
         tensor's bytes ``base_bytes`` plus ``up @ down``, in the tensor's type. Raises ValueError naming the
         file and tensor when the factors are missing or do not fit its shape."""
-        from onnx import helper
-
         up, down = (self._factor(tensor.name, suffix) for suffix in FACTORS)
         shape = tuple(tensor.dims)
         if len(shape) < 2 or up.shape[0] != shape[0] or up.shape[1] != down.shape[0] \
                 or down.shape[1] != int(np.prod(shape[1:])):
             raise ValueError(f"{self.part / DELTA_FILE}: factors {up.shape} @ {down.shape} of tensor {tensor.name!r} "
                              f"do not make its shape {shape} in {self.part / MODEL_FILE}")
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
+        dtype = stored_dtype(tensor)
         base = np.frombuffer(base_bytes, dtype=dtype).reshape(shape).astype(np.float32)
         return np.ascontiguousarray((base + (up @ down).reshape(shape)).astype(dtype)).tobytes()

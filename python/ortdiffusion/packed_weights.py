@@ -91,6 +91,13 @@ def unpack_tensor(codes: np.ndarray, scale: np.ndarray, dtype: np.dtype) -> np.n
     return (codes.astype(np.float32) * scale).astype(dtype)
 
 
+def stored_dtype(tensor: Any) -> np.dtype:
+    """The little-endian numpy type of the TensorProto ``tensor``: what assembly writes as its raw bytes."""
+    from onnx import helper
+
+    return np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
+
+
 def pack_weights(part: Path) -> int:
     """Rewrite ``part`` (a folder with model.onnx) in place so every finite float32 or float16 initializer
     of two or more dimensions and at least ``MIN_ELEMENTS`` values is packed to int8 (``packed_weights.*``;
@@ -111,15 +118,16 @@ def pack_weights(part: Path) -> int:
             tensor.data_location = TensorProto.DEFAULT
             del tensor.external_data[:]
     graph_inputs = {value.name for value in model.graph.input}
-    packable = [t for t in model.graph.initializer
-                if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16) and len(t.dims) >= 2
-                and int(np.prod(t.dims)) >= MIN_ELEMENTS and t.name not in graph_inputs
-                and t.data_location != TensorProto.EXTERNAL and np.isfinite(numpy_helper.to_array(t)).all()]
+    candidates = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer
+                  if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16) and len(t.dims) >= 2
+                  and int(np.prod(t.dims)) >= MIN_ELEMENTS and t.name not in graph_inputs
+                  and t.data_location != TensorProto.EXTERNAL}
+    packable = [t for t in model.graph.initializer if t.name in candidates and np.isfinite(candidates[t.name]).all()]
     if not packable:
         return 0  # nothing to gain: the part stays as it is (and needs no assembly)
     stored: dict[str, np.ndarray] = {}
     for tensor in packable:
-        values = numpy_helper.to_array(tensor)
+        values = candidates[tensor.name]
         codes, scale = pack_tensor(values, channel_axis(model, tensor.name))
         stored[tensor.name], stored[tensor.name + SCALE_SUFFIX] = codes, scale
         mark_external(tensor, PACKED_LOCATION, values.nbytes)
@@ -154,8 +162,6 @@ class PackedWeights:
         """The decoded little-endian bytes of the packed initializer ``tensor`` (a TensorProto). Raises
         ValueError naming the file and tensor when the manifest or ``PACKED_FILE`` lacks it, or its codes
         or scale do not fit the tensor's shape."""
-        from onnx import helper
-
         codes = self.tensors.get(tensor.name)
         scale = self.tensors.get(tensor.name + SCALE_SUFFIX)
         shape = tuple(tensor.dims)
@@ -168,5 +174,4 @@ class PackedWeights:
             raise ValueError(f"{self.part / PACKED_FILE}: tensor {tensor.name!r} has codes {codes.dtype}{codes.shape} "
                              f"and scale {scale.dtype}{scale.shape}, not int8 codes of shape {shape} with a "
                              "per-channel float32 scale")
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
-        return np.ascontiguousarray(unpack_tensor(codes, scale, dtype)).tobytes()
+        return np.ascontiguousarray(unpack_tensor(codes, scale, stored_dtype(tensor))).tobytes()

@@ -233,7 +233,8 @@ def assemble(part: Path, target: Path) -> None:
             if tensor.name not in listed or known is None or known[:2] != (tensor.data_type, tuple(tensor.dims)):
                 raise ValueError(f"{part}: tensor {tensor.name!r} marked {location!r} is not listed so in {MANIFEST} "
                                  "or has another type or shape in the part it is based on")
-            data = known[2] if factors is None or location == SHARED_LOCATION else factors.apply(tensor, known[2])
+            # a listed delta means the manifest has "low_rank", so its factors were read above
+            data = known[2] if location == SHARED_LOCATION else factors.apply(tensor, known[2])
         elif location == PACKED_LOCATION:
             if packed is None:
                 raise ValueError(f"{part / MODEL_FILE}: tensor {tensor.name!r} is marked packed but the part has no "
