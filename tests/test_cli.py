@@ -123,3 +123,23 @@ def test_generate_fit_pad_keeps_the_aspect_ratio_and_crops_back(tmp_path):
     with Image.open(out) as image:
         assert image.size == (128, 64)  # the picture's box inside the padded 128x128 canvas
     assert read_parameters(out)["fit"] == "pad"
+
+
+def test_generate_from_a_warm_cache_never_imports_onnx_or_torch(tmp_path):
+    # Importing onnx costs 0.1-0.9 s (its ml_dtypes dependency), more than the whole main command once the
+    # shipped parts are assembled: plain generation must not pull it (nor torch) in.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from ortdiffusion.cli import main\n"
+        f"assert main(['generate', 'a red circle', '--steps', '2', '--out', {str(tmp_path / 'x.png')!r}, '--quiet']) == 0\n"
+        "print(sorted(m for m in ('onnx', 'torch') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "ORTDIFFUSION_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+            for _ in range(2)]  # the first assembles the shipped parts into the empty cache (that needs onnx)
+    assert all(run.returncode == 0 for run in runs), [run.stderr[-2000:] for run in runs]
+    assert runs[1].stdout.strip().splitlines()[-1] == "[]", runs[1].stdout

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from ortdiffusion.lora.architecture import cross_attention_width, describe_width
 from ortdiffusion.lora.formats import LoraFile, LoraLayer
@@ -45,6 +44,8 @@ def _from_weights_map(folder: Path, module: str) -> dict[str, Target]:
 
 
 def _from_graph(folder: Path) -> dict[str, Target]:
+    import onnx  # lazily: importing onnx (ml_dtypes) costs most of a second, and plain generation never needs it
+
     model = onnx.load(str(folder / MODEL_FILE), load_external_data=False)
     shapes = {t.name: tuple(int(d) for d in t.dims) for t in model.graph.initializer}
     transposes = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Transpose"}
