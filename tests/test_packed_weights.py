@@ -139,6 +139,28 @@ def test_non_finite_tensors_stay_unpacked_and_a_part_with_nothing_to_pack_is_lef
     assert sorted(p.name for p in folder.iterdir()) == before and part_folder(folder.parent, "part") == folder
 
 
+def test_a_tensor_at_the_limit_of_its_type_stays_unpacked(tmp_path):
+    # A causal mask filled with float32's lowest value is finite, but 127 * (max / 127) rounds past the
+    # largest float32: packed, it would decode to -inf (and the attention to NaN).
+    from ortdiffusion.model_folder import save_model_files
+
+    folder = tmp_path / "m" / "part"
+    folder.mkdir(parents=True)
+    lowest = np.float32(np.finfo(np.float32).min)
+    mask = np.triu(np.full((16, 16), lowest, dtype=np.float32), 1)
+    weight = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Add", ["h", "mask"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, 16])],
+                              [numpy_helper.from_array(mask, "mask"), numpy_helper.from_array(weight, "w")])
+    save_model_files(helper.make_model(graph), folder)
+    assert pack_weights(folder) == 1  # the weight only
+    assert json.loads((folder / "packed_weights.json").read_text())["tensors"] == ["w"]
+    assembled = _initializers(part_folder(folder.parent, "part"))
+    np.testing.assert_array_equal(assembled["mask"], mask)
+    assert np.abs(assembled["w"] - weight).max() <= np.abs(weight).max() / 127 / 2 * 1.001
+
+
 def test_a_repacked_file_of_the_same_size_and_time_gets_a_new_assembled_entry(packed_base):
     import os
 

@@ -101,7 +101,8 @@ def stored_dtype(tensor: Any) -> np.dtype:
 def pack_weights(part: Path) -> int:
     """Rewrite ``part`` (a folder with model.onnx) in place so every finite float32 or float16 initializer
     of two or more dimensions and at least ``MIN_ELEMENTS`` values is packed to int8 (``packed_weights.*``;
-    a tensor holding inf or NaN, such as an attention mask, stays as it is).
+    a tensor holding inf or NaN, such as an attention mask, or one whose decoded values would overflow
+    its type, such as a mask filled with the type's lowest value, stays as it is).
     Tensors left out for another reason (shared_weights.py) stay as they are. Returns how many tensors
     were packed; raises ValueError for a part packed already."""
     import onnx
@@ -122,15 +123,23 @@ def pack_weights(part: Path) -> int:
                   if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16) and len(t.dims) >= 2
                   and int(np.prod(t.dims)) >= MIN_ELEMENTS and t.name not in graph_inputs
                   and t.data_location != TensorProto.EXTERNAL}
-    packable = [t for t in model.graph.initializer if t.name in candidates and np.isfinite(candidates[t.name]).all()]
+    stored: dict[str, np.ndarray] = {}
+    packable = []
+    for tensor in model.graph.initializer:
+        values = candidates.get(tensor.name)
+        if values is None or not np.isfinite(values).all():
+            continue
+        codes, scale = pack_tensor(values, channel_axis(model, tensor.name))
+        with np.errstate(over="ignore"):  # the overflow is what this looks for
+            decodes_finite = np.isfinite(unpack_tensor(codes, scale, values.dtype)).all()
+        if not decodes_finite:
+            continue  # values at the type's limit (a finfo.min mask): code * scale would overflow to inf
+        stored[tensor.name], stored[tensor.name + SCALE_SUFFIX] = codes, scale
+        packable.append(tensor)
     if not packable:
         return 0  # nothing to gain: the part stays as it is (and needs no assembly)
-    stored: dict[str, np.ndarray] = {}
     for tensor in packable:
-        values = candidates[tensor.name]
-        codes, scale = pack_tensor(values, channel_axis(model, tensor.name))
-        stored[tensor.name], stored[tensor.name + SCALE_SUFFIX] = codes, scale
-        mark_external(tensor, PACKED_LOCATION, values.nbytes)
+        mark_external(tensor, PACKED_LOCATION, candidates[tensor.name].nbytes)
     # The packed file and manifest first: until the graph is replaced, the old complete files still load.
     save_file(stored, str(part / PACKED_FILE))
     manifest = {"format": FORMAT, "tensors": sorted(t.name for t in packable)}
