@@ -138,3 +138,37 @@ def test_a_base_that_takes_weights_from_another_part_in_turn_is_refused(shared_c
     (other / "unet" / MANIFEST).write_text(json.dumps({**manifest, "weights_from": "../../fused/unet"}))
     with pytest.raises(ValueError, match="takes weights from another part in turn"):
         part_folder(other, "unet")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("sha256", None, '"sha256" is not a string'),
+    ("tensors", None, '"tensors" is not a list of tensor names'),
+    ("tensors", [1, 2], '"tensors" is not a list of tensor names'),
+    ("low_rank", ["a"], '"low_rank" is not an object with a "tensors" list'),
+    ("base_prefixes", {"a.": 3}, '"base_prefixes" is not an object of prefix strings'),
+])
+def test_a_manifest_with_a_malformed_field_is_refused_with_the_file_named(shared_copy, field, value, message):
+    fused, base = shared_copy
+    share_weights(fused / "unet", base / "unet")
+    manifest = json.loads((fused / "unet" / MANIFEST).read_text())
+    manifest[field] = value
+    if value is None:
+        del manifest[field]
+    (fused / "unet" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=f"{MANIFEST}: {message}"):
+        part_folder(fused, "unet")
+
+
+def test_identical_parts_of_different_names_get_entries_of_their_own(zoo, tmp_path, monkeypatch):
+    """The entry holds a folder named after the part: a byte-identical copy under another name (an SDXL-like
+    text_encoder_2) must not find, or collide with, the first one's entry."""
+    from ortdiffusion.packed_weights import pack_weights
+
+    monkeypatch.setattr(shared_weights, "_cache_root", lambda: tmp_path / "cache" / "assembled")
+    model = tmp_path / "model"
+    shutil.copytree(zoo.exported("base") / "text_encoder", model / "text_encoder")
+    assert pack_weights(model / "text_encoder") > 0
+    shutil.copytree(model / "text_encoder", model / "text_encoder_2")
+    first, second = (part_folder(model, name) for name in ("text_encoder", "text_encoder_2"))
+    assert (first.name, second.name) == ("text_encoder", "text_encoder_2") and first.parent != second.parent
+    assert (first / "model.onnx").read_bytes() == (second / "model.onnx").read_bytes()

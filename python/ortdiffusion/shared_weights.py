@@ -70,8 +70,13 @@ def _initializer_bytes(path: Path) -> dict[str, tuple[int, tuple[int, ...], byte
     from onnx import numpy_helper
 
     model = onnx.load(str(path), load_external_data=True)
-    return {t.name: (t.data_type, tuple(t.dims), np.ascontiguousarray(numpy_helper.to_array(t)).tobytes())
+    return {t.name: (t.data_type, tuple(t.dims), _little_endian_bytes(numpy_helper.to_array(t)))
             for t in model.graph.initializer}
+
+
+def _little_endian_bytes(values: np.ndarray) -> bytes:
+    """``values`` as the little-endian bytes ONNX stores in ``raw_data`` (numpy_helper gives native order)."""
+    return np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).tobytes()
 
 
 def share_weights(part: Path, base: Path, compare_with: Path | None = None, low_rank: int = 0,
@@ -110,7 +115,7 @@ def share_weights(part: Path, base: Path, compare_with: Path | None = None, low_
         known = judged.get(base_name)
         if known is None or reference.get(base_name, (None, None))[:2] != known[:2]:
             continue
-        data = np.ascontiguousarray(numpy_helper.to_array(tensor)).tobytes()
+        data = _little_endian_bytes(numpy_helper.to_array(tensor))
         if known == (tensor.data_type, tuple(tensor.dims), data):
             mark_external(tensor, SHARED_LOCATION, len(data))
             shared.append(tensor.name)
@@ -157,6 +162,7 @@ def weights_source(part: Path) -> tuple[dict, Path]:
     same name (a manifest can only point at a sibling model's part), is ``part`` itself, or takes weights
     from another part in turn (one level only: no chains, so no cycles; the base may be packed)."""
     manifest = read_config(part, MANIFEST)  # ValueError naming the file if it is not JSON
+    _check_manifest_fields(part, manifest)
     source = str(manifest.get("weights_from", ""))
     base = (part / source).resolve()
     models = part.resolve().parent.parent
@@ -170,6 +176,28 @@ def weights_source(part: Path) -> tuple[dict, Path]:
     return manifest, base
 
 
+def _check_manifest_fields(part: Path, manifest: object) -> None:
+    """Raise ValueError naming ``part``'s manifest when a field assembly reads has the wrong type."""
+    def names(value: object) -> bool:
+        return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+    problem = None
+    if not isinstance(manifest, dict):
+        problem = "it is not a JSON object"
+    elif not names(manifest.get("tensors")):
+        problem = '"tensors" is not a list of tensor names'
+    elif not isinstance(manifest.get("sha256"), str):
+        problem = '"sha256" is not a string'
+    elif "base_prefixes" in manifest and not (isinstance(manifest["base_prefixes"], dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in manifest["base_prefixes"].items())):
+        problem = '"base_prefixes" is not an object of prefix strings'
+    elif "low_rank" in manifest and not (isinstance(manifest["low_rank"], dict)
+                                         and names(manifest["low_rank"].get("tensors"))):
+        problem = '"low_rank" is not an object with a "tensors" list of names'
+    if problem:
+        raise ValueError(f"{part / MANIFEST}: {problem}; rebuild the part (scripts/build_default_model.py)")
+
+
 def _cache_root() -> Path:
     from ortdiffusion.session_cache import default_cache_dir
 
@@ -181,10 +209,11 @@ CONTENT_HASH_LIMIT = 64 << 20  # files up to this size are keyed by content; lar
 
 
 def _key(part: Path, base: Path | None) -> str:
-    """Changes with any file of ``part`` and of ``base``, subfolders included: by content up to
+    """Changes with ``part``'s folder name and any file of ``part`` and of ``base``, subfolders included: by content up to
     ``CONTENT_HASH_LIMIT`` (all of the shipped models' files: a repacked file of the same size and time is
     still seen), by size and modification time above it (a full-size model's weights)."""
     digest = hashlib.sha256(KEY_VERSION)
+    digest.update(f"{part.name}\0".encode())  # the entry holds a folder of this name: identical parts differ by it
     for folder in (part, base) if base is not None else (part,):
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             stat = path.stat()
