@@ -209,9 +209,10 @@ CONTENT_HASH_LIMIT = 64 << 20  # files up to this size are keyed by content; lar
 
 
 def _key(part: Path, base: Path | None) -> str:
-    """Changes with ``part``'s folder name and any file of ``part`` and of ``base``, subfolders included: by content up to
-    ``CONTENT_HASH_LIMIT`` (all of the shipped models' files: a repacked file of the same size and time is
-    still seen), by size and modification time above it (a full-size model's weights)."""
+    """Changes with ``part``'s folder name and with any file of ``part`` and of ``base``, subfolders
+    included: by content up to ``CONTENT_HASH_LIMIT`` (all of the shipped models' files: a repacked file of
+    the same size and time is still seen), by size and modification time above it (a full-size model's
+    weights)."""
     digest = hashlib.sha256(KEY_VERSION)
     digest.update(f"{part.name}\0".encode())  # the entry holds a folder of this name: identical parts differ by it
     for folder in (part, base) if base is not None else (part,):
