@@ -61,3 +61,27 @@ def test_the_prompt_still_sets_the_colours(results):
     """The ControlNet places the shape; the prompt still colours it: measured 18 of 18 pass."""
     checks = [colour_check(g, a)["ok"] for a, _, g, _ in results]
     assert np.mean(checks) >= 0.8
+
+
+# a prompt that names another shape than the control edges draw
+OTHER_SHAPE = {"circle": "square", "square": "star", "triangle": "circle", "star": "circle", "cross": "triangle",
+               "ring": "cross"}
+
+
+def test_edges_still_pull_against_a_prompt_naming_another_shape(results):
+    """The edges win only in part when the prompt asks for another shape (training captions always named
+    the edges' shape). Mean IoU over the 6 layouts, seed 0: 0.35 at scale 1 and 0.46 at scale 2, against
+    0.09 at scale 0 (seeds 1 and 2: 0.37 / 0.49 / 0.07 and 0.34 / 0.52 / 0.05), where the matching prompt
+    gets 0.64 (README, the embedded model's checks)."""
+    pipe = od.StableDiffusionControlNetPipeline.from_pretrained(default_model_path("controlnet"))
+    pipe.set_progress_bar_config(disable=True)
+    iou: dict[float, list[float]] = {0.0: [], 1.0: [], 2.0: []}
+    for attributes, control, _, _ in results[::len(SEEDS)]:  # one seed per layout keeps this quick
+        image = canny(shapes.render(attributes, SIZE).image)
+        prompt = attributes.caption.replace(attributes.shape, OTHER_SHAPE[attributes.shape])
+        for scale, values in iou.items():
+            picture = generate(pipe, prompt, 0, control_image=image, controlnet_conditioning_scale=scale)[0]
+            values.append(edge_iou(_edges(picture), control))
+    means = {scale: float(np.mean(values)) for scale, values in iou.items()}
+    assert means[1.0] >= 0.22 and means[1.0] >= means[0.0] + 0.15, means
+    assert means[2.0] >= means[1.0] + 0.05, means  # a stronger conditioning scale pulls harder
