@@ -135,11 +135,10 @@ def pack_weights(part: Path) -> int:
         if not decodes_finite:
             continue  # values at the type's limit (a finfo.min mask): code * scale would overflow to inf
         stored[tensor.name], stored[tensor.name + SCALE_SUFFIX] = codes, scale
+        mark_external(tensor, PACKED_LOCATION, values.nbytes)  # in memory only until the files are written
         packable.append(tensor)
     if not packable:
         return 0  # nothing to gain: the part stays as it is (and needs no assembly)
-    for tensor in packable:
-        mark_external(tensor, PACKED_LOCATION, candidates[tensor.name].nbytes)
     # The packed file and manifest first: until the graph is replaced, the old complete files still load.
     save_file(stored, str(part / PACKED_FILE))
     manifest = {"format": FORMAT, "tensors": sorted(t.name for t in packable)}
