@@ -22,6 +22,7 @@
 #include "ortdiffusion/onnx_initializers.hpp"
 #include "ortdiffusion/scheduling_ddim.hpp"
 #include "ortdiffusion/torch_cpu_capability.hpp"
+#include "ortdiffusion/cpu_int8_dot_products.hpp"
 
 namespace py = pybind11;
 namespace od = ortdiffusion;
@@ -347,6 +348,16 @@ PYBIND11_MODULE(_native, m) {
 
   m.def("torch_cpu_capability", [] { return capability_name(od::torch_cpu_capability()); },
         "The ATen CPU kernel family torch would use on this machine: 'default', 'avx2' or 'avx512'.");
+  m.def("cpu_int8_dot_products",
+        [] {
+          switch (od::cpu_int8_dot_products()) {
+            case od::Int8DotProducts::X86Vnni: return "x86-vnni";
+            case od::Int8DotProducts::X86Saturating: return "x86-saturating";
+            default: return "not-x86";
+          }
+        },
+        "This CPU's int8 dot products in ONNX Runtime's uint8 x int8 kernels: 'x86-vnni' (exact), "
+        "'x86-saturating' (x86 without VNNI: pairs of products saturate in 16 bits) or 'not-x86'.");
 
   // ---- Generator ---------------------------------------------------------------------------
   py::class_<od::Generator>(m, "Generator", R"doc(

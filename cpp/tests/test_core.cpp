@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ortdiffusion/cpu_int8_dot_products.hpp"
 #include "ortdiffusion/ddim_config.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/generator.hpp"
@@ -174,9 +175,32 @@ void test_lora_merge() {
                                   "rank must be positive", "zero rank");
 }
 
+// On Linux x86 the kernel's own CPUID reading (the flags of /proc/cpuinfo) must agree with ours.
+void test_cpu_int8_dot_products() {
+  const od::Int8DotProducts kind = od::cpu_int8_dot_products();
+#if defined(__linux__) && (defined(__x86_64__) || defined(__i386__))
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  bool vnni = false;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      vnni = line.find(" avx512_vnni") != std::string::npos || line.find(" avx_vnni") != std::string::npos;
+      break;
+    }
+  }
+  check(kind == (vnni ? od::Int8DotProducts::X86Vnni : od::Int8DotProducts::X86Saturating),
+        "cpu_int8_dot_products agrees with /proc/cpuinfo's vnni flags");
+#elif !(defined(__x86_64__) || defined(__i386__))
+  check(kind == od::Int8DotProducts::NotX86, "cpu_int8_dot_products on another architecture");
+#else
+  (void)kind;  // x86 outside Linux: no second opinion to compare with
+#endif
+}
+
 }  // namespace
 
 int main() {
+  test_cpu_int8_dot_products();
   test_generator();
   test_timesteps();
   test_config();

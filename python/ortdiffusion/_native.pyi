@@ -17,6 +17,7 @@ __all__: list[str] = [
     "FormatError",
     "Generator",
     "OrtDiffusionError",
+    "cpu_int8_dot_products",
     "ddim_config_keys",
     "load_ddim_config",
     "lora_merge",
@@ -169,6 +170,11 @@ def read_initializers(path: str) -> list:
 def read_initializers_from_bytes(data: bytes, name: str = "<bytes>", model_dir: str = "") -> list:
     """
     As read_initializers, over a model in memory (copied once); external data only with model_dir.
+    """
+
+def cpu_int8_dot_products() -> str:
+    """
+    This CPU's int8 dot products in ONNX Runtime's uint8 x int8 kernels: 'x86-vnni' (exact), 'x86-saturating' (x86 without VNNI: pairs of products saturate in 16 bits) or 'not-x86'.
     """
 
 def torch_cpu_capability() -> str:
