@@ -8,7 +8,11 @@
   shape prompts x 2 seeds, PSNR of the int8, int8-static (built-in calibration prompts) and fp16 pictures
   against float32, and how often the prompt's colours and shape are still drawn (training.scoring).
 
-    python benchmarks/precision.py [--fused DIR] [--size 256]
+    python benchmarks/precision.py [--fused DIR] [--size 256] [--int8-types-alternatives]
+
+``--int8-types-alternatives`` also times int8 and int8-static with the integer types their defaults were
+chosen against (uint8 weights; int8 weights at full range, which saturate on CPUs without VNNI):
+docs/precision.md.
 
 The converted folders are cached beside --fused. Not part of CI."""
 
@@ -31,6 +35,14 @@ PROMPTS = ["a red circle on a blue background", "a yellow star on a purple backg
 # (shape, colour, background) of PROMPTS, for the colour and shape scores
 ATTRIBUTES = [("circle", "red", "blue"), ("star", "yellow", "purple"), ("square", "white", "green"),
               ("triangle", "orange", "black")]
+# The integer types the defaults (precision.DEFAULT_INT8_TYPES) were chosen against:
+# name -> (precision, ops, (weights, activations, reduce_range))
+INT8_ALTERNATIVES = {
+    "int8_matmul_u8u8": ("int8", ["MatMul"], ("uint8", "uint8", False)),
+    "int8_matmul_u8s8_full_range": ("int8", ["MatMul"], ("int8", "uint8", False)),
+    "int8_static_u8u8": ("int8-static", ["Conv", "MatMul"], ("uint8", "uint8", False)),
+    "int8_static_u8s8_full_range": ("int8-static", ["Conv", "MatMul"], ("int8", "uint8", False)),
+}
 CALIBRATION_PROMPTS = ["a photograph of a cat sitting on a sofa", "a mountain lake at sunset, oil painting"]
 
 
@@ -83,12 +95,19 @@ def psnr(a, b) -> float:
     return float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-20)))
 
 
-def converted(source: Path, target: Path, precision: str, ops: list[str], **calibration) -> Path:
-    """``target`` made by convert_precision once (kept for later runs)."""
-    from ortdiffusion.precision import convert_precision
+def converted(source: Path, precision: str, ops: list[str], types=None, **calibration) -> Path:
+    """``source`` converted by convert_precision once into a sibling folder named by the settings (kept for
+    later runs); ``types``: Int8Types, default the precision's own."""
+    from ortdiffusion.precision import DEFAULT_INT8_TYPES, convert_precision
 
+    chosen = types or DEFAULT_INT8_TYPES[precision]
+    name = f"{source.name}-{precision}-{'-'.join(ops)}-w{chosen.weights}-a{chosen.activations}"
+    name += "-reduced" if chosen.reduce_range else ""
+    name += f"-{calibration['calibration_size']}" if "calibration_size" in calibration else ""
+    target = source.with_name(name)
     if not (target / "model_index.json").is_file():
-        convert_precision(source, target, precision, parts=["unet"], int8_ops=ops, overwrite=True, **calibration)
+        convert_precision(source, target, precision, parts=["unet"], int8_ops=ops, overwrite=True,
+                          int8_types=types, **calibration)
     return target
 
 
@@ -97,11 +116,13 @@ def main() -> int:
     import numpy as np
 
     from ortdiffusion.models import default_model_path
-    from ortdiffusion.precision import convert_precision
+    from ortdiffusion.precision import Int8Types, convert_precision
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--fused", type=Path, default=CACHE / "sd15-random-onnx-fused")
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--int8-types-alternatives", action="store_true",
+                        help="also time int8 and int8-static with the integer types not chosen")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -110,15 +131,17 @@ def main() -> int:
     if not (args.fused / "unet" / "model.onnx").is_file():
         raise SystemExit(f"{args.fused} has no unet/model.onnx; see benchmarks/attention_fused_vs_plain.py for the export")
     complete_folder(args.fused, args.fused.with_name("sd15-random-onnx"))
+    static = {"calibration_prompts": CALIBRATION_PROMPTS, "calibration_steps": 4, "calibration_size": args.size}
     variants = {
         "fp32": args.fused,
-        "int8_matmul": converted(args.fused, args.fused.with_name(args.fused.name + "-int8"), "int8", ["MatMul"]),
-        "int8_matmul_conv": converted(args.fused, args.fused.with_name(args.fused.name + "-int8-conv"), "int8",
-                                      ["MatMul", "Conv"]),
-        "int8_static": converted(args.fused, args.fused.with_name(f"{args.fused.name}-int8-static-{args.size}"),
-                                 "int8-static", ["Conv", "MatMul"], calibration_prompts=CALIBRATION_PROMPTS,
-                                 calibration_steps=4, calibration_size=args.size),
+        "int8_matmul": converted(args.fused, "int8", ["MatMul"]),
+        "int8_matmul_conv": converted(args.fused, "int8", ["MatMul", "Conv"]),
+        "int8_static": converted(args.fused, "int8-static", ["Conv", "MatMul"], **static),
     }
+    if args.int8_types_alternatives:  # the integer types not chosen (docs/precision.md), for their speed here
+        for name, (precision, ops, types) in INT8_ALTERNATIVES.items():
+            variants[name] = converted(args.fused, precision, ops, Int8Types(*types),
+                                       **(static if precision == "int8-static" else {}))
     summary: dict = {"unet": {}, "default_model": {}}
     with tempfile.TemporaryDirectory() as scratch:
         outputs = {}

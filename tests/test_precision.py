@@ -18,8 +18,9 @@ from ortdiffusion.models import default_lora_path, default_model_path
 from ortdiffusion.precision import PRECISION_KEY, convert_precision, folder_precision
 
 PROMPTS = ["a red circle on a blue background", "a white square on a green background"]
-# Measured on the default model (2026-11-25), 4 prompts x 2 seeds: int8 68.6 dB, fp16 70.3 dB (float32 files);
-# 69.9 and 71.3 dB on the fp16-weights files shipped since.
+# Measured on the default model, 4 prompts x 2 seeds: fp16 70.3-72.7 dB; int8 68.6-69.9 dB with full-range
+# int8 weights on VNNI CPUs (39.7 dB on an AVX2-only one: issue 22), 64.4 dB with the 7-bit weights used
+# since (2026-12-02, the same on AVX2 kernels: docs/precision.md).
 MIN_PSNR = 40.0
 # Static int8 quantizes every activation too: 30-36 dB measured on the default model (2026-11-25, 4
 # prompts x 2 seeds, built-in or shape calibration prompts), with prompt colours still 36/36 and shapes

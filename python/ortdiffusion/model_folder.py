@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "DATA_FILE", "MODEL_FILE", "SHARED_PARTS_KEY", "mark_external", "part_folder", "read_config",
-    "replace_model_files", "save_model_files",
+    "DATA_FILE", "FLOAT_WEIGHT_PRECISIONS", "INT8_TYPES_KEY", "MODEL_FILE", "PRECISION_KEY", "SHARED_PARTS_KEY",
+    "folder_int8_types", "folder_precision", "mark_external", "part_folder", "read_config", "replace_model_files",
+    "save_model_files",
 ]
 
 MODEL_FILE = "model.onnx"  # each part's graph (optimum's layout)
@@ -63,6 +64,33 @@ def _complete(part: Path) -> Path:
     from ortdiffusion.shared_weights import complete_part
 
     return complete_part(part)
+
+
+# model_index.json keys of a folder converted by ``ortdiffusion quantize`` (quantize/precision.py writes them):
+# the precision its weights are stored in, and for int8 copies the integer types chosen.
+PRECISION_KEY = "_ortdiffusion_precision"
+INT8_TYPES_KEY = "_ortdiffusion_int8_types"
+# Folders whose weights LoRAs and ControlNet swaps can still rewrite: float32, or float32 compute on
+# float16-stored weights (half_weights.py).
+FLOAT_WEIGHT_PRECISIONS = ("fp32", "fp16-weights")
+
+
+def folder_precision(folder: str | os.PathLike) -> str:
+    """The precision an exported folder's weights are stored in ("fp32" unless converted by quantize)."""
+    return str(read_config(Path(folder), "model_index.json").get(PRECISION_KEY, "fp32"))
+
+
+def folder_int8_types(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The integer types an int8 copy records (``{"weights", "activations", "reduce_range"}``), None for
+    other folders. An int8 copy made before they were recorded used int8 weights at full range with uint8
+    activations, and gets that record."""
+    index = read_config(Path(folder), "model_index.json")
+    if index.get(PRECISION_KEY) not in ("int8", "int8-static"):
+        return None
+    recorded = index.get(INT8_TYPES_KEY)
+    if isinstance(recorded, dict):
+        return recorded
+    return {"weights": "int8", "activations": "uint8", "reduce_range": False}
 
 
 def save_model_files(model: Any, folder: Path) -> None:

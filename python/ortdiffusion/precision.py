@@ -43,10 +43,14 @@ from ortdiffusion.atomic_file import (
     staging_folder,
 )
 from ortdiffusion.half_weights import FLOAT32_SUFFIX, restore_float32_weights, store_weights_fp16
-from ortdiffusion.model_folder import (
+from ortdiffusion.model_folder import (  # noqa: F401 (folder_precision, FLOAT_WEIGHT_PRECISIONS: re-exported)
     DATA_FILE,
+    FLOAT_WEIGHT_PRECISIONS,
+    INT8_TYPES_KEY,
     MODEL_FILE,
+    PRECISION_KEY,
     SHARED_PARTS_KEY,
+    folder_precision,
     part_folder,
     read_config,
     save_model_files,
@@ -56,10 +60,6 @@ from ortdiffusion.shared_weights import needs_assembly
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("int8", "int8-static", "fp16", "fp16-weights")
-# Folders whose weights LoRAs and ControlNet swaps can still rewrite: float32, or float32 compute on
-# float16-stored weights (half_weights.py).
-FLOAT_WEIGHT_PRECISIONS = ("fp32", "fp16-weights")
-PRECISION_KEY = "_ortdiffusion_precision"
 INT8_OPS_KEY = "_ortdiffusion_int8_ops"
 CALIBRATION_KEY = "_ortdiffusion_calibration"
 DEFAULT_PARTS = {
@@ -71,6 +71,44 @@ DEFAULT_PARTS = {
 DEFAULT_INT8_OPS = ("MatMul",)
 DEFAULT_STATIC_INT8_OPS = ("Conv", "MatMul")
 FOLDER_PARTS = ("text_encoder", "unet", "vae_encoder", "vae_decoder", "scheduler", "tokenizer")
+
+
+@dataclass(frozen=True)
+class Int8Types:
+    """The integer types of an int8 copy: what its weights and activations are stored as, and whether the
+    weights keep 7 bits (``reduce_range``). The choice matters per CPU: ONNX Runtime's x86 kernels for
+    uint8 activations x int8 weights (u8s8) without VNNI add pairs of products in 16 bits, which saturate
+    for large values (VPMADDUBSW); with VNNI (AVX-512 VNNI, AVX-VNNI) they do not. A folder is converted on
+    one machine and run on others, so the defaults (:data:`DEFAULT_INT8_TYPES`) are chosen to hold on both
+    kinds of x86 CPU; the measurements behind them are in docs/precision.md."""
+
+    weights: str = "int8"  # "int8" or "uint8"
+    activations: str = "uint8"  # "uint8" or "int8"
+    reduce_range: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("weights", "activations"):
+            if getattr(self, name) not in _QUANT_TYPE_NAMES:
+                raise ValueError(f"Int8Types.{name} must be one of {sorted(_QUANT_TYPE_NAMES)}, got {getattr(self, name)!r}")
+
+    def record(self) -> dict:
+        """The form written to model_index.json (``_ortdiffusion_int8_types``)."""
+        return {"weights": self.weights, "activations": self.activations, "reduce_range": self.reduce_range}
+
+    def quant_types(self) -> tuple:
+        """(weight_type, activation_type) as onnxruntime.quantization.QuantType values."""
+        from onnxruntime.quantization import QuantType
+
+        kinds = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+        return kinds[self.weights], kinds[self.activations]
+
+
+_QUANT_TYPE_NAMES = frozenset({"int8", "uint8"})
+# Chosen by measurement on AVX-512 VNNI and AVX2-only CPUs (docs/precision.md).
+DEFAULT_INT8_TYPES = {
+    "int8": Int8Types(weights="int8", activations="uint8", reduce_range=True),
+    "int8-static": Int8Types(weights="int8", activations="uint8", reduce_range=True),
+}
 
 
 @dataclass
@@ -108,14 +146,15 @@ def _without_preprocessing_hint() -> Iterator[None]:
         root.removeFilter(quiet)
 
 
-def _quantize_int8(source: Path, target: Path, op_types: Sequence[str], per_channel: bool) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def _quantize_int8(source: Path, target: Path, op_types: Sequence[str], per_channel: bool, types: Int8Types) -> None:
+    from onnxruntime.quantization import quantize_dynamic
 
+    weight_type, _ = types.quant_types()  # dynamic quantization's activations are always uint8
     with _without_preprocessing_hint():
         quantize_dynamic(
             model_input=source / MODEL_FILE, model_output=target / MODEL_FILE, op_types_to_quantize=list(op_types),
-            per_channel=per_channel, weight_type=QuantType.QInt8, use_external_data_format=True,
-            extra_options={"MatMulConstBOnly": True},  # activations x activations (attention scores) stay float
+            per_channel=per_channel, reduce_range=types.reduce_range, weight_type=weight_type,
+            use_external_data_format=True, extra_options={"MatMulConstBOnly": True},  # activations x activations (attention scores) stay float
         )
     _resave_single_file(target)  # quantize_dynamic names its data file after the model; keep optimum's name
 
@@ -130,14 +169,18 @@ class _FeedList:
         return next(self._feeds, None)
 
 
-def _quantize_int8_static(source: Path, target: Path, op_types: Sequence[str], feeds: Sequence[dict]) -> None:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+def _quantize_int8_static(
+    source: Path, target: Path, op_types: Sequence[str], feeds: Sequence[dict], types: Int8Types
+) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
 
+    weight_type, activation_type = types.quant_types()
     with _without_preprocessing_hint():
         quantize_static(
             model_input=source / MODEL_FILE, model_output=target / MODEL_FILE, calibration_data_reader=_FeedList(feeds),
             quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types), per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, use_external_data_format=True,
+            activation_type=activation_type, weight_type=weight_type, reduce_range=types.reduce_range,
+            use_external_data_format=True,
             calibrate_method=CalibrationMethod.MinMax,
             # MinMax calibration outputs only per-tensor ReduceMin/ReduceMax, so every recorded run fits in
             # memory. (CalibMaxIntermediateOutputs is not used: onnxruntime 1.32 drops, rather than folds, the
@@ -208,6 +251,7 @@ def convert_precision(
     calibration_prompts: Sequence[str] | None = None,
     calibration_steps: int = calibration.DEFAULT_STEPS,
     calibration_size: int | None = None,
+    int8_types: Int8Types | None = None,
 ) -> PrecisionReport:
     """Write a copy of the exported folder ``model`` to ``output`` with ``parts`` (default: UNet and text
     encoder for int8, the UNet for int8-static, every model for fp16 and fp16-weights) converted to
@@ -216,10 +260,17 @@ def convert_precision(
     channel). int8-static calibrates on the UNet inputs of ``calibration_prompts`` (default:
     calibration.DEFAULT_PROMPTS) denoised in ``calibration_steps`` steps by the float32 pipeline at
     ``calibration_size`` pixels square (default: the model's own size). The output is staged and moved
-    into place at the end."""
+    into place at the end. ``int8_types``: the integer types of int8 and int8-static copies (default
+    :data:`DEFAULT_INT8_TYPES`, chosen to keep the pictures on every x86 CPU kind); recorded in
+    ``model_index.json``."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     static = precision == "int8-static"
+    if int8_types is not None and precision not in DEFAULT_INT8_TYPES:
+        raise ValueError(f"int8_types applies to {' and '.join(DEFAULT_INT8_TYPES)} copies, not {precision}")
+    if int8_types is not None and precision == "int8" and int8_types.activations != "uint8":
+        raise ValueError(f"dynamic int8 quantizes activations as uint8 only, got activations={int8_types.activations!r}")
+    int8_types = int8_types or DEFAULT_INT8_TYPES.get(precision)
     int8_ops = tuple(int8_ops or (DEFAULT_STATIC_INT8_OPS if static else DEFAULT_INT8_OPS))
     if static and parts and tuple(parts) != ("unet",):
         raise ValueError(f"int8-static calibrates and converts the UNet only, not {', '.join(p for p in parts if p != 'unet')}")
@@ -259,9 +310,9 @@ def convert_precision(
             start = time.perf_counter()
             scratch = staging / f".{part}-fp32"  # a float32 copy for the quantizers, when the part stores fp16
             if precision == "int8":
-                _quantize_int8(_float32_source(from_folder, scratch), to_folder, int8_ops, per_channel)
+                _quantize_int8(_float32_source(from_folder, scratch), to_folder, int8_ops, per_channel, int8_types)
             elif static:
-                _quantize_int8_static(_float32_source(from_folder, scratch), to_folder, int8_ops, feeds)
+                _quantize_int8_static(_float32_source(from_folder, scratch), to_folder, int8_ops, feeds, int8_types)
             elif precision == "fp16":
                 _convert_fp16(from_folder, to_folder)
             else:
@@ -271,10 +322,11 @@ def convert_precision(
             report.bytes[part] = (_folder_bytes(from_folder), _folder_bytes(to_folder))
             logger.info("%s -> %s in %.1f s", part, precision, report.seconds[part])
         index[PRECISION_KEY] = precision
-        for stale in (INT8_OPS_KEY, CALIBRATION_KEY):  # from an fp16-weights source's own conversion record
+        for stale in (INT8_OPS_KEY, INT8_TYPES_KEY, CALIBRATION_KEY):  # from an fp16-weights source's own conversion record
             index.pop(stale, None)
         if precision in ("int8", "int8-static"):
             index[INT8_OPS_KEY] = list(int8_ops)
+            index[INT8_TYPES_KEY] = int8_types.record()
         if static:
             index[CALIBRATION_KEY] = {"prompts": list(prompts), "steps": calibration_steps,
                                       "sample_shape": list(feeds[0]["sample"].shape), "unet_runs": len(feeds)}
@@ -285,8 +337,3 @@ def convert_precision(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
-
-
-def folder_precision(folder: str | Path) -> str:
-    """The precision an exported folder's weights are stored in ("fp32" unless converted here)."""
-    return str(read_config(Path(folder), "model_index.json").get(PRECISION_KEY, "fp32"))

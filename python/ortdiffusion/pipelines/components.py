@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from ortdiffusion.model_folder import MODEL_FILE, part_folder, read_config
+from ortdiffusion import _native
+from ortdiffusion.model_folder import MODEL_FILE, folder_int8_types, part_folder, read_config
 from ortdiffusion.schedulers import DDIMScheduler
 from ortdiffusion.session_cache import default_cache_dir
 from ortdiffusion.sessions import (
@@ -23,6 +24,7 @@ from ortdiffusion.sessions import (
     create_session_from_graph,
     input_specs,
     output_specs,
+    resolve_provider,
 )
 from ortdiffusion.tokenization import CLIPTokenizer
 
@@ -198,6 +200,24 @@ def _load_tokenizer(folder: Path) -> CLIPTokenizer:
     raise FileNotFoundError(f"{folder} has no tokenizer/ folder")
 
 
+def warn_if_int8_saturates(folder: Path, provider: str) -> bool:
+    """Log a warning, and return True, when ``folder`` is an int8 copy whose integer types ONNX Runtime's CPU
+    kernels saturate on this machine: int8 weights at full range (what ``ortdiffusion quantize`` wrote before
+    it recorded its types, and what ``Int8Types(reduce_range=False)`` asks for) on an x86 CPU without VNNI."""
+    types = folder_int8_types(folder)
+    if types is None or resolve_provider(provider) != "CPUExecutionProvider":
+        return False
+    full_range_int8 = types.get("weights") == "int8" and not types.get("reduce_range")
+    if not full_range_int8 or _native.cpu_int8_dot_products() != "x86-saturating":
+        return False
+    logger.warning(
+        "%s holds int8 weights at full range, which ONNX Runtime's integer kernels saturate on this CPU (x86 "
+        "without VNNI): pictures lose detail (measured: the UNet's output 21-35 dB further from float32 than on a "
+        "VNNI CPU, docs/precision.md). Convert the float32 export again with `ortdiffusion quantize`: its "
+        "default types hold on every CPU", folder)
+    return True
+
+
 def load_components(
     path: str | Path,
     provider: str = "CPUExecutionProvider",
@@ -218,6 +238,7 @@ def load_components(
     def load(name: str) -> OnnxModel:
         return OnnxModel.load(part_folder(folder, name), provider, sess_options, provider_options, cache_dir=cache_dir)
 
+    warn_if_int8_saturates(folder, provider)
     scheduler_folder = part_folder(folder, "scheduler")
     scheduler_config = read_config(scheduler_folder, "scheduler_config.json")
     if not scheduler_config:

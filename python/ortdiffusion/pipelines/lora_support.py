@@ -18,6 +18,7 @@ from ortdiffusion.lora import Assignment, merged_weights
 from ortdiffusion.lora.live import LiveWeights, build_live_graph
 from ortdiffusion.lora.model_match import LORA_PARTS, match_lora_to_model
 from ortdiffusion.lora.swap import Slot, check_fits, fill_slots, read_slots
+from ortdiffusion.model_folder import FLOAT_WEIGHT_PRECISIONS, folder_precision
 from ortdiffusion.pipelines.components import MODEL_FILE, PipelineComponents
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,6 @@ class LoraSupport:
         return match_lora_to_model(self.components.folder, source)
 
     def _require_float_weights(self, what: str) -> None:
-        from ortdiffusion.precision import FLOAT_WEIGHT_PRECISIONS, folder_precision
-
         precision = folder_precision(self.components.folder)
         if precision not in FLOAT_WEIGHT_PRECISIONS:
             raise ValueError(f"{self.components.folder} holds {precision} weights (ortdiffusion quantize); {what} need "

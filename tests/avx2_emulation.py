@@ -1,0 +1,100 @@
+"""Run ONNX Runtime's AVX2 kernels on a machine that has AVX-512 VNNI: a child Python process under Debian's
+``qemu-user`` emulating a Haswell CPU (AVX2 + FMA, no AVX-512, no VNNI). ONNX Runtime picks its kernels
+from CPUID, which qemu answers as a Haswell would, so the child really runs the non-VNNI integer kernels
+whose 16-bit pairwise sums saturate (``../shared/tools/u8s8_saturation_check.py`` shows the difference).
+
+Emulation is slow for float work (about 4000x for float32 GEMMs, which qemu computes in soft float) and
+tolerable for integer work (about 45x), so the children run small things: one UNet call on recorded
+inputs, or a short denoising loop on the embedded model.
+
+As a script (the child side):
+    python avx2_emulation.py unet MODEL.onnx FEEDS.npz OUT.npy     one UNet run on the saved feeds
+    python avx2_emulation.py latents FOLDER SPEC.json OUT.npy      text-to-image latents (output_type="latent")
+    python avx2_emulation.py int8-dot-products                     what ortdiffusion detects on this CPU
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+QEMU = "qemu-x86_64"
+CPU_MODEL = "Haswell"
+
+
+def emulator() -> str | None:
+    """The qemu-user binary's path, or None where it is not installed (``apt-get install qemu-user``)."""
+    return shutil.which(QEMU)
+
+
+def run_as_haswell(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """Run this file as a script with ``args`` in a Python process emulated as a Haswell CPU; raise
+    RuntimeError with the child's stderr if it fails. One intra-op thread: under emulation a spinning pool
+    thread only burns another core."""
+    qemu = emulator()
+    if qemu is None:
+        raise FileNotFoundError(f"{QEMU} is not installed (Debian: apt-get install qemu-user)")
+    env = {**os.environ, "ORTDIFFUSION_EMULATED_THREADS": "1"}
+    command = [qemu, "-cpu", CPU_MODEL, sys.executable, str(Path(__file__).resolve()), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"emulated run {args} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return done
+
+
+def _options():
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("ORTDIFFUSION_EMULATED_THREADS", "0"))  # 0: ORT's default
+    return options
+
+
+def _session(model: Path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(model), _options(), providers=["CPUExecutionProvider"])
+
+
+def unet_output(model: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The first output of ``model`` on ``feeds`` in this process (native kernels)."""
+    return _session(model).run(None, feeds)[0]
+
+
+def text2img_latents(folder: Path, prompts: list[str], seeds: list[int], steps: int) -> np.ndarray:
+    """Final latents of ``folder``'s text-to-image pipeline, one batch of ``prompts`` per seed, concatenated."""
+    import ortdiffusion as od
+
+    pipe = od.StableDiffusionPipeline.from_pretrained(folder, sess_options=_options(), graph_cache=False)
+    pipe.set_progress_bar_config(disable=True)
+    return np.concatenate([pipe(prompts, num_inference_steps=steps, generator=seed, output_type="latent").images
+                           for seed in seeds])
+
+
+def _child(argv: list[str]) -> int:
+    kind, *rest = argv
+    if kind == "int8-dot-products":
+        from ortdiffusion import _native
+
+        print(_native.cpu_int8_dot_products())
+        return 0
+    source, spec, out = rest
+    if kind == "unet":
+        with np.load(spec) as feeds:
+            np.save(out, unet_output(Path(source), dict(feeds)))
+    elif kind == "latents":
+        request = json.loads(Path(spec).read_text())
+        np.save(out, text2img_latents(Path(source), request["prompts"], request["seeds"], request["steps"]))
+    else:
+        raise SystemExit(f"unknown child kind {kind!r}: unet, latents or int8-dot-products")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))
