@@ -29,7 +29,7 @@ def test_generate_on_the_embedded_model_writes_a_png_with_parameters(tmp_path, c
     from ortdiffusion.png import read_parameters
 
     out = tmp_path / "out.png"
-    assert main(["generate", "a red circle", "--steps", "3", "--seed", "7", "--out", str(out), "--quiet"]) == 0
+    assert main(["generate", "a red circle", "--steps", "3", "--seed", "7", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "trained on 64x64 pictures of coloured shapes" in printed and "wrote" in printed
     params = read_parameters(out)

@@ -13,6 +13,7 @@ from ortdiffusion.cli import export, generate, lora, quantize, scheduler
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``ortdiffusion``."""
     parser = argparse.ArgumentParser(prog="ortdiffusion", description="Stable Diffusion 1.x on ONNX Runtime.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     generate.add_parser(sub)
     export.add_parser(sub)
@@ -20,6 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_parser(sub)
     scheduler.add_parser(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (importlib.metadata), or "unknown" when run from a bare source tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ortdiffusion")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class Terminated(BaseException):

@@ -10,6 +10,8 @@ from typing import Any
 
 from ortdiffusion.models import DEFAULT_MODEL_NOTE, SHIPPED_LORAS, default_lora_path, default_model_path
 
+CANNY_LOW, CANNY_HIGH = 100, 200  # OpenCV Canny hysteresis thresholds of --canny
+
 
 def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
     """The pipeline class for the given inputs and the task-specific keyword arguments."""
@@ -18,7 +20,7 @@ def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
 
     control = list(args.control_image or [])
     if args.canny:
-        control.append(images.canny(args.canny, args.canny_low, args.canny_high))
+        control.append(images.canny(args.canny, args.canny_low or CANNY_LOW, args.canny_high or CANNY_HIGH))
     if args.mask:
         if not args.image:
             raise ValueError("--mask needs --image (the picture to inpaint)")
@@ -111,10 +113,37 @@ def _default_task(pipeline_class: type) -> str:
     return "text2img"
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse, before any work, options that would be ignored and an --out that cannot be written; each
+    message names the argument (the CLI turns the ValueError into exit status 2)."""
+    pictures = [name for name in ("image", "mask", "canny", "control_image") if getattr(args, name)]
+    if args.strength is not None and not args.image:
+        raise ValueError("--strength needs --image (it says how much of that picture to re-draw)")
+    if (args.canny_low is not None or args.canny_high is not None) and not args.canny:
+        raise ValueError("--canny-low/--canny-high need --canny (the picture whose edges they threshold)")
+    if args.fit != "stretch" and not pictures:
+        raise ValueError(f"--fit {args.fit} needs an input picture (--image, --mask, --canny or --control-image)")
+    out = args.out
+    if out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a folder; give a file name, e.g. --out {out / 'ortdiffusion.png'}")
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out {str(out)!r}: pictures are written as PNG (the generation parameters go into a PNG "
+                         f"text chunk); give a .png name, e.g. --out {out.with_suffix('.png')}")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {str(out)!r}: the folder {str(out.parent)!r} does not exist; create it first")
+
+
+def _output_file(value: str) -> Path:
+    """argparse type of --out: a non-empty path."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty; give a .png file name")
+    return Path(value)
+
+
 def _output_paths(out: Path, count: int) -> list[Path]:
     if count == 1:
         return [out]
-    return [out.with_name(f"{out.stem}-{k}{out.suffix or '.png'}") for k in range(count)]
+    return [out.with_name(f"{out.stem}-{k}{out.suffix}") for k in range(count)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,10 +153,12 @@ def run(args: argparse.Namespace) -> int:
     prompt = args.prompt_option if args.prompt_option is not None else args.prompt
     if prompt is None:
         raise ValueError("give a prompt: ortdiffusion generate \"a red circle on a blue background\"")
+    check_arguments(args)
     model = args.model
     if model is None:
         model = default_model_path()
-        print(DEFAULT_MODEL_NOTE)
+        if not args.quiet:
+            print(DEFAULT_MODEL_NOTE)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     box = _fit_inputs(args, Path(model))
     pipeline_class, kwargs = _pick_pipeline(args)
@@ -172,33 +203,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--model", type=Path, help="exported folder (ortdiffusion export / optimum-cli export onnx); "
                      "default: the embedded tiny shapes model (its inpainting and Canny ControlNet variants for "
                      "--mask and --canny/--control-image)")
-    gen.add_argument("--negative-prompt")
+    gen.add_argument("--negative-prompt", help="what the picture should not show (default: none)")
     gen.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     gen.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5; <= 1 disables)")
     gen.add_argument("--seed", type=int, help="seed (default: random, printed and stored in the PNG)")
-    gen.add_argument("--height", type=int, help="image height, a multiple of 8")
-    gen.add_argument("--width", type=int, help="image width, a multiple of 8")
-    gen.add_argument("--num-images", type=int, default=1, help="images per prompt")
-    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic)")
+    gen.add_argument("--height", type=int, help="image height, a multiple of 8 (default: the model's own size)")
+    gen.add_argument("--width", type=int, help="image width, a multiple of 8 (default: the model's own size)")
+    gen.add_argument("--num-images", type=int, default=1, help="images per prompt (default 1)")
+    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic)")
     gen.add_argument("--image", type=Path, help="init image: image-to-image (or the picture to inpaint with --mask)")
-    gen.add_argument("--strength", type=float, help="how much of --image to re-draw, in [0, 1]")
+    gen.add_argument("--strength", type=float,
+                     help="how much of --image to re-draw, in [0, 1] (default 0.8; 1.0 when inpainting)")
     gen.add_argument("--mask", type=Path, help="inpainting mask, white = repaint (needs --image)")
     gen.add_argument("--no-graph-cache", action="store_true",
                      help="do not keep ONNX Runtime's optimized graphs (default: $ORTDIFFUSION_CACHE_DIR or "
                           "~/.cache/ortdiffusion/optimized; later loads skip graph optimization)")
     gen.add_argument("--control-image", type=Path, action="append", help="ControlNet conditioning image (repeatable)")
     gen.add_argument("--canny", type=Path, help="make the ControlNet image from this picture's Canny edges")
-    gen.add_argument("--canny-low", type=int, default=100)
-    gen.add_argument("--canny-high", type=int, default=200)
-    gen.add_argument("--control-scale", type=float, action="append", help="ControlNet conditioning scale (repeatable)")
-    gen.add_argument("--control-end", type=float, default=1.0, help="fraction of steps after which ControlNets stop")
+    gen.add_argument("--canny-low", type=int, help=f"--canny: lower hysteresis threshold (default {CANNY_LOW})")
+    gen.add_argument("--canny-high", type=int, help=f"--canny: upper hysteresis threshold (default {CANNY_HIGH})")
+    gen.add_argument("--control-scale", type=float, action="append",
+                     help="ControlNet conditioning scale (repeatable, one per ControlNet; default 1.0)")
+    gen.add_argument("--control-end", type=float, default=1.0,
+                     help="fraction of steps after which ControlNets stop (default 1.0)")
     gen.add_argument("--lora", action="append", metavar="PATH[:WEIGHT]",
                      help="LoRA .safetensors (kohya, diffusers or peft layout) merged with this weight (repeatable); "
                      f"with the embedded model also a shipped LoRA: {', '.join(SHIPPED_LORAS)}")
     gen.add_argument("--fit", choices=["stretch", "pad"], default="stretch",
                      help="input pictures: 'stretch' resizes to the output size as diffusers does (default); "
                      "'pad' keeps their aspect ratio, pads, and crops the result back")
-    gen.add_argument("--provider", default="cpu", help="ONNX Runtime provider (cpu, cuda, ...)")
-    gen.add_argument("--out", type=Path, default=Path("ortdiffusion.png"), help="output PNG (default ortdiffusion.png)")
-    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--provider", default="cpu", help="ONNX Runtime provider (cpu, cuda, ...; default cpu)")
+    gen.add_argument("--out", type=_output_file, default=Path("ortdiffusion.png"),
+                     help="output .png in an existing folder (default ortdiffusion.png); with --num-images N, "
+                          "NAME-0.png ... NAME-(N-1).png")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar and no note about the embedded model")
     gen.set_defaults(func=run)

@@ -89,8 +89,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         # 3. Control images batched per ControlNet
         control = batch_control_images(prepared, batch_size, num_images_per_prompt, do_cfg)
         # 4. Timesteps
-        scheduler = self.components.make_scheduler()
-        scheduler.set_timesteps(num_inference_steps)
+        scheduler = self.components.make_scheduler(num_inference_steps)
         timesteps = np.asarray(scheduler.timesteps)
         # 5. Latents
         shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)

@@ -51,8 +51,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, guidance_scale > 1.0)
         # 3. Timesteps, cut by strength
-        scheduler = self.components.make_scheduler()
-        scheduler.set_timesteps(num_inference_steps)
+        scheduler = self.components.make_scheduler(num_inference_steps)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
         # 4. Latents: the image's latents noised to the first timestep
         latents = self.prepare_image_latents(init_image, int(timesteps[0]), batch_size, scheduler, generator)

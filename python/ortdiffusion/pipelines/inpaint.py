@@ -87,8 +87,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
         # 3. Timesteps, cut by strength
-        scheduler = self.components.make_scheduler()
-        scheduler.set_timesteps(num_inference_steps)
+        scheduler = self.components.make_scheduler(num_inference_steps)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
         is_strength_max = strength == 1.0
         # 4. Preprocess image and mask

@@ -50,8 +50,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt (negatives first when guiding)
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, guidance_scale > 1.0)
         # 3. Timesteps
-        scheduler = self.components.make_scheduler()
-        scheduler.set_timesteps(num_inference_steps)
+        scheduler = self.components.make_scheduler(num_inference_steps)
         # 4. Latents: randn * init_noise_sigma (diffusers' prepare_latents)
         shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
         noise = randn(generator, shape) if latents is None else self.check_latents(latents, shape)

@@ -1,0 +1,70 @@
+"""What a newcomer meets in the CLI's first hour (issue 18), run as they would: ``ortdiffusion`` in a
+subprocess. Every refusal is exit status 2 with a message naming the argument and no traceback."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ortdiffusion.models import DEFAULT_MODEL_NOTE
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ortdiffusion", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300, check=False)
+
+
+@pytest.fixture()
+def folder(tmp_path) -> Path:
+    Image.new("RGB", (64, 64), "blue").save(tmp_path / "in.png")
+    (tmp_path / "existing").mkdir()
+    return tmp_path
+
+
+REFUSALS = {
+    "out is a folder": (["--out", "existing"], "--out 'existing' is a folder; give a file name"),
+    "out is empty": (["--out", ""], "argument --out: is empty"),
+    "out in a missing folder": (["--out", "missing/x.png"], "--out 'missing/x.png': the folder 'missing' does not exist"),
+    "out is not png": (["--out", "x.jpg"], "--out 'x.jpg': pictures are written as PNG"),
+    "too many steps": (["--steps", "1000"],
+                       "num_inference_steps=1000 is more steps than this model's noise schedule allows.*use at most 999"),
+    "strength without image": (["--strength", "0.5"], "--strength needs --image"),
+    "canny thresholds without canny": (["--canny-low", "50"], "--canny-low/--canny-high need --canny"),
+    "fit pad without a picture": (["--fit", "pad"], "--fit pad needs an input picture"),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), REFUSALS.values(), ids=REFUSALS.keys())
+def test_refusals_exit_2_naming_the_argument(folder, args, message):
+    done = _cli("generate", "a red circle on a blue background", "--quiet", *args, cwd=folder)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert re.search(message, done.stderr), done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["existing", "in.png"]  # nothing written
+
+
+def test_quiet_prints_only_where_the_picture_went(folder):
+    done = _cli("generate", "a red circle on a blue background", "--quiet", "--steps", "2", "--seed", "0", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "wrote ortdiffusion.png (StableDiffusionPipeline, seed 0, 2 steps)"
+    assert DEFAULT_MODEL_NOTE not in done.stdout + done.stderr
+    loud = _cli("generate", "a red circle on a blue background", "--steps", "2", "--seed", "0", cwd=folder)
+    assert DEFAULT_MODEL_NOTE in loud.stdout  # without --quiet the note says which model drew it
+
+
+def test_version_and_help_show_defaults(folder):
+    from importlib.metadata import version
+
+    done = _cli("--version", cwd=folder)
+    assert done.returncode == 0 and done.stdout.strip() == f"ortdiffusion {version('ortdiffusion')}"
+    helptext = " ".join(_cli("generate", "--help", cwd=folder).stdout.split())
+    for text in ("--negative-prompt NEGATIVE_PROMPT what the picture should not show",
+                 "--canny-low CANNY_LOW --canny: lower hysteresis threshold (default 100)",
+                 "--canny-high CANNY_HIGH --canny: upper hysteresis threshold (default 200)",
+                 "images per prompt (default 1)", "(default 0: deterministic)", "default cpu"):
+        assert text in helptext, text
