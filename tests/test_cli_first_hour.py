@@ -36,6 +36,7 @@ REFUSALS = {
     "strength without image": (["--strength", "0.5"], "--strength needs --image"),
     "canny thresholds without canny": (["--canny-low", "50"], "--canny-low/--canny-high need --canny"),
     "fit pad without a picture": (["--fit", "pad"], "--fit pad needs an input picture"),
+    "shipped lora with a bad weight": (["--lora", "outline:abc"], "--lora outline:abc: the weight 'abc' is not a number"),
 }
 
 
@@ -68,3 +69,24 @@ def test_version_and_help_show_defaults(folder):
                  "--canny-high CANNY_HIGH --canny: upper hysteresis threshold (default 200)",
                  "images per prompt (default 1)", "(default 0: deterministic)", "default cpu"):
         assert text in helptext, text
+
+
+def test_the_embedded_model_by_name_from_python_and_the_cli(folder):
+    import ortdiffusion as od
+
+    for name, pipeline in (("default", od.StableDiffusionPipeline), ("default_inpaint", od.StableDiffusionInpaintPipeline),
+                           ("default_canny", od.StableDiffusionControlNetPipeline)):
+        assert pipeline.from_pretrained(name).components.folder == od.default_model_path(
+            {"default": "text2img", "default_inpaint": "inpaint", "default_canny": "controlnet"}[name])
+    with pytest.raises(FileNotFoundError, match="the embedded model's names: default, default_inpaint, default_canny"):
+        od.StableDiffusionPipeline.from_pretrained("defaults")
+    done = _cli("generate", "a red circle on a blue background", "--model", "default", "--steps", "2", "--quiet",
+                cwd=folder)
+    assert done.returncode == 0, done.stderr
+
+
+def test_shipped_lora_names_work_in_the_lora_commands(folder):
+    inspected = _cli("lora", "inspect", "outline", cwd=folder)
+    assert inspected.returncode == 0 and "outline.safetensors: diffusers/peft layout, 106 layers" in inspected.stdout
+    verified = _cli("lora", "verify", "complement", cwd=folder)  # the embedded model without --model
+    assert verified.returncode == 0 and "unet: all" in verified.stdout and "layers match weights of" in verified.stdout

@@ -3,7 +3,9 @@
 Public API: the pipelines (:class:`StableDiffusionPipeline`, ``...Img2ImgPipeline``, ``...InpaintPipeline``,
 ``...ControlNetPipeline``, ``...ControlNetImg2ImgPipeline``) with diffusers' names and call signatures,
 :class:`DDIMScheduler` (a drop-in for ``diffusers.DDIMScheduler``), :class:`Generator` (seeded noise equal
-to torch's CPU generator) and :func:`export` (diffusers folder -> ONNX; needs the ``[export]`` extra).
+to torch's CPU generator), :func:`export` (diffusers folder -> ONNX; needs the ``[export]`` extra) and
+:func:`default_model_path` / :func:`default_lora_path` (the embedded tiny model, also loaded by
+``from_pretrained("default")``, ``"default_inpaint"`` or ``"default_canny"``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ortdiffusion._native import Generator
 from ortdiffusion.errors import ArgumentError, ConfigError, ExternalDataError, FormatError, OrtDiffusionError
+from ortdiffusion.models import default_lora_path, default_model_path
 from ortdiffusion.pipelines import (
     StableDiffusionControlNetImg2ImgPipeline,
     StableDiffusionControlNetPipeline,
@@ -60,5 +63,7 @@ __all__ = [
     "StableDiffusionPipeline",
     "StableDiffusionPipelineOutput",
     "__version__",
+    "default_lora_path",
+    "default_model_path",
     "export",
 ]

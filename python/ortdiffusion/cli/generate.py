@@ -97,7 +97,9 @@ def _parse_lora_argument(value: str, shipped: bool = False) -> tuple[Path, float
         try:
             parsed = (Path(path), float(weight))
         except ValueError:
-            pass  # a colon inside the path itself
+            names_a_lora = Path(path).exists() or (shipped and path in SHIPPED_LORAS)
+            if names_a_lora and not Path(value).exists():  # not a colon inside the path itself
+                raise ValueError(f"--lora {value}: the weight {weight!r} is not a number (PATH[:WEIGHT])") from None
     if shipped and not parsed[0].exists() and str(parsed[0]) in SHIPPED_LORAS:
         return default_lora_path(str(parsed[0])), parsed[1]
     return parsed
@@ -131,6 +133,13 @@ def check_arguments(args: argparse.Namespace) -> None:
                          f"text chunk); give a .png name, e.g. --out {out.with_suffix('.png')}")
     if not out.parent.is_dir():
         raise ValueError(f"--out {str(out)!r}: the folder {str(out.parent)!r} does not exist; create it first")
+
+
+def _model_folder(value: str) -> Path:
+    """argparse type of --model: a folder, or one of the embedded model's names ("default", ...)."""
+    from ortdiffusion.models import embedded_model_folder
+
+    return embedded_model_folder(value) or Path(value)
 
 
 def _output_file(value: str) -> Path:
@@ -200,7 +209,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen = sub.add_parser("generate", help="generate images with an exported model (default: the embedded tiny model)")
     gen.add_argument("prompt", nargs="?", help="the prompt (or --prompt)")
     gen.add_argument("--prompt", dest="prompt_option", help="the prompt")
-    gen.add_argument("--model", type=Path, help="exported folder (ortdiffusion export / optimum-cli export onnx); "
+    gen.add_argument("--model", type=_model_folder, help="exported folder (ortdiffusion export / optimum-cli export onnx); "
                      "default: the embedded tiny shapes model (its inpainting and Canny ControlNet variants for "
                      "--mask and --canny/--control-image)")
     gen.add_argument("--negative-prompt", help="what the picture should not show (default: none)")

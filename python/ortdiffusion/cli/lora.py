@@ -7,6 +7,26 @@ import argparse
 from pathlib import Path
 
 
+def _lora_file(value: str) -> Path:
+    """argparse type of a LoRA argument: a path, or the name of a LoRA shipped with the embedded model."""
+    from ortdiffusion.models import shipped_lora_file
+
+    return shipped_lora_file(value) or Path(value)
+
+
+def _model_folder(value: str) -> Path:
+    """argparse type of --model: a folder, or one of the embedded model's names ("default", ...)."""
+    from ortdiffusion.models import embedded_model_folder
+
+    return embedded_model_folder(value) or Path(value)
+
+
+def _embedded_model() -> Path:
+    from ortdiffusion.models import default_model_path
+
+    return default_model_path()
+
+
 def _inspect(args: argparse.Namespace) -> int:
     from ortdiffusion.lora import load_lora_file
 
@@ -27,9 +47,10 @@ def _inspect(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from ortdiffusion.lora.model_match import match_lora_to_model
 
-    matched = match_lora_to_model(args.model, args.file)
+    model = args.model or _embedded_model()
+    matched = match_lora_to_model(model, args.file)
     for part, items in matched.items():
-        print(f"{part}: all {len(items)} layers match weights of {args.model / part}")
+        print(f"{part}: all {len(items)} layers match weights of {model / part}")
     return 0
 
 
@@ -37,7 +58,7 @@ def _convert(args: argparse.Namespace) -> int:
     from ortdiffusion.lora.lora_file import write_lora_file
     from ortdiffusion.lora.model_match import match_lora_to_model
 
-    matched = match_lora_to_model(args.model, args.file)
+    matched = match_lora_to_model(args.model or _embedded_model(), args.file)
     path = write_lora_file(args.out, matched)
     print(f"wrote {path} ({sum(len(v) for v in matched.values())} layers, {path.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -45,18 +66,21 @@ def _convert(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``lora`` (inspect / verify / convert) on the command's sub-parsers."""
+    from ortdiffusion.models import SHIPPED_LORAS
+
+    shipped = ", ".join(SHIPPED_LORAS)
     lora = sub.add_parser("lora", help="inspect, verify or convert LoRA files")
     commands = lora.add_subparsers(dest="lora_command", required=True)
     inspect = commands.add_parser("inspect", help="list a LoRA's layers, ranks and alphas")
-    inspect.add_argument("file", type=Path)
+    inspect.add_argument("file", type=_lora_file, help=f"LoRA .safetensors, or a shipped one: {shipped}")
     inspect.add_argument("--show", type=int, default=5, help="layers to list per part")
     inspect.set_defaults(func=_inspect)
     verify = commands.add_parser("verify", help="check that every layer of a LoRA fits an exported model")
-    verify.add_argument("file", type=Path)
-    verify.add_argument("--model", type=Path, required=True)
+    verify.add_argument("file", type=_lora_file, help=f"LoRA .safetensors, or a shipped one: {shipped}")
+    verify.add_argument("--model", type=_model_folder, help="exported folder (default: the embedded model)")
     verify.set_defaults(func=_verify)
     convert = commands.add_parser("convert", help="write a .lora file (named after the model's weights)")
-    convert.add_argument("file", type=Path)
-    convert.add_argument("--model", type=Path, required=True)
+    convert.add_argument("file", type=_lora_file, help=f"LoRA .safetensors, or a shipped one: {shipped}")
+    convert.add_argument("--model", type=_model_folder, help="exported folder (default: the embedded model)")
     convert.add_argument("--out", type=Path, required=True)
     convert.set_defaults(func=_convert)

@@ -50,3 +50,21 @@ def default_lora_path(name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"the shipped LoRA {name!r} is missing from this installation ({path})")
     return path
+
+
+def embedded_model_folder(name: str | Path) -> Path | None:
+    """The embedded model's folder when ``name`` is one of its names ("default", "default_inpaint",
+    "default_canny") and no folder of that name exists where the caller stands; None otherwise. Lets
+    ``from_pretrained("default")`` and the CLI's ``--model default`` load it as diffusers loads a hub name."""
+    if Path(name).exists() or str(name) not in DEFAULT_MODEL_FOLDERS.values():
+        return None
+    task = next(task for task, folder in DEFAULT_MODEL_FOLDERS.items() if folder == str(name))
+    return default_model_path(task)
+
+
+def shipped_lora_file(name: str | Path) -> Path | None:
+    """The shipped LoRA's file when ``name`` is one of their names ("outline", "complement") and no file of
+    that name exists where the caller stands; None otherwise."""
+    if Path(name).exists() or str(name) not in SHIPPED_LORAS:
+        return None
+    return default_lora_path(str(name))

@@ -27,8 +27,9 @@ from ortdiffusion.sessions import require_inputs
 
 logger = logging.getLogger(__name__)
 
-# Letters, digits and punctuation runs, roughly as CLIP's tokenizer splits a prompt before BPE.
-_WORDS = re.compile(r"[^\W\d_]+|\d|[^\w\s]+")
+# Words as the user wrote them ("4k", "photo-realistic", "don't"): the unknown-word warning names these,
+# not the tokenizer's pieces; punctuation is left out (it steers nothing either way).
+_WORDS = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
 OUTPUT_TYPES = ("pil", "np", "latent")
 CALLBACK_TENSOR_INPUTS = ("latents", "prompt_embeds")

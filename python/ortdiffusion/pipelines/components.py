@@ -16,6 +16,7 @@ import onnxruntime as ort
 
 from ortdiffusion import _native
 from ortdiffusion.model_folder import MODEL_FILE, folder_int8_types, part_folder, read_config
+from ortdiffusion.models import DEFAULT_MODEL_FOLDERS, embedded_model_folder
 from ortdiffusion.schedulers import DDIMScheduler
 from ortdiffusion.session_cache import default_cache_dir
 from ortdiffusion.sessions import (
@@ -252,9 +253,10 @@ def load_components(
     ``graph_cache``: True keeps ONNX Runtime's optimized graphs in the default cache folder
     (``$ORTDIFFUSION_CACHE_DIR`` or ``~/.cache/ortdiffusion/optimized``), a path puts them there, False
     turns the cache off (see session_cache.py)."""
-    folder = Path(path)
+    folder = embedded_model_folder(path) or Path(path)
     if not folder.is_dir():
-        raise FileNotFoundError(f"no exported pipeline folder at {str(folder)!r}")
+        raise FileNotFoundError(f"no exported pipeline folder at {str(folder)!r} (the embedded model's names: "
+                                f"{', '.join(DEFAULT_MODEL_FOLDERS.values())})")
     cache_dir = default_cache_dir() if graph_cache is True else (Path(graph_cache) if graph_cache else None)
 
     def load(name: str) -> OnnxModel:
