@@ -90,3 +90,21 @@ def test_shipped_lora_names_work_in_the_lora_commands(folder):
     assert inspected.returncode == 0 and "outline.safetensors: diffusers/peft layout, 106 layers" in inspected.stdout
     verified = _cli("lora", "verify", "complement", cwd=folder)  # the embedded model without --model
     assert verified.returncode == 0 and "unet: all" in verified.stdout and "layers match weights of" in verified.stdout
+
+
+def test_each_picture_of_a_batch_has_its_own_seed_and_reproduces_alone(folder):
+    import numpy as np
+
+    from ortdiffusion.png import read_parameters
+
+    common = ["generate", "a yellow star on a purple background", "--steps", "3", "--quiet"]
+    batch = _cli(*common, "--seed", "5", "--num-images", "2", "--out", "batch.png", cwd=folder)
+    assert batch.returncode == 0, batch.stderr
+    assert "seed 5," in batch.stdout and "seed 6," in batch.stdout
+    assert [read_parameters(folder / f"batch-{k}.png")["seed"] for k in (0, 1)] == [5, 6]
+    alone = _cli(*common, "--seed", "6", "--out", "alone.png", cwd=folder)
+    assert alone.returncode == 0, alone.stderr
+    with Image.open(folder / "batch-1.png") as second, Image.open(folder / "alone.png") as again:
+        assert np.array_equal(np.asarray(second), np.asarray(again))
+    with Image.open(folder / "batch-0.png") as first, Image.open(folder / "batch-1.png") as second:
+        assert not np.array_equal(np.asarray(first), np.asarray(second))

@@ -184,12 +184,13 @@ def run(args: argparse.Namespace) -> int:
     if loras:
         pipe.set_adapters([f"lora{i}" for i in range(len(loras))], [weight for _, weight in loras])
     pipe.set_progress_bar_config(desc="denoising", unit="step", disable=args.quiet)
-    result = pipe(
-        prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
-        guidance_scale=args.guidance, num_images_per_prompt=args.num_images, eta=args.eta,
-        generator=seed, **kwargs,
-    )
-    pictures = [p.crop(box) for p in result.images] if box else result.images
+    pictures = []
+    for index in range(args.num_images):  # each picture its own seed, seed + index, as AUTOMATIC1111 does
+        result = pipe(
+            prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
+            guidance_scale=args.guidance, num_images_per_prompt=1, eta=args.eta, generator=seed + index, **kwargs,
+        )
+        pictures += [p.crop(box) for p in result.images] if box else result.images
     first = pictures[0]
     params = {
         "prompt": prompt, "negative_prompt": args.negative_prompt, "steps": args.steps, "scheduler": "DDIM",
@@ -199,8 +200,8 @@ def run(args: argparse.Namespace) -> int:
         "loras": [f"{Path(p).name}:{w}" for p, w in loras] or None,
     }
     for index, (picture, path) in enumerate(zip(pictures, _output_paths(args.out, len(pictures)))):
-        save_png(picture, path, {**params, "image_index": index})
-        print(f"wrote {path} ({pipeline_class.__name__}, seed {seed}, {args.steps} steps)")
+        save_png(picture, path, {**params, "seed": seed + index, "image_index": index})
+        print(f"wrote {path} ({pipeline_class.__name__}, seed {seed + index}, {args.steps} steps)")
     return 0
 
 
@@ -218,7 +219,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--seed", type=int, help="seed (default: random, printed and stored in the PNG)")
     gen.add_argument("--height", type=int, help="image height, a multiple of 8 (default: the model's own size)")
     gen.add_argument("--width", type=int, help="image width, a multiple of 8 (default: the model's own size)")
-    gen.add_argument("--num-images", type=int, default=1, help="images per prompt (default 1)")
+    gen.add_argument("--num-images", type=int, default=1,
+                     help="images per prompt, each with its own seed: --seed, --seed + 1, ... (default 1)")
     gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic)")
     gen.add_argument("--image", type=Path, help="init image: image-to-image (or the picture to inpaint with --mask)")
     gen.add_argument("--strength", type=float,
