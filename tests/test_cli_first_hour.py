@@ -67,7 +67,8 @@ def test_version_and_help_show_defaults(folder):
     for text in ("--negative-prompt NEGATIVE_PROMPT what the picture should not show",
                  "--canny-low CANNY_LOW --canny: lower hysteresis threshold (default 100)",
                  "--canny-high CANNY_HIGH --canny: upper hysteresis threshold (default 200)",
-                 "images per prompt (default 1)", "(default 0: deterministic)", "default cpu"):
+                 "each with its own seed: --seed, --seed + 1, ... (default 1)", "(default 0: deterministic)",
+                 "default cpu"):
         assert text in helptext, text
 
 
@@ -108,3 +109,26 @@ def test_each_picture_of_a_batch_has_its_own_seed_and_reproduces_alone(folder):
         assert np.array_equal(np.asarray(second), np.asarray(again))
     with Image.open(folder / "batch-0.png") as first, Image.open(folder / "batch-1.png") as second:
         assert not np.array_equal(np.asarray(first), np.asarray(second))
+
+
+def test_sizes_are_explained_for_the_embedded_model(folder):
+    helptext = " ".join(_cli("generate", "--help", cwd=folder).stdout.split())
+    assert "8 for Stable Diffusion, 4 for the embedded model, which was trained at 64x64" in helptext
+    small = _cli("generate", "a red circle on a blue background", "--width", "32", "--height", "32", "--steps", "2",
+                 "--quiet", cwd=folder)
+    assert small.returncode == 0, small.stderr
+    assert "trained on 64x64 pictures; other sizes, as this 32x32, draw worse" in small.stderr
+    own = _cli("generate", "a red circle on a blue background", "--steps", "2", "--quiet", cwd=folder)
+    assert own.returncode == 0 and "draw worse" not in own.stderr
+
+
+def test_fit_pad_keeps_the_output_size_stretch_gives(folder):
+    Image.new("RGB", (128, 64), "green").save(folder / "wide.png")
+    sizes = {}
+    for fit in ("stretch", "pad"):
+        done = _cli("generate", "a red circle on a blue background", "--image", "wide.png", "--fit", fit, "--steps",
+                    "2", "--quiet", "--out", f"{fit}.png", cwd=folder)
+        assert done.returncode == 0, done.stderr
+        with Image.open(folder / f"{fit}.png") as picture:
+            sizes[fit] = picture.size
+    assert sizes == {"stretch": (128, 64), "pad": (128, 64)}

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
 from ortdiffusion.models import DEFAULT_MODEL_NOTE, SHIPPED_LORAS, default_lora_path, default_model_path
 
 CANNY_LOW, CANNY_HIGH = 100, 200  # OpenCV Canny hysteresis thresholds of --canny
+EMBEDDED_TRAINED_SIZE = (64, 64)  # (width, height) of the pictures the embedded model was trained on
 
 
 def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
@@ -56,24 +58,35 @@ def _controlnet_count(model: Path) -> int:
         return 0  # an unreadable index is not this check's to report
 
 
+def _vae_scale_factor(model: Path) -> int:
+    """Pixels per latent of a model: 2 ** (VAE blocks - 1) (8 for Stable Diffusion, 4 for the embedded model)."""
+    from ortdiffusion.model_folder import part_folder, read_config
+
+    blocks = read_config(part_folder(model, "vae_decoder")).get("block_out_channels", [0, 0, 0, 0])
+    return 2 ** (len(blocks) - 1)
+
+
 def _model_default_size(model: Path) -> tuple[int, int]:
     """(height, width) a model generates by default: the UNet's sample_size x the VAE scale factor."""
     from ortdiffusion.model_folder import part_folder, read_config
 
     sample = read_config(part_folder(model, "unet")).get("sample_size", 64)
     sample = sample[0] if isinstance(sample, list) else int(sample)
-    blocks = read_config(part_folder(model, "vae_decoder")).get("block_out_channels", [0, 0, 0, 0])
-    return sample * 2 ** (len(blocks) - 1), sample * 2 ** (len(blocks) - 1)
+    return sample * _vae_scale_factor(model), sample * _vae_scale_factor(model)
 
 
 def _fit_inputs(args: argparse.Namespace, model: Path) -> tuple[int, int, int, int] | None:
     """``--fit pad``: resize every input picture into the output size keeping its aspect ratio, padded
-    (the OpenCV preprocessing of ONNX SD tools); returns the box to crop the results to."""
+    (the OpenCV preprocessing of ONNX SD tools); returns the box to crop the results to. The output size is
+    --height/--width, each missing one taken from the first input picture as with --fit stretch, so a
+    picture already of that shape is not padded at all."""
     from ortdiffusion import image as images
 
     if args.fit != "pad":
         return None
-    height, width = (args.height, args.width) if args.height and args.width else _model_default_size(model)
+    given = [getattr(args, name) for name in ("image", "mask", "canny") if getattr(args, name) is not None]
+    first = given[0] if given else args.control_image[0]  # check_arguments: --fit pad has a picture
+    height, width = images.default_size(images.load_image(first), args.height, args.width, _vae_scale_factor(model))
     args.height, args.width = height, width
     box = None
     for name in ("image", "mask", "canny"):
@@ -192,6 +205,10 @@ def run(args: argparse.Namespace) -> int:
         )
         pictures += [p.crop(box) for p in result.images] if box else result.images
     first = pictures[0]
+    if args.model is None and (first.width, first.height) != EMBEDDED_TRAINED_SIZE:
+        print(f"ortdiffusion: note: the embedded model was trained on {EMBEDDED_TRAINED_SIZE[0]}x"
+              f"{EMBEDDED_TRAINED_SIZE[1]} pictures; other sizes, as this {first.width}x{first.height}, draw worse "
+              "(32x32 draws only the background)", file=sys.stderr)
     params = {
         "prompt": prompt, "negative_prompt": args.negative_prompt, "steps": args.steps, "scheduler": "DDIM",
         "guidance_scale": args.guidance, "seed": seed, "size": f"{first.width}x{first.height}",
@@ -217,8 +234,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     gen.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5; <= 1 disables)")
     gen.add_argument("--seed", type=int, help="seed (default: random, printed and stored in the PNG)")
-    gen.add_argument("--height", type=int, help="image height, a multiple of 8 (default: the model's own size)")
-    gen.add_argument("--width", type=int, help="image width, a multiple of 8 (default: the model's own size)")
+    size_help = ("a multiple of the model's VAE factor: 8 for Stable Diffusion, 4 for the embedded model, which was "
+                 "trained at 64x64 (default: the input picture's, else the model's own size)")
+    gen.add_argument("--height", type=int, help=f"image height, {size_help}")
+    gen.add_argument("--width", type=int, help=f"image width, {size_help}")
     gen.add_argument("--num-images", type=int, default=1,
                      help="images per prompt, each with its own seed: --seed, --seed + 1, ... (default 1)")
     gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic)")
