@@ -1,12 +1,13 @@
 """Lower-precision copies of an exported pipeline folder (ours or optimum's), opt-in:
 
 - ``int8``: ONNX Runtime's dynamic quantization (``onnxruntime.quantization.quantize_dynamic``) of the UNet
-  and text encoder for CPU: weights stored as int8 with per-tensor (or per-channel) scales, activations
+  and text encoder for CPU: weights stored as 7-bit int8 (see :class:`Int8Types`) with per-tensor (or
+  per-channel) scales, activations
   quantized on the fly per run (DynamicQuantizeLinear + MatMulInteger). By default only MatMul weights are
   quantized: ONNX Runtime's CPU ConvInteger kernel is slower than its float convolution, so quantizing
   Conv costs speed (measured in benchmarks/precision.py);
-- ``int8-static``: static quantization of the UNet (``quantize_static``, QDQ format): weights int8 per
-  channel, activations uint8 with ranges calibrated on the UNet inputs of a few float32 denoising runs
+- ``int8-static``: static quantization of the UNet (``quantize_static``, QDQ format): weights 7-bit int8
+  per channel, activations uint8 with ranges calibrated on the UNet inputs of a few float32 denoising runs
   (calibration.py). ONNX Runtime fuses the QDQ pairs into QLinearConv / QLinearMatMul, which run on
   the CPU's integer dot-product units: the fastest CPU option, at a larger image difference;
 - ``fp16``: every float tensor as float16 (``onnxruntime.transformers.float16.convert_float_to_float16``)
@@ -17,11 +18,12 @@
   on it (merged in float32).
 
 The rest of the folder is copied as is. ``model_index.json`` records the precision
-(``_ortdiffusion_precision``): LoRAs and ControlNet weight swaps need float weights and refuse int8 and
-fp16 folders with a message saying so. An fp16-weights folder can be converted further (its weights are
-restored to float32 first, so weights the conversion leaves alone, such as Conv weights under dynamic
-int8, are float32 again in the output). Image differences against float32 (PSNR, same seed) are in
-benchmarks/README.md.
+(``_ortdiffusion_precision``) and, for int8 copies, the integer types (``_ortdiffusion_int8_types``).
+LoRAs and ControlNet weight swaps need float weights and refuse int8 and fp16 folders with a message
+saying so. An fp16-weights folder can be converted further (its weights are restored to float32 first, so
+weights the conversion leaves alone, such as Conv weights under dynamic int8, are float32 again in the
+output). Image differences against float32 (PSNR, same seed) are in benchmarks/README.md, and per CPU
+kind in docs/precision.md.
 """
 
 from __future__ import annotations
