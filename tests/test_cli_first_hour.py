@@ -132,3 +132,21 @@ def test_fit_pad_keeps_the_output_size_stretch_gives(folder):
         with Image.open(folder / f"{fit}.png") as picture:
             sizes[fit] = picture.size
     assert sizes == {"stretch": (128, 64), "pad": (128, 64)}
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.25, 0.4, 0.6, 0.9])
+def test_ctrl_c_at_any_moment_ends_without_a_traceback(folder, delay):
+    """From import to the last step: the package imports nothing heavy until the command runs inside its
+    Ctrl-C handling (before 0.1 s the interpreter itself may still be starting)."""
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "ortdiffusion", "generate", "a red circle on a blue background",
+                                "--steps", "300", "--quiet"], cwd=folder, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert "Traceback" not in err, err
+    assert process.returncode == 130 and "ortdiffusion: interrupted; no partial output was kept" in err
+    assert not (folder / "ortdiffusion.png").exists()

@@ -10,27 +10,62 @@ to torch's CPU generator), :func:`export` (diffusers folder -> ONNX; needs the `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from ortdiffusion._native import Generator
-from ortdiffusion.errors import ArgumentError, ConfigError, ExternalDataError, FormatError, OrtDiffusionError
-from ortdiffusion.models import default_lora_path, default_model_path
-from ortdiffusion.pipelines import (
-    StableDiffusionControlNetImg2ImgPipeline,
-    StableDiffusionControlNetPipeline,
-    StableDiffusionImg2ImgPipeline,
-    StableDiffusionInpaintPipeline,
-    StableDiffusionPipeline,
-    StableDiffusionPipelineOutput,
-)
-from ortdiffusion.schedulers import DDIMScheduler, DDIMSchedulerOutput
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from ortdiffusion._native import Generator
+    from ortdiffusion.errors import (
+        ArgumentError,
+        ConfigError,
+        ExternalDataError,
+        FormatError,
+        OrtDiffusionError,
+    )
     from ortdiffusion.exporter import ExportReport
+    from ortdiffusion.models import default_lora_path, default_model_path
+    from ortdiffusion.pipelines import (
+        StableDiffusionControlNetImg2ImgPipeline,
+        StableDiffusionControlNetPipeline,
+        StableDiffusionImg2ImgPipeline,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+        StableDiffusionPipelineOutput,
+    )
+    from ortdiffusion.schedulers import DDIMScheduler, DDIMSchedulerOutput
 
 __version__ = "0.1.0"
+
+# Public names -> the module that defines them. They are imported on first use (PEP 562), so that
+# `import ortdiffusion.cli` stays light: the command line then does all heavy importing (numpy, ONNX
+# Runtime, the native module) inside its own error and Ctrl-C handling.
+_LAZY = {
+    "Generator": "ortdiffusion._native",
+    **dict.fromkeys(("ArgumentError", "ConfigError", "ExternalDataError", "FormatError", "OrtDiffusionError"),
+                    "ortdiffusion.errors"),
+    **dict.fromkeys(("default_lora_path", "default_model_path"), "ortdiffusion.models"),
+    **dict.fromkeys(("StableDiffusionControlNetImg2ImgPipeline", "StableDiffusionControlNetPipeline",
+                     "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionPipeline",
+                     "StableDiffusionPipelineOutput"), "ortdiffusion.pipelines"),
+    **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput"), "ortdiffusion.schedulers"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use and keep it here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ortdiffusion' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def export(

@@ -1,64 +1,25 @@
-"""The ``ortdiffusion`` command line. Prints; the library itself only logs."""
+"""The ``ortdiffusion`` command line. Prints; the library itself only logs.
+
+Importing this module imports nothing else: the commands, numpy and ONNX Runtime are imported inside
+:func:`main`, under its handling of errors and Ctrl-C, so an interrupt at any moment ends with one line
+rather than a traceback."""
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
-import threading
 
-from ortdiffusion.cli import export, generate, lora, quantize, scheduler
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for ``ortdiffusion``."""
-    parser = argparse.ArgumentParser(prog="ortdiffusion", description="Stable Diffusion 1.x on ONNX Runtime.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    generate.add_parser(sub)
-    export.add_parser(sub)
-    lora.add_parser(sub)
-    quantize.add_parser(sub)
-    scheduler.add_parser(sub)
-    return parser
-
-
-def _version() -> str:
-    """The installed package's version (importlib.metadata), or "unknown" when run from a bare source tree."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ortdiffusion")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the process is so that temporary outputs are cleaned up on the way out."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
+INTERRUPTED = "ortdiffusion: interrupted; no partial output was kept"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortdiffusion`` command; returns the exit status (2 for bad input, 128 + signal
     number when interrupted by SIGINT/SIGTERM, after removing any half-written output)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
-        return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
-        print(f"ortdiffusion: error: {e}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, Terminated) as e:
-        print("ortdiffusion: interrupted; no partial output was kept", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        from ortdiffusion.cli.command import run_command
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+    return run_command(argv)
 
 
 if __name__ == "__main__":

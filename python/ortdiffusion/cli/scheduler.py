@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 # Stable Diffusion 1.x's scheduler config (the stock scheduler_config.json, written for PNDM).
 SD15_SCHEDULER_CONFIG = {
     "beta_start": 0.00085,
@@ -21,6 +19,8 @@ SD15_SCHEDULER_CONFIG = {
 
 def run(args: argparse.Namespace) -> int:
     """Print the DDIM schedule and a denoising trace for a zero-noise stand-in model."""
+    import numpy as np
+
     from ortdiffusion import DDIMScheduler, Generator
 
     if args.config:
