@@ -2,8 +2,7 @@
 
 - ``int8``: ONNX Runtime's dynamic quantization (``onnxruntime.quantization.quantize_dynamic``) of the UNet
   and text encoder for CPU: weights stored as 7-bit int8 (see :class:`Int8Types`) with per-tensor (or
-  per-channel) scales, activations
-  quantized on the fly per run (DynamicQuantizeLinear + MatMulInteger). By default only MatMul weights are
+  per-channel) scales, activations quantized on the fly per run (DynamicQuantizeLinear + MatMulInteger). By default only MatMul weights are
   quantized: ONNX Runtime's CPU ConvInteger kernel is slower than its float convolution, so quantizing
   Conv costs speed (measured in benchmarks/precision.py);
 - ``int8-static``: static quantization of the UNet (``quantize_static``, QDQ format): weights 7-bit int8
@@ -156,7 +155,8 @@ def _quantize_int8(source: Path, target: Path, op_types: Sequence[str], per_chan
         quantize_dynamic(
             model_input=source / MODEL_FILE, model_output=target / MODEL_FILE, op_types_to_quantize=list(op_types),
             per_channel=per_channel, reduce_range=types.reduce_range, weight_type=weight_type,
-            use_external_data_format=True, extra_options={"MatMulConstBOnly": True},  # activations x activations (attention scores) stay float
+            use_external_data_format=True,
+            extra_options={"MatMulConstBOnly": True},  # activations x activations (attention scores) stay float
         )
     _resave_single_file(target)  # quantize_dynamic names its data file after the model; keep optimum's name
 
