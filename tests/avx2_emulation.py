@@ -82,7 +82,7 @@ def _child(argv: list[str]) -> int:
     if kind == "int8-dot-products":
         from ortdiffusion import _native
 
-        print(_native.cpu_int8_dot_products())
+        print(_native.cpu_int8_dot_products(), _native.torch_cpu_capability())  # the vector ISA the child sees
         return 0
     source, spec, out = rest
     if kind == "unet":

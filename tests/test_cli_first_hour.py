@@ -37,6 +37,10 @@ REFUSALS = {
     "canny thresholds without canny": (["--canny-low", "50"], "--canny-low/--canny-high need --canny"),
     "fit pad without a picture": (["--fit", "pad"], "--fit pad needs an input picture"),
     "shipped lora with a bad weight": (["--lora", "outline:abc"], "--lora outline:abc: the weight 'abc' is not a number"),
+    "no images": (["--num-images", "0"], "argument --num-images: must be at least 1, got 0"),
+    "empty model": (["--model", ""], "argument --model: is empty"),
+    "strength 0 is a value, not a default": (["--image", "in.png", "--strength", "0"],
+                                             "`strength` 0.0 .* leaves no denoising step"),
 }
 
 
@@ -82,7 +86,7 @@ def test_the_embedded_model_by_name_from_python_and_the_cli(folder):
     with pytest.raises(FileNotFoundError, match="the embedded model's names: default, default_inpaint, default_canny"):
         od.StableDiffusionPipeline.from_pretrained("defaults")
     done = _cli("generate", "a red circle on a blue background", "--model", "default", "--steps", "2", "--quiet",
-                cwd=folder)
+                "--lora", "outline", cwd=folder)  # --model default is the embedded model: its LoRA names work
     assert done.returncode == 0, done.stderr
 
 
@@ -134,19 +138,37 @@ def test_fit_pad_keeps_the_output_size_stretch_gives(folder):
     assert sizes == {"stretch": (128, 64), "pad": (128, 64)}
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.25, 0.4, 0.6, 0.9])
-def test_ctrl_c_at_any_moment_ends_without_a_traceback(folder, delay):
-    """From import to the last step: the package imports nothing heavy until the command runs inside its
-    Ctrl-C handling (before 0.1 s the interpreter itself may still be starting)."""
+@pytest.mark.parametrize(("after_note", "delay"), [(False, 0.2), (False, 0.35), (True, 0.0), (True, 0.3)])
+def test_ctrl_c_at_any_moment_ends_without_a_traceback(folder, after_note, delay):
+    """While the command imports (the package imports nothing heavy until the command runs inside its Ctrl-C
+    handling; the first few tens of milliseconds are the interpreter's own start) and once it has printed the
+    embedded-model note (loading and denoising)."""
     import signal
     import time
 
     process = subprocess.Popen([sys.executable, "-m", "ortdiffusion", "generate", "a red circle on a blue background",
-                                "--steps", "300", "--quiet"], cwd=folder, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                                "--steps", "900"], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if after_note:
+        assert process.stdout.readline().startswith("Using the embedded default model")
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=300)
     assert "Traceback" not in err, err
     assert process.returncode == 130 and "ortdiffusion: interrupted; no partial output was kept" in err
     assert not (folder / "ortdiffusion.png").exists()
+
+
+def test_img2img_takes_every_step_count_whose_timesteps_it_uses():
+    """1000 steps reach timestep 1000 on SD's schedule, but strength 0.5 starts at step 500: allowed, as in
+    diffusers; text-to-image at 1000 steps is refused."""
+    import numpy as np
+
+    import ortdiffusion as od
+
+    picture = Image.new("RGB", (64, 64), "blue")
+    pipe = od.StableDiffusionImg2ImgPipeline.from_pretrained("default")
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe("a red circle", image=picture, strength=0.5, num_inference_steps=1000, generator=0, output_type="np")
+    assert np.isfinite(out.images).all()
+    with pytest.raises(ValueError, match="use at most 999 steps"):
+        pipe("a red circle", image=picture, strength=1.0, num_inference_steps=1000, generator=0)

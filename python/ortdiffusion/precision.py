@@ -85,7 +85,7 @@ class Int8Types:
 
     weights: str = "int8"  # "int8" or "uint8"
     activations: str = "uint8"  # "uint8" or "int8"
-    reduce_range: bool = False
+    reduce_range: bool = True  # 7-bit weights (-64..64): full range saturates on x86 without VNNI
 
     def __post_init__(self) -> None:
         for name in ("weights", "activations"):

@@ -56,22 +56,23 @@ def run_command(argv: list[str] | None = None) -> int:
         print(f"ortdiffusion: error: {e}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Terminated, ImportError) as e:
-        if isinstance(e, ImportError) and not _interrupted(e):
+        signal_cause = _interruption(e)
+        if signal_cause is None:
             raise
         print(INTERRUPTED, file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+        return 128 + (signal.SIGTERM if isinstance(signal_cause, Terminated) else signal.SIGINT)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupted(error: BaseException) -> bool:
-    """Whether ``error`` comes from a Ctrl-C: a C extension interrupted while it initialises raises
-    ImportError ("initialization failed") with the KeyboardInterrupt as its cause or context."""
+def _interruption(error: BaseException | None) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated behind ``error``, or None: a C extension interrupted while it
+    initialises raises ImportError ("initialization failed") with the interrupt as its cause or context."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, (KeyboardInterrupt, Terminated)):
-            return True
+            return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
-    return False
+    return None

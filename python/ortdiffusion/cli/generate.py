@@ -9,10 +9,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ortdiffusion.models import DEFAULT_MODEL_NOTE, SHIPPED_LORAS, default_lora_path, default_model_path
+from ortdiffusion.models import (
+    DEFAULT_MODEL_NOTE,
+    SHIPPED_LORAS,
+    default_lora_path,
+    default_model_path,
+    embedded_model_folder,
+)
 
 CANNY_LOW, CANNY_HIGH = 100, 200  # OpenCV Canny hysteresis thresholds of --canny
 EMBEDDED_TRAINED_SIZE = (64, 64)  # (width, height) of the pictures the embedded model was trained on
+
+
+def _or(value: Any, default: Any) -> Any:
+    """``value``, or ``default`` when the option was not given (None; 0 is a value)."""
+    return default if value is None else value
 
 
 def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
@@ -22,14 +33,16 @@ def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
 
     control = list(args.control_image or [])
     if args.canny:
-        control.append(images.canny(args.canny, args.canny_low or CANNY_LOW, args.canny_high or CANNY_HIGH))
+        low = CANNY_LOW if args.canny_low is None else args.canny_low
+        high = CANNY_HIGH if args.canny_high is None else args.canny_high
+        control.append(images.canny(args.canny, low, high))
     if args.mask:
         if not args.image:
             raise ValueError("--mask needs --image (the picture to inpaint)")
         if control:
             raise ValueError("--mask cannot be combined with --control-image/--canny")
         height, width = images.default_size(images.load_image(args.image, "--image"), args.height, args.width)
-        kwargs = {"image": args.image, "mask_image": args.mask, "strength": args.strength or 1.0,
+        kwargs = {"image": args.image, "mask_image": args.mask, "strength": _or(args.strength, 1.0),
                   "height": height, "width": width}
         return pipelines.StableDiffusionInpaintPipeline, kwargs
     if control:
@@ -38,12 +51,12 @@ def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
         if args.control_scale:
             kwargs["controlnet_conditioning_scale"] = args.control_scale[0] if len(args.control_scale) == 1 else args.control_scale
         if args.image:
-            kwargs.update(image=args.image, strength=args.strength or 0.8)
+            kwargs.update(image=args.image, strength=_or(args.strength, 0.8))
             return pipelines.StableDiffusionControlNetImg2ImgPipeline, kwargs
         return pipelines.StableDiffusionControlNetPipeline, kwargs
     if args.image:
         return pipelines.StableDiffusionImg2ImgPipeline, {
-            "image": args.image, "strength": args.strength or 0.8, "height": args.height, "width": args.width}
+            "image": args.image, "strength": _or(args.strength, 0.8), "height": args.height, "width": args.width}
     return pipelines.StableDiffusionPipeline, {"height": args.height, "width": args.width}
 
 
@@ -84,9 +97,10 @@ def _fit_inputs(args: argparse.Namespace, model: Path) -> tuple[int, int, int, i
 
     if args.fit != "pad":
         return None
-    given = [getattr(args, name) for name in ("image", "mask", "canny") if getattr(args, name) is not None]
-    first = given[0] if given else args.control_image[0]  # check_arguments: --fit pad has a picture
-    height, width = images.default_size(images.load_image(first), args.height, args.width, _vae_scale_factor(model))
+    given = [(f"--{name}", getattr(args, name)) for name in ("image", "mask", "canny") if getattr(args, name) is not None]
+    option, first = given[0] if given else ("--control-image", args.control_image[0])  # check_arguments: one is given
+    height, width = images.default_size(images.load_image(first, option), args.height, args.width,
+                                        _vae_scale_factor(model))
     args.height, args.width = height, width
     box = None
     for name in ("image", "mask", "canny"):
@@ -149,10 +163,22 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def _model_folder(value: str) -> Path:
-    """argparse type of --model: a folder, or one of the embedded model's names ("default", ...)."""
-    from ortdiffusion.models import embedded_model_folder
+    """argparse type of --model: a folder, or one of the embedded model's names ("default", ...), which
+    :func:`run` resolves."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty; give an exported folder or 'default'")
+    return Path(value)
 
-    return embedded_model_folder(value) or Path(value)
+
+def _positive_int(value: str) -> int:
+    """argparse type of counts: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def _output_file(value: str) -> Path:
@@ -176,22 +202,24 @@ def run(args: argparse.Namespace) -> int:
     if prompt is None:
         raise ValueError("give a prompt: ortdiffusion generate \"a red circle on a blue background\"")
     check_arguments(args)
-    model = args.model
-    if model is None:
-        model = default_model_path()
-        if not args.quiet:
-            print(DEFAULT_MODEL_NOTE)
+    # The embedded model (no --model, or --model default): the arguments pick its variant, and the shipped
+    # LoRA names work. A folder given by its path, the embedded one's included, is used as it is.
+    named = embedded_model_folder(args.model) if args.model is not None else None
+    embedded = args.model is None or named == default_model_path()
+    model = named or args.model or default_model_path()
+    if args.model is None and not args.quiet:
+        print(DEFAULT_MODEL_NOTE)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     box = _fit_inputs(args, Path(model))
     pipeline_class, kwargs = _pick_pipeline(args)
-    if args.model is None:
+    if embedded:
         model = default_model_path(_default_task(pipeline_class))
     controlnets = _controlnet_count(Path(model))
     if controlnets and "control_image" not in kwargs:
         raise ValueError(f"{model} was exported with {controlnets} ControlNet(s): pass --control-image IMG (once per "
                          "ControlNet) or --canny IMG")
     pipe = pipeline_class.from_pretrained(model, provider=args.provider, graph_cache=not args.no_graph_cache)
-    loras = [_parse_lora_argument(value, shipped=args.model is None) for value in args.lora or []]
+    loras = [_parse_lora_argument(value, shipped=embedded) for value in args.lora or []]
     for index, (path, _) in enumerate(loras):
         pipe.load_lora_weights(path, adapter_name=f"lora{index}")
     if loras:
@@ -205,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         )
         pictures += [p.crop(box) for p in result.images] if box else result.images
     first = pictures[0]
-    if args.model is None and (first.width, first.height) != EMBEDDED_TRAINED_SIZE:
+    if embedded and (first.width, first.height) != EMBEDDED_TRAINED_SIZE:
         print(f"ortdiffusion: note: the embedded model was trained on {EMBEDDED_TRAINED_SIZE[0]}x"
               f"{EMBEDDED_TRAINED_SIZE[1]} pictures; other sizes, as this {first.width}x{first.height}, draw worse "
               "(32x32 draws only the background)", file=sys.stderr)
@@ -238,7 +266,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                  "trained at 64x64 (default: the input picture's, else the model's own size)")
     gen.add_argument("--height", type=int, help=f"image height, {size_help}")
     gen.add_argument("--width", type=int, help=f"image width, {size_help}")
-    gen.add_argument("--num-images", type=int, default=1,
+    gen.add_argument("--num-images", type=_positive_int, default=1,
                      help="images per prompt, each with its own seed: --seed, --seed + 1, ... (default 1)")
     gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic)")
     gen.add_argument("--image", type=Path, help="init image: image-to-image (or the picture to inpaint with --mask)")
@@ -266,5 +294,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--out", type=_output_file, default=Path("ortdiffusion.png"),
                      help="output .png in an existing folder (default ortdiffusion.png); with --num-images N, "
                           "NAME-0.png ... NAME-(N-1).png")
-    gen.add_argument("--quiet", action="store_true", help="no progress bar and no note about the embedded model")
+    gen.add_argument("--quiet", action="store_true",
+                     help="no progress bar and no note about the embedded model (warnings still print)")
     gen.set_defaults(func=run)

@@ -11,6 +11,8 @@ def _lora_file(value: str) -> Path:
     """argparse type of a LoRA argument: a path, or the name of a LoRA shipped with the embedded model."""
     from ortdiffusion.models import shipped_lora_file
 
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty; give a LoRA .safetensors file or a shipped LoRA's name")
     return shipped_lora_file(value) or Path(value)
 
 
@@ -18,6 +20,8 @@ def _model_folder(value: str) -> Path:
     """argparse type of --model: a folder, or one of the embedded model's names ("default", ...)."""
     from ortdiffusion.models import embedded_model_folder
 
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty; give an exported folder or 'default'")
     return embedded_model_folder(value) or Path(value)
 
 

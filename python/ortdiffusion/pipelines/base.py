@@ -248,15 +248,25 @@ class StableDiffusionPipelineBase(LoraSupport):
         return np.float32(self.components.scaling_factor) * latents
 
     @staticmethod
-    def get_timesteps(scheduler: DDIMScheduler, num_inference_steps: int, strength: float) -> np.ndarray:
-        """The timesteps img2img/inpaint denoise through for ``strength`` (diffusers' ``get_timesteps``)."""
-        init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
-        t_start = max(num_inference_steps - init_timestep, 0)
-        timesteps = np.asarray(scheduler.timesteps)[t_start * scheduler.order:]
+    def get_timesteps(scheduler: DDIMScheduler, num_inference_steps: int, strength: float = 1.0) -> np.ndarray:
+        """The timesteps a call denoises through: all of the scheduler's (``strength`` 1) or, for
+        img2img/inpaint, the last ``strength`` of them (diffusers' ``get_timesteps``). Refuses a step count
+        whose timesteps run past the noise schedule (SD's ``leading`` spacing with ``steps_offset=1`` reaches
+        timestep 1000 at 1000 steps; diffusers fails inside the loop with an IndexError), naming the most
+        steps that fit."""
+        timesteps = _cut_by_strength(scheduler, num_inference_steps, strength)
         if len(timesteps) == 0:
             raise ValueError(
                 f"`strength` {strength} with `num_inference_steps` {num_inference_steps} leaves no denoising step; "
                 "raise either"
+            )
+        if int(timesteps.max()) >= len(scheduler):  # len: num_train_timesteps
+            raise ValueError(
+                f"num_inference_steps={num_inference_steps} is more steps than this model's noise schedule allows: "
+                f"its timesteps would reach {int(timesteps.max())}, past the {len(scheduler)} training timesteps "
+                f"(scheduler_config.json: timestep_spacing={scheduler.config.get('timestep_spacing')!r}, "
+                f"steps_offset={scheduler.config.get('steps_offset')}); use at most "
+                f"{_most_steps(scheduler, num_inference_steps, strength)} steps"
             )
         return timesteps
 
@@ -368,3 +378,22 @@ class StableDiffusionPipelineBase(LoraSupport):
         if not return_dict:
             return (images, None)
         return StableDiffusionPipelineOutput(images=images)
+
+
+def _cut_by_strength(scheduler: DDIMScheduler, num_inference_steps: int, strength: float) -> np.ndarray:
+    """diffusers' ``get_timesteps``: the scheduler's timesteps from ``t_start = n - int(n * strength)`` on."""
+    init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
+    t_start = max(num_inference_steps - init_timestep, 0)
+    return np.asarray(scheduler.timesteps)[t_start * scheduler.order:]
+
+
+def _most_steps(scheduler: DDIMScheduler, too_many: int, strength: float) -> int:
+    """The largest step count below ``too_many`` whose timesteps (cut by ``strength``) stay inside the noise
+    schedule of ``scheduler``'s config."""
+    for count in range(too_many - 1, 0, -1):
+        candidate = DDIMScheduler.from_config(scheduler.config)
+        candidate.set_timesteps(count)
+        timesteps = _cut_by_strength(candidate, count, strength)
+        if len(timesteps) == 0 or int(timesteps.max()) < len(candidate):
+            return count
+    return 1

@@ -183,30 +183,10 @@ class PipelineComponents:
 
     def make_scheduler(self, num_inference_steps: int) -> DDIMScheduler:
         """A fresh DDIM scheduler from the folder's scheduler config (one per call: pipelines are
-        re-entrant) with its timesteps set for ``num_inference_steps``. Refuses a step count whose timesteps
-        run past the noise schedule (``leading`` spacing with ``steps_offset=1`` reaches timestep 1000 at 1000
-        steps: diffusers would fail inside the loop with an IndexError), naming the largest count that fits."""
+        re-entrant) with its timesteps set for ``num_inference_steps``."""
         scheduler = DDIMScheduler.from_config(self.scheduler_config)
         scheduler.set_timesteps(num_inference_steps)
-        schedule_length = len(scheduler)  # num_train_timesteps
-        if int(np.max(scheduler.timesteps)) < schedule_length:
-            return scheduler
-        raise ValueError(
-            f"num_inference_steps={num_inference_steps} is more steps than this model's noise schedule allows: "
-            f"its timesteps would reach {int(np.max(scheduler.timesteps))}, past the {schedule_length} training "
-            f"timesteps (scheduler_config.json: timestep_spacing={scheduler.config.get('timestep_spacing')!r}, "
-            f"steps_offset={scheduler.config.get('steps_offset')}); use at most {_most_steps(self.scheduler_config, num_inference_steps)} steps"
-        )
-
-
-def _most_steps(config: Mapping[str, Any], too_many: int) -> int:
-    """The largest step count below ``too_many`` whose timesteps stay inside the noise schedule."""
-    for count in range(too_many - 1, 0, -1):
-        scheduler = DDIMScheduler.from_config(config)
-        scheduler.set_timesteps(count)
-        if int(np.max(scheduler.timesteps)) < len(scheduler):
-            return count
-    return 1
+        return scheduler
 
 
 # model_index.json key by which a folder without tokenizer/ asks for the CLIP tokenizer shipped in the package

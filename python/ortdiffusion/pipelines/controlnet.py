@@ -90,7 +90,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         control = batch_control_images(prepared, batch_size, num_images_per_prompt, do_cfg)
         # 4. Timesteps
         scheduler = self.components.make_scheduler(num_inference_steps)
-        timesteps = np.asarray(scheduler.timesteps)
+        timesteps = self.get_timesteps(scheduler, num_inference_steps)
         # 5. Latents
         shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
         noise = randn(generator, shape) if latents is None else self.check_latents(latents, shape)

@@ -51,13 +51,14 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, guidance_scale > 1.0)
         # 3. Timesteps
         scheduler = self.components.make_scheduler(num_inference_steps)
+        timesteps = self.get_timesteps(scheduler, num_inference_steps)
         # 4. Latents: randn * init_noise_sigma (diffusers' prepare_latents)
         shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
         noise = randn(generator, shape) if latents is None else self.check_latents(latents, shape)
         latents = noise * np.float32(scheduler.init_noise_sigma)
         # 5. Denoising loop
         latents = self.denoise(
-            latents, np.asarray(scheduler.timesteps), scheduler, prompt_embeds, guidance_scale, eta, generator,
+            latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
         )
