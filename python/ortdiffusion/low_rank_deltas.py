@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ortdiffusion.model_folder import MODEL_FILE
+from ortdiffusion.model_files import MODEL_FILE
 from ortdiffusion.packed_weights import SCALE_SUFFIX, pack_tensor, stored_dtype, unpack_tensor
 
 DELTA_FILE = "low_rank_deltas.safetensors"

@@ -37,7 +37,7 @@ from ortdiffusion.low_rank_deltas import (
     worth_factoring,
     write_factors,
 )
-from ortdiffusion.model_folder import (
+from ortdiffusion.model_files import (
     DATA_FILE,
     MODEL_FILE,
     mark_external,

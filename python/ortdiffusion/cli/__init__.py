@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-INTERRUPTED = "ortdiffusion: interrupted; no partial output was kept"
+from ortdiffusion.cli.messages import INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 
-from ortdiffusion.cli import INTERRUPTED, export, generate, lora, quantize, scheduler
+from ortdiffusion.cli import export, generate, lora, quantize, scheduler
+from ortdiffusion.cli.messages import INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
