@@ -46,7 +46,7 @@ def optimized_graph_cache(tmp_path_factory):
     their own, so they exercise both the storing and the cached path without touching the user's."""
     import os
 
-    from ortdiffusion.session_cache import CACHE_ENV
+    from ortdiffusion.cache_dir import CACHE_ENV
 
     folder = tmp_path_factory.mktemp("optimized-graphs")
     previous = os.environ.get(CACHE_ENV)

@@ -43,8 +43,8 @@ def test_read_config_names_a_broken_file(tmp_path):
 def test_shipped_variants_share_the_default_models_parts():
     """Every shipped part is stored packed (packed_weights.py), so each resolves to its assembled copy in the
     cache; the variants' text encoder and VAE resolve to the very copy the default model's do."""
+    from ortdiffusion.cache_dir import default_cache_dir
     from ortdiffusion.models import default_model_path
-    from ortdiffusion.session_cache import default_cache_dir
 
     default = default_model_path()
     assembled = default_cache_dir() / "assembled"

@@ -7,12 +7,14 @@ way."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], None], mode: int | None = None) -> Path:
@@ -84,3 +86,10 @@ def move_folder_into_place(staging: Path, output: Path, overwrite: bool) -> None
         shutil.rmtree(trash)
     else:
         staging.rename(output)
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` as diffusers formats configs (sorted keys, 2-space indent) through a temporary
+    file in the same folder, renamed into place only when complete."""
+    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -28,17 +28,12 @@ from typing import Any
 
 import onnxruntime as ort
 
+from ortdiffusion.cache_dir import CACHE_ENV, default_cache_dir  # noqa: F401 (re-exported)
+
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "ORTDIFFUSION_CACHE_DIR"
 CACHED_MODEL = "model.onnx"
 CACHED_DATA = "model.onnx_data"
-
-
-def default_cache_dir() -> Path:
-    """``$ORTDIFFUSION_CACHE_DIR``, else ``~/.cache/ortdiffusion/optimized``."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured) if configured else Path.home() / ".cache" / "ortdiffusion" / "optimized"
 
 
 def cache_key(model_path: Path, provider: str, provider_options: dict[str, Any] | None, level: Any) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ortdiffusion.cache_dir import default_cache_dir
 from ortdiffusion.low_rank_deltas import (
     DELTA_FILE,
     DELTA_LOCATION,
@@ -199,8 +200,6 @@ def _check_manifest_fields(part: Path, manifest: object) -> None:
 
 
 def _cache_root() -> Path:
-    from ortdiffusion.session_cache import default_cache_dir
-
     return default_cache_dir() / "assembled"
 
 

@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ortdiffusion.atomic_file import write_json_atomic
 from ortdiffusion.clip_bpe import (
     build_clip_tokenizer,
     read_vocab_and_merges,
     vocab_and_merges_from_tokenizer_json,
     write_vocab_and_merges,
 )
-from ortdiffusion.schedulers.config import write_json_atomic
 
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json")
 

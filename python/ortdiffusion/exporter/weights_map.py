@@ -20,7 +20,7 @@ from typing import Any
 
 import onnx
 
-from ortdiffusion.schedulers.config import write_json_atomic
+from ortdiffusion.atomic_file import write_json_atomic
 
 WEIGHTS_MAP_FILE = "weights_map.json"
 FORMAT = "ortdiffusion.weights_map"

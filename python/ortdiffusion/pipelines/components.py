@@ -15,10 +15,10 @@ import numpy as np
 import onnxruntime as ort
 
 from ortdiffusion import _native
+from ortdiffusion.cache_dir import default_cache_dir
 from ortdiffusion.model_folder import MODEL_FILE, folder_int8_types, part_folder, read_config
 from ortdiffusion.models import DEFAULT_MODEL_FOLDERS, embedded_model_folder
 from ortdiffusion.schedulers import DDIMScheduler
-from ortdiffusion.session_cache import default_cache_dir
 from ortdiffusion.sessions import (
     TensorSpec,
     create_session,

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion._arrays import is_torch_tensor
-from ortdiffusion.atomic_file import write_atomically
 
 CONFIG_NAME = "scheduler_config.json"
 
@@ -71,13 +70,6 @@ def find_config_file(path: str | os.PathLike, subfolder: str | None) -> Path:
             return candidate
     tried = ", ".join(str(c) for c in candidates)
     raise FileNotFoundError(f"no {CONFIG_NAME} found for {str(root)!r} (tried {tried})")
-
-
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write ``payload`` as diffusers formats configs (sorted keys, 2-space indent) through a temporary
-    file in the same folder, renamed into place only when complete."""
-    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
-    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def unknown_keys(config: Mapping[str, Any], known: Iterable[str]) -> list:

@@ -18,13 +18,13 @@ import numpy as np
 
 from ortdiffusion import _native
 from ortdiffusion._arrays import is_torch_tensor, timesteps_to_array, to_native
+from ortdiffusion.atomic_file import write_json_atomic
 from ortdiffusion.schedulers.config import (
     CONFIG_NAME,
     FrozenConfig,
     config_to_json,
     find_config_file,
     unknown_keys,
-    write_json_atomic,
 )
 
 logger = logging.getLogger(__name__)
