@@ -49,7 +49,7 @@ UNET_STEPS = (0, 4, 9)  # of a 10-step run
 def variant_folder(name: str) -> Path:
     """The default model converted as ``name`` says (made once, kept in CACHE)."""
     from ortdiffusion.models import default_model_path
-    from ortdiffusion.precision import Int8Types, convert_precision
+    from ortdiffusion.quantization.precision import Int8Types, convert_precision
 
     precision, weights, activations, reduce_range = VARIANTS[name]
     folder = CACHE / name
@@ -61,8 +61,8 @@ def variant_folder(name: str) -> Path:
 
 def recorded_feeds() -> dict[str, np.ndarray]:
     """UNet inputs of the float32 pipeline at UNET_STEPS for UNET_PROMPTS, stacked into one batch."""
-    from ortdiffusion.calibration import collect_unet_inputs
     from ortdiffusion.models import default_model_path
+    from ortdiffusion.quantization.calibration import collect_unet_inputs
 
     runs = collect_unet_inputs(default_model_path(), UNET_PROMPTS, num_inference_steps=10)
     chosen = [run for k, run in enumerate(runs) if k % 10 in UNET_STEPS]

@@ -98,7 +98,7 @@ def psnr(a, b) -> float:
 def converted(source: Path, precision: str, ops: list[str], types=None, **calibration) -> Path:
     """``source`` converted by convert_precision once into a sibling folder named by the settings (kept for
     later runs); ``types``: Int8Types, default the precision's own."""
-    from ortdiffusion.precision import DEFAULT_INT8_TYPES, convert_precision
+    from ortdiffusion.quantization.precision import DEFAULT_INT8_TYPES, convert_precision
 
     chosen = types or DEFAULT_INT8_TYPES[precision]
     name = f"{source.name}-{precision}-{'-'.join(ops)}-w{chosen.weights}-a{chosen.activations}"
@@ -116,7 +116,7 @@ def main() -> int:
     import numpy as np
 
     from ortdiffusion.models import default_model_path
-    from ortdiffusion.precision import Int8Types, convert_precision
+    from ortdiffusion.quantization.precision import Int8Types, convert_precision
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--fused", type=Path, default=CACHE / "sd15-random-onnx-fused")

@@ -22,7 +22,7 @@ from ortdiffusion.half_weights import (
 )
 from ortdiffusion.model_folder import part_folder, save_model_files
 from ortdiffusion.models import default_lora_path, default_model_path
-from ortdiffusion.precision import INT8_OPS_KEY, PRECISION_KEY, convert_precision
+from ortdiffusion.quantization.precision import INT8_OPS_KEY, PRECISION_KEY, convert_precision
 
 PROMPTS = ["a red circle on a blue background", "a white square on a green background"]
 

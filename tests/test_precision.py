@@ -11,11 +11,11 @@ import onnx
 import pytest
 
 import ortdiffusion as od
-from ortdiffusion.calibration import collect_unet_inputs
 from ortdiffusion.cli import main as cli_main
 from ortdiffusion.model_folder import part_folder
 from ortdiffusion.models import default_lora_path, default_model_path
-from ortdiffusion.precision import PRECISION_KEY, convert_precision, folder_precision
+from ortdiffusion.quantization.calibration import collect_unet_inputs
+from ortdiffusion.quantization.precision import PRECISION_KEY, convert_precision, folder_precision
 
 PROMPTS = ["a red circle on a blue background", "a white square on a green background"]
 # Measured on the default model, 4 prompts x 2 seeds: fp16 70.3-72.7 dB; int8 68.6-69.9 dB with full-range

@@ -16,11 +16,16 @@ import pytest
 from avx2_emulation import emulator, run_as_haswell, unet_output
 
 from ortdiffusion import _native
-from ortdiffusion.calibration import collect_unet_inputs
 from ortdiffusion.model_folder import part_folder
 from ortdiffusion.models import default_model_path
 from ortdiffusion.pipelines.components import warn_if_int8_saturates
-from ortdiffusion.precision import DEFAULT_INT8_TYPES, INT8_TYPES_KEY, Int8Types, convert_precision
+from ortdiffusion.quantization.calibration import collect_unet_inputs
+from ortdiffusion.quantization.precision import (
+    DEFAULT_INT8_TYPES,
+    INT8_TYPES_KEY,
+    Int8Types,
+    convert_precision,
+)
 
 PROMPTS = ["a red circle on a blue background", "a green star on a yellow background"]
 CALIBRATION_PROMPTS = ["a purple triangle on a white background", "an orange square on a black background"]

@@ -56,7 +56,7 @@ def _complete(part: Path) -> Path:
     return complete_part(part)
 
 
-# model_index.json keys of a folder converted by ``ortdiffusion quantize`` (quantize/precision.py writes them):
+# model_index.json keys of a folder converted by ``ortdiffusion quantize`` (quantization/precision.py writes them):
 # the precision its weights are stored in, and for int8 copies the integer types chosen.
 PRECISION_KEY = "_ortdiffusion_precision"
 INT8_TYPES_KEY = "_ortdiffusion_int8_types"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def run(args: argparse.Namespace) -> int:
     """Convert and print what was written, with each part's size before and after."""
-    from ortdiffusion.precision import convert_precision
+    from ortdiffusion.quantization.precision import convert_precision
 
     report = convert_precision(args.model, args.output, args.precision, parts=args.parts, int8_ops=args.ops,
                                per_channel=args.per_channel, overwrite=args.overwrite,
@@ -24,8 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``quantize`` on the command's sub-parsers."""
-    from ortdiffusion.calibration import DEFAULT_STEPS
-    from ortdiffusion.precision import PRECISIONS
+    from ortdiffusion.quantization.calibration import DEFAULT_STEPS
+    from ortdiffusion.quantization.precision import PRECISIONS
 
     q = sub.add_parser("quantize", help="write an int8 (CPU), fp16 (GPU) or half-size fp16-weights copy of an exported folder")
     q.add_argument("--model", type=Path, required=True, help="exported folder (ortdiffusion export / optimum-cli)")

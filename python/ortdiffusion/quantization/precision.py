@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ortdiffusion import calibration
 from ortdiffusion.atomic_file import (
     check_output_folder,
     move_folder_into_place,
@@ -56,6 +55,7 @@ from ortdiffusion.model_folder import (  # noqa: F401 (folder_precision, FLOAT_W
     read_config,
     save_model_files,
 )
+from ortdiffusion.quantization import calibration
 from ortdiffusion.shared_weights import needs_assembly
 
 logger = logging.getLogger(__name__)
