@@ -172,3 +172,9 @@ def test_img2img_takes_every_step_count_whose_timesteps_it_uses():
     assert np.isfinite(out.images).all()
     with pytest.raises(ValueError, match="use at most 999 steps"):
         pipe("a red circle", image=picture, strength=1.0, num_inference_steps=1000, generator=0)
+
+
+def test_quantize_takes_the_embedded_model_by_name(folder):
+    done = _cli("quantize", "--model", "default", "--output", "q", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "q" / "unet" / "model.onnx").is_file() and "wrote q" in done.stdout

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ortdiffusion.cli.arguments import model_folder
+
 
 def _lora_file(value: str) -> Path:
     """argparse type of a LoRA argument: a path, or the name of a LoRA shipped with the embedded model."""
@@ -14,15 +16,6 @@ def _lora_file(value: str) -> Path:
     if not value.strip():
         raise argparse.ArgumentTypeError("is empty; give a LoRA .safetensors file or a shipped LoRA's name")
     return shipped_lora_file(value) or Path(value)
-
-
-def _model_folder(value: str) -> Path:
-    """argparse type of --model: a folder, or one of the embedded model's names ("default", ...)."""
-    from ortdiffusion.models import embedded_model_folder
-
-    if not value.strip():
-        raise argparse.ArgumentTypeError("is empty; give an exported folder or 'default'")
-    return embedded_model_folder(value) or Path(value)
 
 
 def _embedded_model() -> Path:
@@ -81,10 +74,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     inspect.set_defaults(func=_inspect)
     verify = commands.add_parser("verify", help="check that every layer of a LoRA fits an exported model")
     verify.add_argument("file", type=_lora_file, help=f"LoRA .safetensors, or a shipped one: {shipped}")
-    verify.add_argument("--model", type=_model_folder, help="exported folder (default: the embedded model)")
+    verify.add_argument("--model", type=model_folder, help="exported folder (default: the embedded model)")
     verify.set_defaults(func=_verify)
     convert = commands.add_parser("convert", help="write a .lora file (named after the model's weights)")
     convert.add_argument("file", type=_lora_file, help=f"LoRA .safetensors, or a shipped one: {shipped}")
-    convert.add_argument("--model", type=_model_folder, help="exported folder (default: the embedded model)")
+    convert.add_argument("--model", type=model_folder, help="exported folder (default: the embedded model)")
     convert.add_argument("--out", type=Path, required=True)
     convert.set_defaults(func=_convert)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ortdiffusion.cli.arguments import model_folder
+
 
 def run(args: argparse.Namespace) -> int:
     """Convert and print what was written, with each part's size before and after."""
@@ -28,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from ortdiffusion.quantization.precision import PRECISIONS
 
     q = sub.add_parser("quantize", help="write an int8 (CPU), fp16 (GPU) or half-size fp16-weights copy of an exported folder")
-    q.add_argument("--model", type=Path, required=True, help="exported folder (ortdiffusion export / optimum-cli)")
+    q.add_argument("--model", type=model_folder, required=True,
+                   help="exported folder (ortdiffusion export / optimum-cli), or 'default' for the embedded model")
     q.add_argument("--output", type=Path, required=True, help="folder to write")
     q.add_argument("--precision", choices=PRECISIONS, default="int8",
                    help="int8: dynamic quantization for CPU (default); int8-static: calibrated UNet quantization, "
