@@ -18,7 +18,7 @@ from ortdiffusion.model_files import (  # re-exported: the folder layer is the o
 from ortdiffusion.shared_weights import complete_part
 
 __all__ = [
-    "DATA_FILE", "FLOAT_WEIGHT_PRECISIONS", "INT8_TYPES_KEY", "MODEL_FILE", "PRECISION_KEY", "SHARED_PARTS_KEY",
+    "DATA_FILE", "FLOAT_WEIGHT_PRECISIONS", "INT8_PRECISIONS", "INT8_TYPES_KEY", "MODEL_FILE", "PRECISION_KEY", "SHARED_PARTS_KEY",
     "folder_int8_types", "folder_precision", "mark_external", "part_folder", "read_config", "replace_model_files",
     "save_model_files",
 ]
@@ -38,7 +38,7 @@ def part_folder(folder: Path, part: str) -> Path:
     (see shared_weights.py)."""
     own = folder / part
     if own.exists():
-        return _complete(own)
+        return complete_part(own)
     source = read_config(folder, "model_index.json").get(SHARED_PARTS_KEY)
     if isinstance(source, str) and source:
         other = (folder / source).resolve()
@@ -46,20 +46,15 @@ def part_folder(folder: Path, part: str) -> Path:
             raise ValueError(f"{folder / 'model_index.json'}: {SHARED_PARTS_KEY} {source!r} must name a model "
                              f"folder beside this one (in {folder.resolve().parent})")
         if (other / part).exists():
-            return _complete(other / part)
+            return complete_part(other / part)
     return own
-
-
-def _complete(part: Path) -> Path:
-    """``part``, or, when it is stored incomplete (weights shared with another part, or packed to int8:
-    shared_weights.py), the assembled complete copy of it."""
-    return complete_part(part)
 
 
 # model_index.json keys of a folder converted by ``ortdiffusion quantize`` (quantization/precision.py writes them):
 # the precision its weights are stored in, and for int8 copies the integer types chosen.
 PRECISION_KEY = "_ortdiffusion_precision"
 INT8_TYPES_KEY = "_ortdiffusion_int8_types"
+INT8_PRECISIONS = ("int8", "int8-static")  # the precisions that record INT8_TYPES_KEY
 # Folders whose weights LoRAs and ControlNet swaps can still rewrite: float32, or float32 compute on
 # float16-stored weights (half_weights.py).
 FLOAT_WEIGHT_PRECISIONS = ("fp32", "fp16-weights")
@@ -75,7 +70,7 @@ def folder_int8_types(folder: str | os.PathLike) -> dict[str, Any] | None:
     other folders. An int8 copy made before they were recorded used int8 weights at full range with uint8
     activations, and gets that record."""
     index = read_config(Path(folder), "model_index.json")
-    if index.get(PRECISION_KEY) not in ("int8", "int8-static"):
+    if index.get(PRECISION_KEY) not in INT8_PRECISIONS:
         return None
     recorded = index.get(INT8_TYPES_KEY)
     if isinstance(recorded, dict):

@@ -12,9 +12,9 @@ from typing import Any
 from ortdiffusion.models import (
     DEFAULT_MODEL_NOTE,
     SHIPPED_LORAS,
-    default_lora_path,
     default_model_path,
     embedded_model_folder,
+    shipped_lora_file,
 )
 
 CANNY_LOW, CANNY_HIGH = 100, 200  # OpenCV Canny hysteresis thresholds of --canny
@@ -33,9 +33,7 @@ def _pick_pipeline(args: argparse.Namespace) -> tuple[type, dict[str, Any]]:
 
     control = list(args.control_image or [])
     if args.canny:
-        low = CANNY_LOW if args.canny_low is None else args.canny_low
-        high = CANNY_HIGH if args.canny_high is None else args.canny_high
-        control.append(images.canny(args.canny, low, high))
+        control.append(images.canny(args.canny, _or(args.canny_low, CANNY_LOW), _or(args.canny_high, CANNY_HIGH)))
     if args.mask:
         if not args.image:
             raise ValueError("--mask needs --image (the picture to inpaint)")
@@ -79,15 +77,6 @@ def _vae_scale_factor(model: Path) -> int:
     return 2 ** (len(blocks) - 1)
 
 
-def _model_default_size(model: Path) -> tuple[int, int]:
-    """(height, width) a model generates by default: the UNet's sample_size x the VAE scale factor."""
-    from ortdiffusion.model_folder import part_folder, read_config
-
-    sample = read_config(part_folder(model, "unet")).get("sample_size", 64)
-    sample = sample[0] if isinstance(sample, list) else int(sample)
-    return sample * _vae_scale_factor(model), sample * _vae_scale_factor(model)
-
-
 def _fit_inputs(args: argparse.Namespace, model: Path) -> tuple[int, int, int, int] | None:
     """``--fit pad``: resize every input picture into the output size keeping its aspect ratio, padded
     (the OpenCV preprocessing of ONNX SD tools); returns the box to crop the results to. The output size is
@@ -127,9 +116,8 @@ def _parse_lora_argument(value: str, shipped: bool = False) -> tuple[Path, float
             names_a_lora = Path(path).exists() or (shipped and path in SHIPPED_LORAS)
             if names_a_lora and not Path(value).exists():  # not a colon inside the path itself
                 raise ValueError(f"--lora {value}: the weight {weight!r} is not a number (PATH[:WEIGHT])") from None
-    if shipped and not parsed[0].exists() and str(parsed[0]) in SHIPPED_LORAS:
-        return default_lora_path(str(parsed[0])), parsed[1]
-    return parsed
+    shipped_file = shipped_lora_file(parsed[0]) if shipped else None
+    return (shipped_file, parsed[1]) if shipped_file else parsed
 
 
 def _default_task(pipeline_class: type) -> str:

@@ -46,6 +46,7 @@ from ortdiffusion.half_weights import FLOAT32_SUFFIX, restore_float32_weights, s
 from ortdiffusion.model_folder import (  # noqa: F401 (folder_precision, FLOAT_WEIGHT_PRECISIONS: re-exported)
     DATA_FILE,
     FLOAT_WEIGHT_PRECISIONS,
+    INT8_PRECISIONS,
     INT8_TYPES_KEY,
     MODEL_FILE,
     PRECISION_KEY,
@@ -326,7 +327,7 @@ def convert_precision(
         index[PRECISION_KEY] = precision
         for stale in (INT8_OPS_KEY, INT8_TYPES_KEY, CALIBRATION_KEY):  # from an fp16-weights source's own conversion record
             index.pop(stale, None)
-        if precision in ("int8", "int8-static"):
+        if precision in INT8_PRECISIONS:
             index[INT8_OPS_KEY] = list(int8_ops)
             index[INT8_TYPES_KEY] = int8_types.record()
         if static:
