@@ -29,10 +29,14 @@ def test_sd15_pndm_config_loads_like_diffusers(tmp_path):
     (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD15_SCHEDULER_CONFIG))
     ours = DDIMScheduler.from_pretrained(tmp_path, subfolder="scheduler")
     ref = DiffusersDDIM.from_config(SD15_SCHEDULER_CONFIG)
+    # the same entries: DDIM's keys, the keys DDIM does not use (skip_prk_steps, kept for compatible
+    # classes), _class_name, and _use_default_values (a set in diffusers: order is not part of it)
+    assert set(ours.config) == set(ref.config)
     for key, value in ours.config.items():
-        assert ref.config[key] == value, key
-    # diffusers also keeps the keys DDIM does not use (skip_prk_steps); ours holds DDIM's keys exactly
-    assert set(ours.config) == {k for k in DiffusersDDIM().config if not k.startswith("_")}
+        if key == "_use_default_values":
+            assert sorted(value) == sorted(ref.config[key])
+        else:
+            assert ref.config[key] == value, key
     ours.set_timesteps(50)
     ref.set_timesteps(50)
     np.testing.assert_array_equal(ours.timesteps, ref.timesteps.numpy())
@@ -64,7 +68,10 @@ def test_save_pretrained_round_trips_through_diffusers(tmp_path):
     assert path.name == "scheduler_config.json" and not list(tmp_path.glob("*.tmp"))
     ref = DiffusersDDIM.from_pretrained(tmp_path)
     assert ref.config.prediction_type == "v_prediction" and ref.config.beta_schedule == "squaredcos_cap_v2"
-    assert DDIMScheduler.from_pretrained(tmp_path).config == ours.config
+    # the file holds every key, so the loaded config has no _use_default_values (as in diffusers)
+    loaded = DDIMScheduler.from_pretrained(tmp_path).config
+    assert "_use_default_values" not in loaded and "_use_default_values" not in ref.config
+    assert loaded == {k: v for k, v in ours.config.items() if k != "_use_default_values"}
 
 
 def test_unknown_keys_rejected_by_constructor_ignored_by_from_config():

@@ -31,9 +31,10 @@ def _spy(monkeypatch):
         seen["bound"].append(out.ctypes.data)
         return out
 
-    def spy_into(self, model_output, timestep, sample, prev_sample, pred_original_sample, **kw):
-        seen["into"].append((sample.ctypes.data, prev_sample.ctypes.data, pred_original_sample.ctypes.data))
-        return step_into(self, model_output, timestep, sample, prev_sample, pred_original_sample, **kw)
+    def spy_into(self, model_output, timestep, sample, prev_sample, pred_original_sample=None, **kw):
+        step_into(self, model_output, timestep, sample, prev_sample, pred_original_sample, **kw)
+        x0 = pred_original_sample if pred_original_sample is not None else self._scratch  # the scheduler's own
+        seen["into"].append((sample.ctypes.data, prev_sample.ctypes.data, x0.ctypes.data))
 
     def spy_step(self, *args, **kw):
         seen["step"].append(1)

@@ -15,7 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "array_helpers.hpp"
 #include "ortdiffusion/ddim_config.hpp"
+#include "scheduler_bindings.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/generator.hpp"
 #include "ortdiffusion/lora_merge.hpp"
@@ -26,32 +28,9 @@
 
 namespace py = pybind11;
 namespace od = ortdiffusion;
+using namespace ortdiffusion::bindings;
 
 namespace {
-
-od::Shape shape_of(const py::array& a) { return od::Shape(a.shape(), a.shape() + a.ndim()); }
-
-template <typename T>
-bool is_contiguous_of(const py::array& a) {
-  return py::isinstance<py::array_t<T>>(a) && (a.flags() & py::array::c_style);
-}
-
-// The facade hands us C-contiguous float32/float64 arrays; anything else is a caller bug.
-template <typename T>
-const T* data_of(const py::array& a, const char* name) {
-  if (!is_contiguous_of<T>(a)) {
-    throw py::type_error(std::string(name) + " must be a C-contiguous " + py::str(py::dtype::of<T>()).cast<std::string>() +
-                         " array, got dtype " + py::str(a.dtype()).cast<std::string>());
-  }
-  return static_cast<const T*>(a.data());
-}
-
-void require_same_shape(const py::array& a, const char* a_name, const py::array& b, const char* b_name) {
-  if (shape_of(a) != shape_of(b)) {
-    throw od::ArgumentError(std::string(a_name) + " has shape " + od::shape_to_string(shape_of(a)) + " but " +
-                            b_name + " has shape " + od::shape_to_string(shape_of(b)) + "; they must match");
-  }
-}
 
 // Allocates prev_sample and pred_original_sample of `shape` and runs the C++ step into them.
 template <typename T>
@@ -85,7 +64,6 @@ py::tuple step_typed(const od::DDIMScheduler& s, const py::array& model_output, 
   return py::make_tuple(std::move(prev), std::move(pred_original));
 }
 
-using Timesteps = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
 // Fast path of the denoising loop: both arrays C-contiguous, same float dtype and shape. Returns
 // output_type(prev_sample, pred_original_sample), or None when the arrays need the general path.
@@ -107,12 +85,6 @@ py::object step_fast_typed(const od::DDIMScheduler& s, const py::array& model_ou
   return py::reinterpret_steal<py::object>(out);
 }
 
-// True when the byte ranges of a and b overlap (writing one would change what the step reads of the other).
-bool overlaps(const py::array& a, const py::array& b) {
-  const auto* a0 = static_cast<const char*>(a.data());
-  const auto* b0 = static_cast<const char*>(b.data());
-  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
-}
 
 // Deterministic step into caller-owned buffers (the allocation-free denoising loop). All four arrays are
 // C-contiguous T of one shape; the outputs must be writeable and share no memory with any other argument.
@@ -159,12 +131,6 @@ py::array combine_by_dtype(const od::DDIMScheduler& s, const py::array& a, const
   return combine_typed<double>(s, a, a_name, b, b_name, t, method_d);
 }
 
-template <typename T>
-py::array vector_to_array(const std::vector<T>& v) {
-  py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), out.mutable_data());
-  return std::move(out);
-}
 
 // torch.Generator.manual_seed accepts [-2^63, 2^64); a negative seed is taken modulo 2^64 (as torch does).
 uint64_t seed_from_python(const py::int_& seed) {
@@ -494,4 +460,6 @@ continue the same stream as successive torch calls on one generator do.
                                     &od::DDIMScheduler::get_velocity<double>);
           },
           py::arg("sample"), py::arg("noise"), py::arg("timesteps"));
+
+  bind_pndm(m);
 }

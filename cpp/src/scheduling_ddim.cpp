@@ -10,40 +10,15 @@
 //   std_dev_t         = sigma_t(eta)         prev_sample  = x_{t-1}
 #include "ortdiffusion/scheduling_ddim.hpp"
 
-#include <Eigen/Core>
-#include <algorithm>
 #include <cmath>
-#include <functional>
 #include <string>
 
 #include "ddim_step_kernel.hpp"
 #include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/forward_process.hpp"
 #include "ortdiffusion/thresholding.hpp"
 
 namespace ortdiffusion {
-namespace {
-
-template <typename T>
-using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <typename T>
-using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-
-template <typename T>
-bool overlaps(const T* a, const T* b, int64_t n) {
-  return n > 0 && std::less<const T*>()(a, b + n) && std::less<const T*>()(b, a + n);
-}
-
-}  // namespace
-
-int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) throw ArgumentError("invalid tensor shape " + shape_to_string(shape) + ": negative dimension");
-    n *= d;
-  }
-  return n;
-}
-
 DDIMScheduler::DDIMScheduler(DDIMConfig config) : config_(std::move(config)) {
   betas_ = make_betas(config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps,
                       config_.trained_betas ? &*config_.trained_betas : nullptr, config_.rescale_betas_zero_snr);
@@ -63,12 +38,7 @@ void DDIMScheduler::set_timesteps(int64_t num_inference_steps) {
 }
 
 void DDIMScheduler::check_timestep(int64_t timestep, const char* what) const {
-  const auto n = static_cast<int64_t>(alphas_cumprod_.size());
-  if (timestep < 0 || timestep >= n) {
-    throw ArgumentError(std::string(what) + " " + std::to_string(timestep) +
-                        " is outside the noise schedule: valid timesteps are 0 to " + std::to_string(n - 1) +
-                        " (num_train_timesteps=" + std::to_string(config_.num_train_timesteps) + ")");
-  }
+  ortdiffusion::check_timestep(alphas_cumprod_, timestep, what);
 }
 
 DDIMStepCoefficients DDIMScheduler::step_coefficients(int64_t timestep, double eta) const {
@@ -100,9 +70,9 @@ template <typename T>
 void DDIMScheduler::step(const T* model_output, int64_t timestep, const T* sample, const Shape& shape,
                          const DDIMStepOptions<T>& options, T* prev_sample, T* pred_original_sample) const {
   const int64_t n = shape_numel(shape);
-  if (overlaps<T>(prev_sample, sample, n) || overlaps<T>(prev_sample, model_output, n) ||
-      overlaps<T>(pred_original_sample, sample, n) || overlaps<T>(pred_original_sample, model_output, n) ||
-      overlaps<T>(prev_sample, pred_original_sample, n)) {
+  if (buffers_overlap<T>(prev_sample, sample, n) || buffers_overlap<T>(prev_sample, model_output, n) ||
+      buffers_overlap<T>(pred_original_sample, sample, n) || buffers_overlap<T>(pred_original_sample, model_output, n) ||
+      buffers_overlap<T>(prev_sample, pred_original_sample, n)) {
     throw ArgumentError("DDIMScheduler.step: output buffers must not overlap the inputs or each other");
   }
   const bool add_variance = options.eta > 0;
@@ -161,50 +131,16 @@ void DDIMScheduler::step(const T* model_output, int64_t timestep, const T* sampl
   detail::ddim_step_elementwise(k);
 }
 
-namespace {
-
-// Broadcast one timestep per batch item (shape[0]) or one for all, as diffusers' add_noise does by
-// flattening alphas_cumprod[timesteps] and unsqueezing it to the sample's rank.
-template <typename T, typename Combine>
-void per_item_combine(const DDIMScheduler& s, const T* a, const T* b, const Shape& shape, const int64_t* timesteps,
-                      int64_t num_timesteps, T* out, const char* what, Combine combine) {
-  const int64_t n = shape_numel(shape);
-  const int64_t batch = shape.empty() ? 1 : shape[0];
-  if (num_timesteps != 1 && num_timesteps != batch) {
-    throw ArgumentError(std::string(what) + ": got " + std::to_string(num_timesteps) +
-                        " timesteps for a batch of " + std::to_string(batch) + " (shape " + shape_to_string(shape) +
-                        "); pass one timestep per batch item or a single one");
-  }
-  const auto& alphas_cumprod = s.alphas_cumprod();
-  const int64_t item = (num_timesteps == 1 || batch == 0) ? n : n / batch;
-  for (int64_t k = 0; k < num_timesteps; ++k) {
-    const int64_t t = timesteps[k];
-    s.check_timestep(t, (std::string(what) + ": timestep").c_str());
-    // alphas_cumprod.to(dtype) first, then ** 0.5 in that dtype
-    const T alpha_bar = static_cast<T>(alphas_cumprod[t]);
-    const T sqrt_alpha_prod = std::sqrt(alpha_bar);
-    const T sqrt_one_minus_alpha_prod = std::sqrt(T(1) - alpha_bar);
-    ConstArrayMap<T> av(a + k * item, item);
-    ConstArrayMap<T> bv(b + k * item, item);
-    ArrayMap<T> ov(out + k * item, item);
-    combine(ov, av, bv, sqrt_alpha_prod, sqrt_one_minus_alpha_prod);
-  }
-}
-
-}  // namespace
-
 template <typename T>
 void DDIMScheduler::add_noise(const T* original_samples, const T* noise, const Shape& shape, const int64_t* timesteps,
                               int64_t num_timesteps, T* out) const {
-  per_item_combine<T>(*this, original_samples, noise, shape, timesteps, num_timesteps, out, "add_noise",
-                      [](auto& o, const auto& x0, const auto& z, T sa, T sb) { o = sa * x0 + sb * z; });
+  ortdiffusion::add_noise<T>(alphas_cumprod_, original_samples, noise, shape, timesteps, num_timesteps, out);
 }
 
 template <typename T>
 void DDIMScheduler::get_velocity(const T* sample, const T* noise, const Shape& shape, const int64_t* timesteps,
                                  int64_t num_timesteps, T* out) const {
-  per_item_combine<T>(*this, sample, noise, shape, timesteps, num_timesteps, out, "get_velocity",
-                      [](auto& o, const auto& x, const auto& z, T sa, T sb) { o = sa * z - sb * x; });
+  ortdiffusion::get_velocity<T>(alphas_cumprod_, sample, noise, shape, timesteps, num_timesteps, out);
 }
 
 template void DDIMScheduler::step<float>(const float*, int64_t, const float*, const Shape&,

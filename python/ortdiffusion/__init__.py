@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         StableDiffusionPipeline,
         StableDiffusionPipelineOutput,
     )
-    from ortdiffusion.schedulers import DDIMScheduler, DDIMSchedulerOutput
+    from ortdiffusion.schedulers import DDIMScheduler, DDIMSchedulerOutput, PNDMScheduler, SchedulerOutput
 
 __version__ = "0.1.0"
 
@@ -50,7 +50,7 @@ _LAZY = {
     **dict.fromkeys(("StableDiffusionControlNetImg2ImgPipeline", "StableDiffusionControlNetPipeline",
                      "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionPipeline",
                      "StableDiffusionPipelineOutput"), "ortdiffusion.pipelines"),
-    **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput"), "ortdiffusion.schedulers"),
+    **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput", "PNDMScheduler", "SchedulerOutput"), "ortdiffusion.schedulers"),
 }
 
 
@@ -91,6 +91,8 @@ __all__ = [
     "FormatError",
     "Generator",
     "OrtDiffusionError",
+    "PNDMScheduler",
+    "SchedulerOutput",
     "StableDiffusionControlNetImg2ImgPipeline",
     "StableDiffusionControlNetPipeline",
     "StableDiffusionImg2ImgPipeline",

@@ -8,13 +8,9 @@
 #include <vector>
 
 #include "ortdiffusion/noise_schedule.hpp"
+#include "ortdiffusion/prediction_type.hpp"
 
 namespace ortdiffusion {
-
-// What the denoising model predicts (diffusers' `prediction_type`).
-enum class PredictionType { Epsilon, Sample, VPrediction };
-PredictionType parse_prediction_type(const std::string& name);
-std::string to_string(PredictionType type);
 
 struct DDIMConfig {
   int64_t num_train_timesteps = 1000;

@@ -9,13 +9,9 @@
 
 #include "ortdiffusion/ddim_config.hpp"
 #include "ortdiffusion/generator.hpp"
+#include "ortdiffusion/tensor_shape.hpp"
 
 namespace ortdiffusion {
-
-using Shape = std::vector<int64_t>;
-
-// Product of the dimensions; raises ArgumentError on a negative dimension.
-int64_t shape_numel(const Shape& shape);
 
 template <typename T>
 struct DDIMStepOptions {

@@ -4,6 +4,7 @@ helpers of the same names (``encode_prompt``, ``prepare_latents``, ``get_timeste
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import numbers
@@ -22,7 +23,8 @@ from ortdiffusion.pipelines.components import PipelineComponents, load_component
 from ortdiffusion.pipelines.lora_support import LoraSupport
 from ortdiffusion.pipelines.noise import randn
 from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
-from ortdiffusion.schedulers import DDIMScheduler
+from ortdiffusion.pipelines.scheduler_choice import as_pipeline_scheduler
+from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
 from ortdiffusion.sessions import require_inputs
 
 logger = logging.getLogger(__name__)
@@ -83,12 +85,30 @@ class StableDiffusionPipelineBase(LoraSupport):
         sess_options: ort.SessionOptions | None = None,
         provider_options: dict | None = None,
         graph_cache: bool | str | os.PathLike = True,
+        scheduler: Any = None,
     ) -> StableDiffusionPipelineBase:
         """Load an exported folder (``ortdiffusion export`` or ``optimum-cli export onnx``) on ``provider``
         (a full or short ONNX Runtime provider name) with optional SessionOptions. ``graph_cache`` keeps
         ONNX Runtime's optimized graphs so later loads skip optimization (True: the default folder,
-        ``$ORTDIFFUSION_CACHE_DIR`` or ``~/.cache/ortdiffusion/optimized``; a path; False: off)."""
-        return cls(load_components(path, provider, sess_options, provider_options, cls.needs_vae_encoder, graph_cache))
+        ``$ORTDIFFUSION_CACHE_DIR`` or ``~/.cache/ortdiffusion/optimized``; a path; False: off).
+        ``scheduler`` replaces the scheduler the folder's ``scheduler_config.json`` names (as in
+        diffusers; see :attr:`scheduler`)."""
+        pipe = cls(load_components(path, provider, sess_options, provider_options, cls.needs_vae_encoder, graph_cache))
+        if scheduler is not None:
+            pipe.scheduler = scheduler
+        return pipe
+
+    @property
+    def scheduler(self) -> SchedulerConfigMixin:
+        """The scheduler calls run: by default the class the folder's ``scheduler_config.json`` names
+        (PNDMScheduler for a stock SD 1.5 folder). Set it as in diffusers:
+        ``pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)``. Each call runs a fresh copy
+        (same class and config), so one pipeline can serve several threads."""
+        return self.components.scheduler
+
+    @scheduler.setter
+    def scheduler(self, scheduler: Any) -> None:
+        self.components.scheduler = as_pipeline_scheduler(scheduler)
 
     def set_progress_bar_config(self, **kwargs: Any) -> None:
         """Options for the tqdm progress bar over denoising steps (e.g. ``disable=True``), as in diffusers."""
@@ -248,7 +268,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         return np.float32(self.components.scaling_factor) * latents
 
     @staticmethod
-    def get_timesteps(scheduler: DDIMScheduler, num_inference_steps: int, strength: float = 1.0) -> np.ndarray:
+    def get_timesteps(scheduler: SchedulerConfigMixin, num_inference_steps: int, strength: float = 1.0) -> np.ndarray:
         """The timesteps a call denoises through: all of the scheduler's (``strength`` 1) or, for
         img2img/inpaint, the last ``strength`` of them (diffusers' ``get_timesteps``). Refuses a step count
         whose timesteps run past the noise schedule (SD's ``leading`` spacing with ``steps_offset=1`` reaches
@@ -271,7 +291,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         return timesteps
 
     def prepare_image_latents(
-        self, image: np.ndarray, timestep: int, batch_size: int, scheduler: DDIMScheduler, generator: Any
+        self, image: np.ndarray, timestep: int, batch_size: int, scheduler: SchedulerConfigMixin, generator: Any
     ) -> np.ndarray:
         """img2img's starting latents: the image's latents (tiled to ``batch_size``) noised to ``timestep``
         (diffusers' ``StableDiffusionImg2ImgPipeline.prepare_latents``; same draws in the same order)."""
@@ -296,7 +316,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         self,
         latents: np.ndarray,
         timesteps: np.ndarray,
-        scheduler: DDIMScheduler,
+        scheduler: SchedulerConfigMixin,
         prompt_embeds: np.ndarray,
         guidance_scale: float,
         eta: float,
@@ -324,7 +344,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         bound = BoundRun(unet, noise_buffer) if BoundRun.fits(unet, noise_buffer) else None
         in_place_steps = eta == 0 and callback_on_step_end is None and hasattr(scheduler, "step_into")
         latent_buffers = [np.empty(latents.shape, dtype=np.float32) for _ in range(2)] if in_place_steps else []
-        pred_original = np.empty(latents.shape, dtype=np.float32) if in_place_steps else None
+        step_kwargs = extra_step_kwargs(scheduler, eta, generator)
         with tqdm(total=len(timesteps), **{"unit": "step", **self._progress_bar_config}) as progress:
             for i, t in enumerate(timesteps):
                 t = int(t)
@@ -353,10 +373,10 @@ class StableDiffusionPipelineBase(LoraSupport):
                     noise_pred = guided
                 if in_place_steps and latents.dtype == np.float32 and latents.flags.c_contiguous:
                     target = latent_buffers[1] if latents is latent_buffers[0] else latent_buffers[0]
-                    scheduler.step_into(noise_pred, t, latents, target, pred_original)
+                    scheduler.step_into(noise_pred, t, latents, target)
                     latents = target
                 else:
-                    latents = scheduler.step(noise_pred, t, latents, eta=eta, generator=generator).prev_sample
+                    latents = scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
                 if post_step_hook is not None:
                     latents = post_step_hook(i, latents)
                 if callback_on_step_end is not None:
@@ -380,18 +400,30 @@ class StableDiffusionPipelineBase(LoraSupport):
         return StableDiffusionPipelineOutput(images=images)
 
 
-def _cut_by_strength(scheduler: DDIMScheduler, num_inference_steps: int, strength: float) -> np.ndarray:
+def extra_step_kwargs(scheduler: Any, eta: float, generator: Any) -> dict[str, Any]:
+    """diffusers' ``prepare_extra_step_kwargs``: ``eta`` and ``generator`` for the schedulers whose
+    ``step`` takes them (DDIM's eta; the ancestral and SDE schedulers' noise), nothing for the others."""
+    accepted = inspect.signature(scheduler.step).parameters
+    kwargs: dict[str, Any] = {}
+    if "eta" in accepted:
+        kwargs["eta"] = eta
+    if "generator" in accepted:
+        kwargs["generator"] = generator
+    return kwargs
+
+
+def _cut_by_strength(scheduler: SchedulerConfigMixin, num_inference_steps: int, strength: float) -> np.ndarray:
     """diffusers' ``get_timesteps``: the scheduler's timesteps from ``t_start = n - int(n * strength)`` on."""
     init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
     t_start = max(num_inference_steps - init_timestep, 0)
     return np.asarray(scheduler.timesteps)[t_start * scheduler.order:]
 
 
-def _most_steps(scheduler: DDIMScheduler, too_many: int, strength: float) -> int:
+def _most_steps(scheduler: SchedulerConfigMixin, too_many: int, strength: float) -> int:
     """The largest step count below ``too_many`` whose timesteps (cut by ``strength``) stay inside the noise
     schedule of ``scheduler``'s config."""
     for count in range(too_many - 1, 0, -1):
-        candidate = DDIMScheduler.from_config(scheduler.config)
+        candidate = type(scheduler).from_config(scheduler.config)
         candidate.set_timesteps(count)
         timesteps = _cut_by_strength(candidate, count, strength)
         if len(timesteps) == 0 or int(timesteps.max()) < len(candidate):

@@ -18,7 +18,8 @@ from ortdiffusion import _native
 from ortdiffusion.cache_dir import default_cache_dir
 from ortdiffusion.model_folder import MODEL_FILE, folder_int8_types, part_folder, read_config
 from ortdiffusion.models import DEFAULT_MODEL_FOLDERS, embedded_model_folder
-from ortdiffusion.schedulers import DDIMScheduler
+from ortdiffusion.pipelines.scheduler_choice import folder_scheduler
+from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
 from ortdiffusion.sessions import (
     TensorSpec,
     create_session,
@@ -103,7 +104,7 @@ class PipelineComponents:
     unet: OnnxModel
     vae_decoder: OnnxModel
     vae_encoder: OnnxModel | None
-    scheduler_config: dict[str, Any]
+    scheduler: SchedulerConfigMixin
     provider: str = "CPUExecutionProvider"
     sess_options: ort.SessionOptions | None = None
     provider_options: dict | None = None
@@ -181,10 +182,10 @@ class PipelineComponents:
         dim = self.unet.static_dim("controlnet_cond", 0)
         return dim if dim is not None else 1
 
-    def make_scheduler(self, num_inference_steps: int) -> DDIMScheduler:
-        """A fresh DDIM scheduler from the folder's scheduler config (one per call: pipelines are
-        re-entrant) with its timesteps set for ``num_inference_steps``."""
-        scheduler = DDIMScheduler.from_config(self.scheduler_config)
+    def make_scheduler(self, num_inference_steps: int) -> SchedulerConfigMixin:
+        """A fresh copy of the pipeline's scheduler (one per call: multistep schedulers keep history, and
+        pipelines are re-entrant) with its timesteps set for ``num_inference_steps``."""
+        scheduler = type(self.scheduler).from_config(self.scheduler.config)
         scheduler.set_timesteps(num_inference_steps)
         return scheduler
 
@@ -247,9 +248,6 @@ def load_components(
     scheduler_config = read_config(scheduler_folder, "scheduler_config.json")
     if not scheduler_config:
         raise FileNotFoundError(f"missing {scheduler_folder / 'scheduler_config.json'}")
-    scheduler_class = scheduler_config.get("_class_name", "DDIMScheduler")
-    if scheduler_class != "DDIMScheduler":
-        logger.info("%s was saved with %s; ortdiffusion runs DDIM on the same noise schedule", folder, scheduler_class)
     return PipelineComponents(
         folder=folder,
         tokenizer=_load_tokenizer(folder),
@@ -257,7 +255,7 @@ def load_components(
         unet=load("unet"),
         vae_decoder=load("vae_decoder"),
         vae_encoder=load("vae_encoder") if need_vae_encoder else None,
-        scheduler_config=scheduler_config,
+        scheduler=folder_scheduler(scheduler_config, scheduler_folder / "scheduler_config.json"),
         provider=provider,
         sess_options=sess_options,
         provider_options=provider_options,

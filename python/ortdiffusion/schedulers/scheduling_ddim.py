@@ -7,25 +7,17 @@ of a diffusers pipeline: ``pipe.scheduler = DDIMScheduler.from_config(pipe.sched
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ortdiffusion import _native
 from ortdiffusion._arrays import is_torch_tensor, timesteps_to_array, to_native
-from ortdiffusion.atomic_file import write_json_atomic
-from ortdiffusion.schedulers.config import (
-    CONFIG_NAME,
-    FrozenConfig,
-    config_to_json,
-    find_config_file,
-    unknown_keys,
-)
+from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
+from ortdiffusion.schedulers.outputs import diffusers_output
+from ortdiffusion.schedulers.step_inputs import step_count, timestep_to_int, timesteps_on_device
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +25,7 @@ _CONFIG_KEYS = tuple(_native.ddim_config_keys())
 _INT_TYPES = (int, np.int64, np.int32)  # timestep types the fast path takes as they are
 
 
+@diffusers_output
 class DDIMSchedulerOutput(NamedTuple):
     """Output of :meth:`DDIMScheduler.step` (diffusers' ``DDIMSchedulerOutput``): ``prev_sample`` is
     x_{t-1}, ``pred_original_sample`` the predicted x_0. Also indexable as ``out[0]`` or
@@ -41,18 +34,8 @@ class DDIMSchedulerOutput(NamedTuple):
     prev_sample: Any
     pred_original_sample: Any
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
-        """Index by position or by field name, as diffusers' BaseOutput allows."""
-        if isinstance(key, str):
-            return getattr(self, key)
-        return tuple.__getitem__(self, key)
 
-    def to_tuple(self) -> tuple:
-        """``(prev_sample, pred_original_sample)``."""
-        return tuple(self)
-
-
-class DDIMScheduler:
+class DDIMScheduler(SchedulerConfigMixin):
     """Denoising diffusion implicit models (Song et al. 2020) with diffusers' ``DDIMScheduler`` API.
 
     Keyword arguments are the ``scheduler_config.json`` keys of diffusers (``num_train_timesteps``,
@@ -64,66 +47,16 @@ class DDIMScheduler:
     """
 
     order = 1
-    config_name = CONFIG_NAME
+    _config_keys = _CONFIG_KEYS
+    _native_class = _native.DDIMScheduler
 
     def __init__(self, **config: Any) -> None:
-        unexpected = unknown_keys(config, _CONFIG_KEYS)
-        private = sorted(k for k in config if str(k).startswith("_"))
-        if unexpected or private:
-            raise TypeError(
-                f"DDIMScheduler got unexpected config keys {unexpected + private}; "
-                f"known keys: {', '.join(_CONFIG_KEYS)} (use from_config to ignore unknown keys)"
-            )
-        self._init_native(config_to_json(config), "DDIMScheduler arguments")
+        self._init_config(config, "DDIMScheduler arguments")
+        self._after_init()
 
-    def _init_native(self, config_json: str, source: str) -> None:
-        self._native = _native.DDIMScheduler(config_json, source)
-        self._config = FrozenConfig(json.loads(self._native.config_json()))
+    def _after_init(self) -> None:
         self._timesteps: Any = self._native.timesteps
-
-    # ---- construction ------------------------------------------------------------------------
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> DDIMScheduler:
-        """Build from a config dict (diffusers' ``scheduler.config``, a FrozenDict, or a plain dict),
-        with ``kwargs`` overriding its values. Keys DDIM does not know (another scheduler's, or
-        ``_class_name``) are ignored, as ``diffusers.DDIMScheduler.from_config`` does."""
-        if not isinstance(config, Mapping):
-            raise TypeError(
-                f"from_config expects a config mapping, got {type(config).__name__}; "
-                "use from_pretrained(path) for a folder or file"
-            )
-        merged = {**dict(config), **kwargs}
-        ignored = unknown_keys(merged, _CONFIG_KEYS)
-        if ignored:
-            logger.debug("DDIMScheduler.from_config ignores keys it does not use: %s", ignored)
-        known = {k: v for k, v in merged.items() if k in _CONFIG_KEYS}
-        scheduler = cls.__new__(cls)
-        scheduler._init_native(config_to_json(known), "config")
-        return scheduler
-
-    @classmethod
-    def from_pretrained(
-        cls, pretrained_model_name_or_path: str | os.PathLike, subfolder: str | None = None, **kwargs: Any
-    ) -> DDIMScheduler:
-        """Load ``scheduler_config.json`` from a local folder (``subfolder`` inside it, e.g.
-        ``"scheduler"`` for a pipeline folder) or a JSON file. The file is read by the C++ loader;
-        ``kwargs`` override its values."""
-        path = find_config_file(pretrained_model_name_or_path, subfolder)
-        config = json.loads(_native.load_ddim_config(str(path)))
-        return cls.from_config(config, **kwargs)
-
-    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
-        """Write ``scheduler_config.json`` into ``save_directory`` (atomically), loadable by
-        ``diffusers.DDIMScheduler.from_pretrained`` and by :meth:`from_pretrained`. Returns the path."""
-        target = Path(save_directory) / CONFIG_NAME
-        write_json_atomic(target, {"_class_name": type(self).__name__, **self._config})
-        return target
-
-    # ---- state -------------------------------------------------------------------------------
-    @property
-    def config(self) -> FrozenConfig:
-        """The full config (every key, defaults filled in), read-only."""
-        return self._config
+        self._scratch: np.ndarray | None = None  # step_into's x_0 when the caller does not want it
 
     @property
     def timesteps(self) -> Any:
@@ -156,28 +89,15 @@ class DDIMScheduler:
         """alpha_bar used past the last step (1.0 with ``set_alpha_to_one``, else alphas_cumprod[0])."""
         return float(self._native.final_alpha_cumprod)
 
-    def __len__(self) -> int:
-        """``num_train_timesteps``, like diffusers schedulers."""
-        return int(self._config["num_train_timesteps"])
-
-    def __repr__(self) -> str:
-        return f"ortdiffusion.DDIMScheduler({dict(self._config)})"
-
     # ---- the scheduler protocol --------------------------------------------------------------
     def set_timesteps(self, num_inference_steps: int, device: Any = None) -> None:
         """Set the inference timesteps exactly as diffusers does for the configured spacing.
 
         ``device`` (a torch device or its name) makes :attr:`timesteps` a torch tensor on it, as
         diffusers pipelines expect; without it the timesteps are a numpy array."""
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)):
-            raise TypeError(f"num_inference_steps must be an int, got {num_inference_steps!r}")
+        num_inference_steps = step_count(num_inference_steps)
         self._native.set_timesteps(int(num_inference_steps))
-        timesteps = self._native.timesteps
-        if device is not None:
-            import torch  # a device was asked for: the caller runs torch
-
-            timesteps = torch.from_numpy(timesteps).to(device)
-        self._timesteps = timesteps
+        self._timesteps = timesteps_on_device(self._native.timesteps, device)
 
     def scale_model_input(self, sample: Any, timestep: Any | None = None) -> Any:
         """DDIM does not scale the model input: returns ``sample`` unchanged."""
@@ -206,7 +126,7 @@ class DDIMScheduler:
             out = self._native.step_fast(model_output, timestep, sample, bool(use_clipped_model_output), DDIMSchedulerOutput)
             if out is not None:
                 return out if return_dict else tuple(out)
-        t = _timestep_to_int(timestep)
+        t = timestep_to_int(timestep)
         model_np, back = to_native(model_output, "model_output")
         sample_np, _ = to_native(sample, "sample")
         if sample_np.dtype != model_np.dtype:
@@ -238,16 +158,22 @@ class DDIMScheduler:
         timestep: int,
         sample: np.ndarray,
         prev_sample: np.ndarray,
-        pred_original_sample: np.ndarray,
+        pred_original_sample: np.ndarray | None = None,
         use_clipped_model_output: bool = False,
     ) -> None:
         """:meth:`step` with ``eta = 0``, writing x_{t-1} into ``prev_sample`` and x_0 into
-        ``pred_original_sample`` instead of allocating them (an ortdiffusion extension for loops that
-        allocate nothing per step). All four are C-contiguous numpy arrays of one float dtype and shape;
-        the two outputs must be writeable and share no memory with any argument (ValueError otherwise:
-        a step reads ``sample`` while it writes). Same numbers as :meth:`step`."""
+        ``pred_original_sample`` (None: a buffer the scheduler keeps) instead of allocating them (an
+        ortdiffusion extension for loops that allocate nothing per step). All are C-contiguous numpy
+        arrays of one float dtype and shape; the outputs must be writeable and share no memory with any
+        argument (ValueError otherwise: a step reads ``sample`` while it writes). Same numbers as
+        :meth:`step`."""
+        if pred_original_sample is None:
+            scratch = self._scratch
+            if scratch is None or scratch.shape != sample.shape or scratch.dtype != sample.dtype:
+                scratch = self._scratch = np.empty_like(sample)
+            pred_original_sample = scratch
         self._native.step_into(
-            model_output, _timestep_to_int(timestep), sample, bool(use_clipped_model_output), prev_sample,
+            model_output, timestep_to_int(timestep), sample, bool(use_clipped_model_output), prev_sample,
             pred_original_sample,
         )
 
@@ -267,18 +193,6 @@ class DDIMScheduler:
         return back(
             self._native.get_velocity(sample_np, noise_np.astype(sample_np.dtype, copy=False), timesteps_to_array(timesteps))
         )
-
-
-def _timestep_to_int(timestep: Any) -> int:
-    """A timestep given as int, numpy integer or 0-d/1-element torch tensor, as a Python int."""
-    if isinstance(timestep, (int, np.integer)) and not isinstance(timestep, bool):
-        return int(timestep)
-    if is_torch_tensor(timestep) or isinstance(timestep, np.ndarray):
-        size = timestep.numel() if is_torch_tensor(timestep) else timestep.size
-        value = timestep.item() if size == 1 else None
-        if value is not None and float(value) == int(value):
-            return int(value)
-    raise TypeError(f"timestep must be an integer (int, numpy integer or 1-element tensor), got {timestep!r}")
 
 
 def _noise_source(generator: Any, model_output: Any, model_np: np.ndarray) -> tuple:

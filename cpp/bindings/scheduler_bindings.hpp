@@ -1,0 +1,11 @@
+// Private to the bindings: one function per scheduler binding file, called from native_module.cpp.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace ortdiffusion::bindings {
+
+// ortdiffusion._native.PNDMScheduler and its config helpers (bind_pndm.cpp).
+void bind_pndm(pybind11::module_& m);
+
+}  // namespace ortdiffusion::bindings

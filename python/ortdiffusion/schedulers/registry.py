@@ -1,0 +1,22 @@
+"""The scheduler classes ortdiffusion implements, by diffusers class name: what a folder's
+``scheduler_config.json`` ``_class_name`` resolves to."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler
+from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
+
+SCHEDULER_CLASSES = MappingProxyType({cls.__name__: cls for cls in (DDIMScheduler, PNDMScheduler)})
+
+
+def scheduler_class(name: str) -> type:
+    """The ortdiffusion scheduler class named ``name`` (a diffusers class name such as "PNDMScheduler");
+    ValueError naming the implemented ones for any other name."""
+    try:
+        return SCHEDULER_CLASSES[name]
+    except KeyError:
+        raise ValueError(
+            f"scheduler {name!r} is not implemented by ortdiffusion; available: {', '.join(SCHEDULER_CLASSES)}"
+        ) from None

@@ -1,0 +1,39 @@
+"""Arguments every scheduler's ``set_timesteps`` / ``step`` takes, in the forms diffusers' callers pass
+them: Python ints, numpy integers, 0-d or 1-element torch tensors, torch devices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ortdiffusion._arrays import is_torch_tensor
+
+
+def step_count(num_inference_steps: Any) -> int:
+    """``num_inference_steps`` as an int; TypeError naming the value for anything but an integer."""
+    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)):
+        raise TypeError(f"num_inference_steps must be an int, got {num_inference_steps!r}")
+    return int(num_inference_steps)
+
+
+def timestep_to_int(timestep: Any) -> int:
+    """A timestep given as int, numpy integer or 0-d/1-element tensor or array, as a Python int."""
+    if isinstance(timestep, (int, np.integer)) and not isinstance(timestep, bool):
+        return int(timestep)
+    if is_torch_tensor(timestep) or isinstance(timestep, np.ndarray):
+        size = timestep.numel() if is_torch_tensor(timestep) else timestep.size
+        value = timestep.item() if size == 1 else None
+        if value is not None and float(value) == int(value):
+            return int(value)
+    raise TypeError(f"timestep must be an integer (int, numpy integer or 1-element tensor), got {timestep!r}")
+
+
+def timesteps_on_device(timesteps: np.ndarray, device: Any) -> Any:
+    """The timesteps as diffusers' ``set_timesteps(n, device)`` leaves them: a torch tensor on ``device``
+    when one is given (the caller runs torch), else the numpy array."""
+    if device is None:
+        return timesteps
+    import torch  # a device was asked for: the caller runs torch
+
+    return torch.from_numpy(timesteps).to(device)
