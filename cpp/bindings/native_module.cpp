@@ -462,4 +462,5 @@ continue the same stream as successive torch calls on one generator do.
           py::arg("sample"), py::arg("noise"), py::arg("timesteps"));
 
   bind_pndm(m);
+  bind_euler(m);
 }

@@ -8,4 +8,7 @@ namespace ortdiffusion::bindings {
 // ortdiffusion._native.PNDMScheduler and its config helpers (bind_pndm.cpp).
 void bind_pndm(pybind11::module_& m);
 
+// ortdiffusion._native.EulerDiscreteScheduler and EulerAncestralDiscreteScheduler (bind_euler.cpp).
+void bind_euler(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

@@ -61,6 +61,21 @@ class ConfigReader {
     out = v->get<bool>();
   }
 
+  // A key that may be null (diffusers' Optional[bool] / Optional[float]): null keeps std::nullopt.
+  void read(const char* key, std::optional<bool>& out) const {
+    const nlohmann::json* v = find(key);
+    if (!v || v->is_null()) return;
+    if (!v->is_boolean()) fail(key, "must be true, false or null", *v);
+    out = v->get<bool>();
+  }
+
+  void read(const char* key, std::optional<double>& out) const {
+    const nlohmann::json* v = find(key);
+    if (!v || v->is_null()) return;
+    if (!v->is_number()) fail(key, "must be a number or null", *v);
+    out = v->get<double>();
+  }
+
   std::optional<std::string> string(const char* key) const {
     const nlohmann::json* v = find(key);
     if (!v) return std::nullopt;
@@ -122,6 +137,12 @@ void validate_noise_schedule_keys(const Config& c, const std::string& source) {
     throw ConfigError(source + ": 'trained_betas' has " + std::to_string(c.trained_betas->size()) +
                       " values but 'num_train_timesteps' is " + std::to_string(c.num_train_timesteps));
   }
+}
+
+// An optional value as JSON (null when absent).
+template <typename T>
+nlohmann::json optional_json(const std::optional<T>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
 // Writes those keys into a JSON object.

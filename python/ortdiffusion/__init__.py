@@ -35,7 +35,14 @@ if TYPE_CHECKING:
         StableDiffusionPipeline,
         StableDiffusionPipelineOutput,
     )
-    from ortdiffusion.schedulers import DDIMScheduler, DDIMSchedulerOutput, PNDMScheduler, SchedulerOutput
+    from ortdiffusion.schedulers import (
+        DDIMScheduler,
+        DDIMSchedulerOutput,
+        EulerAncestralDiscreteScheduler,
+        EulerDiscreteScheduler,
+        PNDMScheduler,
+        SchedulerOutput,
+    )
 
 __version__ = "0.1.0"
 
@@ -50,7 +57,8 @@ _LAZY = {
     **dict.fromkeys(("StableDiffusionControlNetImg2ImgPipeline", "StableDiffusionControlNetPipeline",
                      "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionPipeline",
                      "StableDiffusionPipelineOutput"), "ortdiffusion.pipelines"),
-    **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput", "PNDMScheduler", "SchedulerOutput"), "ortdiffusion.schedulers"),
+    **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput", "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
+                     "PNDMScheduler", "SchedulerOutput"), "ortdiffusion.schedulers"),
 }
 
 
@@ -87,6 +95,8 @@ __all__ = [
     "ConfigError",
     "DDIMScheduler",
     "DDIMSchedulerOutput",
+    "EulerAncestralDiscreteScheduler",
+    "EulerDiscreteScheduler",
     "ExternalDataError",
     "FormatError",
     "Generator",

@@ -128,7 +128,8 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
     config = unet.config
     slots = _lora_slots(unet, lora_rank, lora_targets) if lora_rank > 0 else {}
     sample = torch.randn(DUMMY_BATCH, config.in_channels, DUMMY_LATENT_SIDE, DUMMY_LATENT_SIDE)
-    timestep = torch.full((DUMMY_BATCH,), 981, dtype=torch.int64)
+    # float32, as optimum exports it: Euler-family schedulers step through fractional timesteps
+    timestep = torch.full((DUMMY_BATCH,), 981.0, dtype=torch.float32)
     text = torch.randn(DUMMY_BATCH, DUMMY_SEQUENCE, config.cross_attention_dim)
     axes = {
         "sample": {0: "batch", 2: "height", 3: "width"},

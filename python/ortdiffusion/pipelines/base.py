@@ -291,7 +291,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         return timesteps
 
     def prepare_image_latents(
-        self, image: np.ndarray, timestep: int, batch_size: int, scheduler: SchedulerConfigMixin, generator: Any
+        self, image: np.ndarray, timestep: Any, batch_size: int, scheduler: SchedulerConfigMixin, generator: Any
     ) -> np.ndarray:
         """img2img's starting latents: the image's latents (tiled to ``batch_size``) noised to ``timestep``
         (diffusers' ``StableDiffusionImg2ImgPipeline.prepare_latents``; same draws in the same order)."""
@@ -300,17 +300,21 @@ class StableDiffusionPipelineBase(LoraSupport):
             raise ValueError(f"Cannot duplicate `image` of batch size {init_latents.shape[0]} to {batch_size} text prompts.")
         init_latents = np.concatenate([init_latents] * (batch_size // init_latents.shape[0]))
         noise = randn(generator, init_latents.shape)
-        return scheduler.add_noise(init_latents, noise, np.full(batch_size, timestep, dtype=np.int64))
+        return scheduler.add_noise(init_latents, noise, np.full(batch_size, timestep))
 
     # -- denoising ------------------------------------------------------------------------------------------
 
-    def _timestep_feed(self, t: int, batch: int) -> np.ndarray:
+    def _timestep_feed(self, t: Any, batch: int) -> np.ndarray:
+        """The UNet's ``timestep`` input for ``t`` in the input's dtype and shape. A fractional timestep
+        (Euler-family schedulers) fed to a UNet exported with integer timesteps is rounded to the nearest
+        (see :func:`warn_if_timesteps_are_rounded`)."""
         spec = self.components.unet.inputs["timestep"]
+        value = np.rint(t) if np.issubdtype(spec.dtype, np.integer) else t
         if len(spec.shape) == 0:
-            return np.array(t, dtype=spec.dtype)
+            return np.array(value, dtype=spec.dtype)
         if spec.shape[0] == 1:
-            return np.array([t], dtype=spec.dtype)
-        return np.full(batch, t, dtype=spec.dtype)
+            return np.array([value], dtype=spec.dtype)
+        return np.full(batch, value, dtype=spec.dtype)
 
     def denoise(
         self,
@@ -339,7 +343,8 @@ class StableDiffusionPipelineBase(LoraSupport):
         n = latents.shape[0]
         batched = np.empty((2 * n, *latents.shape[1:]), dtype=np.float32) if do_cfg else None
         guided = np.empty(latents.shape, dtype=np.float32) if do_cfg else None
-        timestep_feeds = {int(t): self._timestep_feed(int(t), 2 * n if do_cfg else n) for t in timesteps}
+        warn_if_timesteps_are_rounded(unet, timesteps, scheduler)
+        timestep_feeds = [self._timestep_feed(t, 2 * n if do_cfg else n) for t in timesteps]
         noise_buffer = np.empty(((2 * n) if do_cfg else n, *latents.shape[1:]), dtype=np.float32)
         bound = BoundRun(unet, noise_buffer) if BoundRun.fits(unet, noise_buffer) else None
         in_place_steps = eta == 0 and callback_on_step_end is None and hasattr(scheduler, "step_into")
@@ -347,7 +352,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         step_kwargs = extra_step_kwargs(scheduler, eta, generator)
         with tqdm(total=len(timesteps), **{"unit": "step", **self._progress_bar_config}) as progress:
             for i, t in enumerate(timesteps):
-                t = int(t)
+                t = t.item()  # a Python int (DDIM, PNDM) or float (Euler family), as the scheduler gave it
                 if do_cfg:
                     batched[:n] = latents
                     batched[n:] = latents
@@ -357,7 +362,7 @@ class StableDiffusionPipelineBase(LoraSupport):
                 model_input = scheduler.scale_model_input(model_input, t)
                 feeds = {
                     "sample": model_input,
-                    "timestep": timestep_feeds[t],
+                    "timestep": timestep_feeds[i],
                     "encoder_hidden_states": prompt_embeds,
                 }
                 if feed_hook is not None:
@@ -400,6 +405,20 @@ class StableDiffusionPipelineBase(LoraSupport):
         return StableDiffusionPipelineOutput(images=images)
 
 
+def warn_if_timesteps_are_rounded(unet: Any, timesteps: np.ndarray, scheduler: Any) -> None:
+    """Warn when ``scheduler`` steps through fractional timesteps but ``unet`` was exported with an
+    integer ``timestep`` input (ortdiffusion exports before 0.2, the embedded models): the UNet then sees
+    each timestep rounded, so pictures differ slightly from diffusers' (which feeds the fraction)."""
+    integer_input = np.issubdtype(unet.inputs["timestep"].dtype, np.integer)
+    if integer_input and np.any(np.asarray(timesteps) != np.rint(timesteps)):
+        logger.warning(
+            "%s takes integer timesteps but %s steps through fractional ones (e.g. %.3f); they are rounded, so "
+            "the picture differs slightly from diffusers'. Re-export the model (ortdiffusion export writes a "
+            "float timestep input, as optimum does) or use timestep_spacing='leading' or 'trailing'.",
+            unet.path, type(scheduler).__name__, float(next(t for t in timesteps if t != np.rint(t))),
+        )
+
+
 def extra_step_kwargs(scheduler: Any, eta: float, generator: Any) -> dict[str, Any]:
     """diffusers' ``prepare_extra_step_kwargs``: ``eta`` and ``generator`` for the schedulers whose
     ``step`` takes them (DDIM's eta; the ancestral and SDE schedulers' noise), nothing for the others."""
@@ -416,7 +435,10 @@ def _cut_by_strength(scheduler: SchedulerConfigMixin, num_inference_steps: int, 
     """diffusers' ``get_timesteps``: the scheduler's timesteps from ``t_start = n - int(n * strength)`` on."""
     init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
     t_start = max(num_inference_steps - init_timestep, 0)
-    return np.asarray(scheduler.timesteps)[t_start * scheduler.order:]
+    timesteps = np.asarray(scheduler.timesteps)[t_start * scheduler.order:]
+    if hasattr(scheduler, "set_begin_index") and len(timesteps):
+        scheduler.set_begin_index(t_start * scheduler.order)
+    return timesteps
 
 
 def _most_steps(scheduler: SchedulerConfigMixin, too_many: int, strength: float) -> int:

@@ -81,7 +81,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
         # 5. Latents: the image's latents noised to the first timestep (or the caller's, used as given)
         if latents is None:
-            latents = self.prepare_image_latents(init_image, int(timesteps[0]), batch_size, scheduler, generator)
+            latents = self.prepare_image_latents(init_image, timesteps[0], batch_size, scheduler, generator)
         else:
             shape = (batch_size, self.components.latent_channels, *(s // self.vae_scale_factor for s in init_image.shape[-2:]))
             latents = self.check_latents(latents, shape)

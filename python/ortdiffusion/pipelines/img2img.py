@@ -54,7 +54,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         scheduler = self.components.make_scheduler(num_inference_steps)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
         # 4. Latents: the image's latents noised to the first timestep
-        latents = self.prepare_image_latents(init_image, int(timesteps[0]), batch_size, scheduler, generator)
+        latents = self.prepare_image_latents(init_image, timesteps[0], batch_size, scheduler, generator)
         # 5. Denoising loop
         latents = self.denoise(
             latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,

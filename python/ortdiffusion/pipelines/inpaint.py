@@ -105,7 +105,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
             if is_strength_max:
                 latents = noise * np.float32(scheduler.init_noise_sigma)
             else:
-                latents = scheduler.add_noise(image_latents, noise, np.full(batch_size, int(timesteps[0]), dtype=np.int64))
+                latents = scheduler.add_noise(image_latents, noise, np.full(batch_size, timesteps[0]))
         else:
             noise = self.check_latents(latents, shape)
             latents = noise * np.float32(scheduler.init_noise_sigma)
@@ -141,7 +141,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
             init_mask = mask[:batch_size]
             proper = image_latents
             if i < len(timesteps) - 1:
-                proper = scheduler.add_noise(image_latents, noise, np.array([int(timesteps[i + 1])], dtype=np.int64))
+                proper = scheduler.add_noise(image_latents, noise, np.array([timesteps[i + 1]]))
             return (1 - init_mask) * proper + init_mask * latents
 
         latents = self.denoise(

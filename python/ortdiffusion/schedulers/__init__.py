@@ -3,13 +3,19 @@
 from ortdiffusion.schedulers.outputs import SchedulerOutput
 from ortdiffusion.schedulers.registry import SCHEDULER_CLASSES, scheduler_class
 from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler, DDIMSchedulerOutput
+from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
+from ortdiffusion.schedulers.sigma_scheduler import SigmaSchedulerOutput
 
 __all__ = [
     "SCHEDULER_CLASSES",
     "DDIMScheduler",
     "DDIMSchedulerOutput",
+    "EulerAncestralDiscreteScheduler",
+    "EulerDiscreteScheduler",
     "PNDMScheduler",
     "SchedulerOutput",
+    "SigmaSchedulerOutput",
     "scheduler_class",
 ]

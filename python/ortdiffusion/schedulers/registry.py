@@ -6,9 +6,14 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler
+from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 
-SCHEDULER_CLASSES = MappingProxyType({cls.__name__: cls for cls in (DDIMScheduler, PNDMScheduler)})
+SCHEDULER_CLASSES = MappingProxyType({
+    cls.__name__: cls
+    for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler)
+})
 
 
 def scheduler_class(name: str) -> type:

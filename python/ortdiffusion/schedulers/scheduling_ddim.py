@@ -8,16 +8,15 @@ of a diffusers pipeline: ``pipe.scheduler = DDIMScheduler.from_config(pipe.sched
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ortdiffusion import _native
-from ortdiffusion._arrays import is_torch_tensor, timesteps_to_array, to_native
+from ortdiffusion._arrays import timesteps_to_array, to_native
 from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
 from ortdiffusion.schedulers.outputs import diffusers_output
-from ortdiffusion.schedulers.step_inputs import step_count, timestep_to_int, timesteps_on_device
+from ortdiffusion.schedulers.step_inputs import noise_source, step_count, timestep_to_int, timesteps_on_device
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ class DDIMScheduler(SchedulerConfigMixin):
                 noise_np, _ = to_native(variance_noise, "variance_noise")
                 noise_np = noise_np.astype(model_np.dtype, copy=False)
             else:
-                native_generator, noise_np = _noise_source(generator, model_output, model_np)
+                native_generator, noise_np = noise_source(generator, model_output, model_np)
         prev, pred_original = self._native.step(
             model_np, t, sample_np, float(eta), bool(use_clipped_model_output), noise_np, native_generator
         )
@@ -193,28 +192,3 @@ class DDIMScheduler(SchedulerConfigMixin):
         return back(
             self._native.get_velocity(sample_np, noise_np.astype(sample_np.dtype, copy=False), timesteps_to_array(timesteps))
         )
-
-
-def _noise_source(generator: Any, model_output: Any, model_np: np.ndarray) -> tuple:
-    """Where eta > 0 noise comes from: (native Generator, None) or (None, pre-drawn noise array).
-
-    A torch.Generator (or no generator with torch inputs) draws with torch.randn, as diffusers'
-    randn_tensor does; no generator with numpy inputs draws from a freshly seeded Generator."""
-    if isinstance(generator, _native.Generator):
-        return generator, None
-    if generator is not None or is_torch_tensor(model_output):
-        if generator is not None and type(generator).__module__.split(".")[0] != "torch":
-            raise TypeError(
-                f"generator must be an ortdiffusion.Generator or a torch.Generator, got {type(generator).__name__}"
-            )
-        import torch
-
-        noise = torch.randn(tuple(model_np.shape), generator=generator, dtype=_torch_dtype(model_np.dtype))
-        return None, noise.numpy()
-    return _native.Generator(int.from_bytes(os.urandom(8), "little")), None
-
-
-def _torch_dtype(dtype: np.dtype) -> Any:
-    import torch
-
-    return torch.float64 if dtype == np.float64 else torch.float32

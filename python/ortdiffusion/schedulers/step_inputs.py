@@ -3,10 +3,12 @@ them: Python ints, numpy integers, 0-d or 1-element torch tensors, torch devices
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
+from ortdiffusion import _native
 from ortdiffusion._arrays import is_torch_tensor
 
 
@@ -37,3 +39,24 @@ def timesteps_on_device(timesteps: np.ndarray, device: Any) -> Any:
     import torch  # a device was asked for: the caller runs torch
 
     return torch.from_numpy(timesteps).to(device)
+
+
+def noise_source(generator: Any, model_output: Any, model_np: np.ndarray) -> tuple:
+    """Where a step's random noise comes from: (native Generator, None) or (None, pre-drawn noise array).
+
+    A torch.Generator (or no generator with torch inputs) draws with torch.randn in the model output's
+    dtype, as diffusers' randn_tensor does; no generator with numpy inputs draws from a freshly seeded
+    Generator (fresh noise, as diffusers without a generator)."""
+    if isinstance(generator, _native.Generator):
+        return generator, None
+    if generator is not None or is_torch_tensor(model_output):
+        if generator is not None and type(generator).__module__.split(".")[0] != "torch":
+            raise TypeError(
+                f"generator must be an ortdiffusion.Generator or a torch.Generator, got {type(generator).__name__}"
+            )
+        import torch
+
+        dtype = torch.float64 if model_np.dtype == np.float64 else torch.float32
+        noise = torch.randn(tuple(model_np.shape), generator=generator, dtype=dtype)
+        return None, noise.numpy()
+    return _native.Generator(int.from_bytes(os.urandom(8), "little")), None

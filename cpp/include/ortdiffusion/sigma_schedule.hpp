@@ -1,0 +1,54 @@
+// Sigma schedules of the k-diffusion family of schedulers (Euler, Euler ancestral, Heun, LMS, DPM2,
+// DPM-Solver with sigmas ...): sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) (Karras et al. 2022's
+// noise level of the variance-exploding view of a DDPM), the float timesteps these schedulers use, and
+// the Karras and exponential step schedules. Each function mirrors the diffusers / numpy code named
+// beside it, in the same precision (float32 where diffusers uses torch float32 tensors, float64 where it
+// uses numpy float64).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ortdiffusion/noise_schedule.hpp"
+
+namespace ortdiffusion {
+
+// alphas_cumprod of the sigma-based schedulers' __init__: cumprod(1 - betas), with the last entry set to
+// 2**-24 under rescale_betas_zero_snr (so that its sigma stays finite, as diffusers does).
+std::vector<float> sigma_alphas_cumprod(const std::vector<float>& betas, bool rescale_betas_zero_snr);
+
+// ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5 in float32, by training timestep (ascending).
+std::vector<float> training_sigmas(const std::vector<float>& alphas_cumprod);
+
+// The float32 inference timesteps of EulerDiscreteScheduler.set_timesteps (descending): "linspace" keeps
+// np.linspace(0, T - 1, n, dtype=float32)'s fractions, "leading" and "trailing" are whole numbers.
+std::vector<float> float_timesteps(TimestepSpacing spacing, int64_t num_train_timesteps, int64_t num_inference_steps,
+                                   int64_t steps_offset);
+
+// np.interp(x, arange(len(fp)), fp) in float64 (numpy's arr_interp: slope (fp[j+1] - fp[j]) / 1,
+// value slope * (x - j) + fp[j]; fp[-1] at and past the end, fp[0] before the start).
+std::vector<double> interp_by_index(const std::vector<float>& x, const std::vector<float>& fp);
+
+// Karras et al. 2022, eq. (5) with rho = 7: (max^(1/rho) + ramp (min^(1/rho) - max^(1/rho)))^rho over
+// ramp = np.linspace(0, 1, n) (diffusers' _convert_to_karras).
+std::vector<double> karras_sigmas(double sigma_min, double sigma_max, int64_t n, double rho = 7.0);
+
+// exp(np.linspace(log(sigma_max), log(sigma_min), n)) (diffusers' _convert_to_exponential).
+std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, int64_t n);
+
+// The fractional training timestep of `sigma`: linear interpolation of log(sigma) between the two
+// neighbouring entries of log_sigmas (float32 np.log of training_sigmas), diffusers' _sigma_to_t.
+double sigma_to_t(double sigma, const std::vector<float>& log_sigmas);
+
+// np.log of a float32 array, element by element in float32.
+std::vector<float> log_f32(const std::vector<float>& values);
+
+// np.linspace(start, stop, num) in float64 (numpy's formula: i * step + start, the last exactly stop).
+std::vector<double> numpy_linspace(double start, double stop, int64_t num);
+
+// diffusers' index_for_timestep: the position of `timestep` in `schedule` (the second match when it
+// occurs more than once, so that img2img starting mid-schedule does not skip a sigma). ArgumentError
+// naming the timestep when it is not in the schedule.
+int64_t index_for_timestep(const std::vector<float>& schedule, double timestep);
+
+}  // namespace ortdiffusion

@@ -1,0 +1,81 @@
+// SigmaStepper (sigma_stepper.hpp): diffusers' _init_step_index / set_begin_index / scale_model_input /
+// add_noise of the sigma-based schedulers, in float32 scalars like diffusers' 0-d tensors.
+#include "ortdiffusion/sigma_stepper.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/sigma_schedule.hpp"
+
+namespace ortdiffusion {
+
+void SigmaStepper::reset(std::vector<float> timesteps, std::vector<float> sigmas) {
+  timesteps_ = std::move(timesteps);
+  sigmas_ = std::move(sigmas);
+  step_index_.reset();
+  begin_index_.reset();
+}
+
+void SigmaStepper::set_begin_index(int64_t begin_index) {
+  if (begin_index < 0 || begin_index >= static_cast<int64_t>(timesteps_.size())) {
+    throw ArgumentError("begin_index " + std::to_string(begin_index) + " is outside the schedule's " +
+                        std::to_string(timesteps_.size()) + " steps");
+  }
+  begin_index_ = begin_index;
+}
+
+int64_t SigmaStepper::current_index(double timestep) {
+  if (!step_index_) step_index_ = begin_index_ ? *begin_index_ : index_for_timestep(timesteps_, timestep);
+  if (*step_index_ + 1 >= static_cast<int64_t>(sigmas_.size())) {
+    throw ArgumentError("the loop has taken all " + std::to_string(timesteps_.size()) +
+                        " steps of this schedule; call set_timesteps to start a new one");
+  }
+  return *step_index_;
+}
+
+float SigmaStepper::init_noise_sigma(TimestepSpacing spacing) const {
+  const float max_sigma = sigmas_.empty() ? 1.0f : *std::max_element(sigmas_.begin(), sigmas_.end());
+  if (spacing == TimestepSpacing::Linspace || spacing == TimestepSpacing::Trailing) return max_sigma;
+  return std::sqrt(max_sigma * max_sigma + 1.0f);
+}
+
+template <typename T>
+void SigmaStepper::scale_model_input(const T* sample, int64_t n, double timestep, T* out) {
+  const float sigma = sigmas_[current_index(timestep)];
+  const auto scale = static_cast<T>(std::sqrt(sigma * sigma + 1.0f));
+  for (int64_t i = 0; i < n; ++i) out[i] = sample[i] / scale;
+}
+
+template <typename T>
+void SigmaStepper::add_noise(const T* original, const T* noise, const Shape& shape, const double* timesteps,
+                             int64_t num_timesteps, T* out) const {
+  const int64_t n = shape_numel(shape);
+  const int64_t batch = shape.empty() ? 1 : shape[0];
+  if (num_timesteps != 1 && num_timesteps != batch) {
+    throw ArgumentError("add_noise: got " + std::to_string(num_timesteps) + " timesteps for a batch of " +
+                        std::to_string(batch) + " (shape " + shape_to_string(shape) +
+                        "); pass one timestep per batch item or a single one");
+  }
+  const int64_t item = (num_timesteps == 1 || batch == 0) ? n : n / batch;
+  for (int64_t k = 0; k < num_timesteps; ++k) {
+    int64_t index;
+    if (!begin_index_) {
+      index = index_for_timestep(timesteps_, timesteps[k]);
+    } else {
+      index = step_index_ ? *step_index_ : *begin_index_;
+    }
+    const auto sigma = static_cast<T>(sigmas_[index]);
+    for (int64_t i = k * item; i < (k + 1) * item; ++i) out[i] = original[i] + noise[i] * sigma;
+  }
+}
+
+template void SigmaStepper::scale_model_input<float>(const float*, int64_t, double, float*);
+template void SigmaStepper::scale_model_input<double>(const double*, int64_t, double, double*);
+template void SigmaStepper::add_noise<float>(const float*, const float*, const Shape&, const double*, int64_t,
+                                             float*) const;
+template void SigmaStepper::add_noise<double>(const double*, const double*, const Shape&, const double*, int64_t,
+                                              double*) const;
+
+}  // namespace ortdiffusion

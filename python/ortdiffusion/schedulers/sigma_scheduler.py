@@ -1,0 +1,136 @@
+"""What the sigma-based schedulers' Python facades share (Euler, Euler ancestral; later Heun, LMS, DPM2):
+float timesteps and sigmas, the step index found from the first timestep or set with
+``set_begin_index``, ``scale_model_input`` and ``add_noise``, over the native ``SigmaStepper``."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ortdiffusion._arrays import is_torch_tensor, to_native
+from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
+from ortdiffusion.schedulers.outputs import diffusers_output
+from ortdiffusion.schedulers.step_inputs import step_count, timesteps_on_device
+
+
+@diffusers_output
+class SigmaSchedulerOutput(NamedTuple):
+    """Output of a sigma scheduler's ``step`` (diffusers' ``EulerDiscreteSchedulerOutput``):
+    ``prev_sample`` is x_{t-1}, ``pred_original_sample`` the predicted x_0."""
+
+    prev_sample: Any
+    pred_original_sample: Any
+
+
+def float_timestep(timestep: Any, scheduler_name: str) -> float:
+    """A timestep of ``scheduler.timesteps`` (float, numpy scalar or 1-element tensor) as a float. Python
+    ints and integer tensors are refused as diffusers refuses them: they are usually loop indices."""
+    if isinstance(timestep, (bool, np.bool_, int)):
+        raise ValueError(  # noqa: TRY004 (diffusers raises ValueError here)
+            f"Passing integer indices (e.g. from `enumerate(timesteps)`) as timesteps to `{scheduler_name}.step()` "
+            "is not supported. Make sure to pass one of the `scheduler.timesteps` as a timestep."
+        )
+    if is_torch_tensor(timestep):
+        if not timestep.is_floating_point():
+            raise ValueError(
+                f"Passing integer indices as timesteps to `{scheduler_name}.step()` is not supported. "
+                "Make sure to pass one of the `scheduler.timesteps` as a timestep."
+            )
+        if timestep.numel() != 1:
+            raise TypeError(f"timestep must be a single value, got a tensor of shape {tuple(timestep.shape)}")
+        return float(timestep.item())
+    if isinstance(timestep, np.ndarray):
+        if timestep.size != 1:
+            raise TypeError(f"timestep must be a single value, got an array of shape {timestep.shape}")
+        return float(timestep.reshape(-1)[0])
+    if isinstance(timestep, (float, np.floating, np.integer)):
+        return float(timestep)
+    raise TypeError(f"timestep must be a number (one of scheduler.timesteps), got {timestep!r}")
+
+
+class SigmaScheduler(SchedulerConfigMixin):
+    """Shared facade of the sigma-based schedulers (use the concrete classes)."""
+
+    order = 1
+
+    def _after_init(self) -> None:
+        self._device: Any = None
+
+    # ---- state -------------------------------------------------------------------------------
+    @property
+    def timesteps(self) -> Any:
+        """Inference timesteps (float32, descending; fractional for "linspace" spacing and Karras sigmas), a
+        numpy array or, when :meth:`set_timesteps` was given a ``device``, a torch tensor."""
+        return timesteps_on_device(self._native.timesteps, self._device)
+
+    @property
+    def sigmas(self) -> Any:
+        """The noise levels of the steps (float32), with the level after the last step appended."""
+        return timesteps_on_device(self._native.sigmas, self._device)
+
+    @property
+    def num_inference_steps(self) -> int | None:
+        """The step count of the last :meth:`set_timesteps` call, or None before it."""
+        return self._native.num_inference_steps
+
+    @property
+    def step_index(self) -> int | None:
+        """The index of the next step (None until the first ``scale_model_input`` or ``step``)."""
+        return self._native.step_index
+
+    @property
+    def begin_index(self) -> int | None:
+        """The first step's index when a pipeline set it (img2img), else None."""
+        return self._native.begin_index
+
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        """Start the loop at ``begin_index`` (diffusers' pipelines call this for img2img)."""
+        self._native.set_begin_index(int(begin_index))
+
+    @property
+    def init_noise_sigma(self) -> float:
+        """Standard deviation of the initial noise: the largest sigma ("linspace"/"trailing" spacing) or
+        sqrt(max sigma^2 + 1)."""
+        return float(self._native.init_noise_sigma)
+
+    @property
+    def betas(self) -> np.ndarray:
+        """The float32 beta schedule (as diffusers' ``scheduler.betas``)."""
+        return self._native.betas
+
+    @property
+    def alphas_cumprod(self) -> np.ndarray:
+        """float32 cumulative products of (1 - beta) (the last set to 2**-24 under rescale_betas_zero_snr)."""
+        return self._native.alphas_cumprod
+
+    # ---- the scheduler protocol --------------------------------------------------------------
+    def set_timesteps(self, num_inference_steps: int | None = None, device: Any = None, **kwargs: Any) -> None:
+        """Timesteps and sigmas for ``num_inference_steps`` exactly as diffusers computes them; ``device``
+        makes :attr:`timesteps` and :attr:`sigmas` torch tensors on it."""
+        self._native.set_timesteps(step_count(num_inference_steps))
+        self._device = device
+
+    def scale_model_input(self, sample: Any, timestep: Any) -> Any:
+        """The UNet input for the current step: sample / sqrt(sigma^2 + 1) (Karras et al. 2022, c_in)."""
+        sample_np, back = to_native(sample, "sample")
+        return back(self._native.scale_model_input(sample_np, float_timestep(timestep, type(self).__name__)))
+
+    def add_noise(self, original_samples: Any, noise: Any, timesteps: Any) -> Any:
+        """original + noise * sigma(t), one timestep per batch item (or one for all), the sigma found
+        from the schedule as diffusers does (or at the begin index once it is set)."""
+        original_np, back = to_native(original_samples, "original_samples")
+        noise_np, _ = to_native(noise, "noise")
+        if is_torch_tensor(timesteps):
+            timesteps = timesteps.detach().cpu().numpy()
+        t = np.asarray(timesteps, dtype=np.float64).reshape(-1)
+        return back(self._native.add_noise(original_np, noise_np.astype(original_np.dtype, copy=False), t))
+
+    def _prepare_step(self, model_output: Any, timestep: Any, sample: Any) -> tuple:
+        """(model array, sample array of its dtype, float timestep, back-conversion)."""
+        t = float_timestep(timestep, type(self).__name__)
+        model_np, back = to_native(model_output, "model_output")
+        sample_np, _ = to_native(sample, "sample")
+        if sample_np.dtype != model_np.dtype:
+            sample_np = sample_np.astype(model_np.dtype)
+        return model_np, sample_np, t, back
