@@ -19,6 +19,10 @@
 #include "ortdiffusion/noise_schedule.hpp"
 #include "ortdiffusion/onnx_initializers.hpp"
 #include "ortdiffusion/scheduling_ddim.hpp"
+#include "ortdiffusion/pndm_config.hpp"
+#include "ortdiffusion/scheduling_euler_ancestral.hpp"
+#include "ortdiffusion/scheduling_euler_discrete.hpp"
+#include "ortdiffusion/scheduling_pndm.hpp"
 
 namespace od = ortdiffusion;
 
@@ -197,6 +201,67 @@ void test_cpu_int8_dot_products() {
 #endif
 }
 
+// A stock SD 1.5 scheduler_config.json drives PNDM (PLMS) from C++ alone: diffusers' timesteps (the
+// second-to-last repeated), and the history-based steps stay finite and move toward the prediction.
+void test_pndm_from_config() {
+  od::PNDMScheduler s(od::parse_pndm_config(kSd15Config, "sd15"));
+  s.set_timesteps(50);
+  const auto& t = s.timesteps();
+  check(t.size() == 51 && t[0] == 981 && t[1] == 961 && t[2] == 961 && t[3] == 941 && t.back() == 1,
+        "PLMS timesteps 981 961 961 941 ... 1 [diffusers]");
+  const od::Shape shape = {1, 4, 2, 2};
+  std::vector<float> x(16, 1.0f), eps(16, 0.0f), prev(16);
+  for (int64_t step : t) {
+    s.step<float>(eps.data(), step, x.data(), shape, prev.data());
+    x = prev;
+  }
+  check(std::isfinite(x[0]) && s.counter() == 51, "a whole PLMS loop runs and counts its steps");
+  check_throws<od::ArgumentError>([&] { s.step<double>(nullptr, 1, nullptr, shape, nullptr); }, "started with float32",
+                                  "dtype change mid-loop");
+  od::PNDMScheduler prk(od::parse_pndm_config("{}"));
+  check_throws<od::ArgumentError>([&] { prk.set_timesteps(3); }, "needs at least 4 inference steps", "PRK with 3 steps");
+  check_throws<od::ConfigError>([] { od::parse_pndm_config(R"({"prediction_type": "sample"})", "p.json"); },
+                                "not supported by PNDMScheduler", "PNDM refuses sample prediction");
+}
+
+// Euler from a config: x_t = x_0 + sigma eps with the exact eps predicted recovers x_0 and lands on
+// x_0 + sigma_next eps (the ODE step is exact for a constant derivative).
+void test_euler_from_config() {
+  od::EulerDiscreteScheduler s(od::parse_euler_config(kSd15Config, "sd15", /*ancestral=*/false));
+  s.set_timesteps(10);
+  check(s.stepper().timesteps().front() == 999.0f && s.stepper().sigmas().back() == 0.0f &&
+            s.stepper().sigmas().size() == 11,
+        "Euler linspace timesteps start at 999 and sigmas end with 0");
+  const od::Shape shape = {1, 1, 2, 2};
+  const std::vector<float> x0 = {0.5f, -0.25f, 1.0f, 0.0f}, eps = {1.0f, -1.0f, 0.5f, 2.0f};
+  const float sigma = s.stepper().sigmas()[0], next = s.stepper().sigmas()[1];
+  std::vector<float> xt(4), prev(4), pred(4);
+  for (int i = 0; i < 4; ++i) xt[i] = x0[i] + sigma * eps[i];
+  s.step<float>(eps.data(), s.stepper().timesteps()[0], xt.data(), shape, od::EulerStepOptions<float>{}, prev.data(),
+                pred.data());
+  bool ok = true;
+  for (int i = 0; i < 4; ++i) {
+    ok = ok && std::fabs(pred[i] - x0[i]) < 1e-4f * sigma && std::fabs(prev[i] - (x0[i] + next * eps[i])) < 1e-4f * sigma;
+  }
+  check(ok, "Euler step with the exact noise recovers x0 and lands on x0 + sigma_next eps");
+  s.set_timesteps(10);  // a new loop: its first timestep is looked up in the schedule (later ones follow the index)
+  check_throws<od::ArgumentError>(
+      [&] { s.step<float>(eps.data(), 123.5, xt.data(), shape, {}, prev.data(), pred.data()); },
+      "not one of this schedule's", "Euler timestep outside the schedule");
+  check_throws<od::ConfigError>([] { od::parse_euler_config(R"({"use_beta_sigmas": true})", "e.json", false); },
+                                "not implemented", "beta sigmas refused");
+  // Euler ancestral: the same seed gives the same step
+  od::EulerAncestralDiscreteScheduler a(od::parse_euler_config(kSd15Config, "sd15", true));
+  od::EulerAncestralDiscreteScheduler b(od::parse_euler_config(kSd15Config, "sd15", true));
+  a.set_timesteps(5);
+  b.set_timesteps(5);
+  od::Generator ga(3), gb(3);
+  std::vector<float> pa(4), pb(4), xa(4), xb(4);
+  a.step<float>(eps.data(), a.stepper().timesteps()[0], xt.data(), shape, nullptr, &ga, pa.data(), xa.data());
+  b.step<float>(eps.data(), b.stepper().timesteps()[0], xt.data(), shape, nullptr, &gb, pb.data(), xb.data());
+  check(pa == pb, "Euler ancestral: same seed, same step");
+}
+
 }  // namespace
 
 int main() {
@@ -205,6 +270,8 @@ int main() {
   test_timesteps();
   test_config();
   test_step_recovers_x0_from_exact_noise();
+  test_pndm_from_config();
+  test_euler_from_config();
   test_initializer_reader();
   test_lora_merge();
   if (failures == 0) std::printf("ortdiffusion core: all checks passed\n");
