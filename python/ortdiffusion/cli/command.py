@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from ortdiffusion.cli import export, generate, lora, quantize, scheduler
+from ortdiffusion.cli import export, generate, lora, quantize, scheduler, schedulers
 from ortdiffusion.cli.messages import INTERRUPTED
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_parser(sub)
     quantize.add_parser(sub)
     scheduler.add_parser(sub)
+    schedulers.add_parser(sub)
     return parser
 
 

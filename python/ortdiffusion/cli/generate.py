@@ -185,11 +185,14 @@ def _output_paths(out: Path, count: int) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     """Generate images and save them as PNG; prints where they went."""
     from ortdiffusion.png import save_png
+    from ortdiffusion.schedulers.a1111_names import a1111_sampler_name, scheduler_from_name
 
     prompt = args.prompt_option if args.prompt_option is not None else args.prompt
     if prompt is None:
         raise ValueError("give a prompt: ortdiffusion generate \"a red circle on a blue background\"")
     check_arguments(args)
+    if args.scheduler is not None:
+        scheduler_from_name(args.scheduler, {})  # an unknown name fails now, not after loading the model
     # The embedded model (no --model, or --model default): the arguments pick its variant, and the shipped
     # LoRA names work. A folder given by its path, the embedded one's included, is used as it is.
     named = embedded_model_folder(args.model) if args.model is not None else None
@@ -207,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{model} was exported with {controlnets} ControlNet(s): pass --control-image IMG (once per "
                          "ControlNet) or --canny IMG")
     pipe = pipeline_class.from_pretrained(model, provider=args.provider, graph_cache=not args.no_graph_cache)
+    if args.scheduler is not None:  # the model's noise schedule, stepped by the named scheduler
+        pipe.scheduler = scheduler_from_name(args.scheduler, pipe.scheduler.config)
     loras = [_parse_lora_argument(value, shipped=embedded) for value in args.lora or []]
     for index, (path, _) in enumerate(loras):
         pipe.load_lora_weights(path, adapter_name=f"lora{index}")
@@ -226,7 +231,9 @@ def run(args: argparse.Namespace) -> int:
               f"{EMBEDDED_TRAINED_SIZE[1]} pictures; other sizes, as this {first.width}x{first.height}, draw worse "
               "(32x32 draws only the background)", file=sys.stderr)
     params = {
-        "prompt": prompt, "negative_prompt": args.negative_prompt, "steps": args.steps, "scheduler": "DDIM",
+        "prompt": prompt, "negative_prompt": args.negative_prompt, "steps": args.steps,
+        "scheduler": a1111_sampler_name(pipe.scheduler), "scheduler_class": type(pipe.scheduler).__name__,
+        "scheduler_config": {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")},
         "guidance_scale": args.guidance, "seed": seed, "size": f"{first.width}x{first.height}",
         "model": str(model), "pipeline": pipeline_class.__name__, "eta": args.eta,
         "strength": kwargs.get("strength"), "fit": args.fit,
@@ -256,7 +263,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--width", type=int, help=f"image width, {size_help}")
     gen.add_argument("--num-images", type=_positive_int, default=1,
                      help="images per prompt, each with its own seed: --seed, --seed + 1, ... (default 1)")
-    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic)")
+    gen.add_argument("--scheduler", metavar="NAME",
+                     help="sampler: a diffusers class (EulerDiscreteScheduler) or an AUTOMATIC1111 name (\"Euler a\", "
+                          "PLMS, DDIM, ...; `ortdiffusion schedulers` lists them); default: the model's own")
+    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic; other schedulers ignore it)")
     gen.add_argument("--image", type=Path, help="init image: image-to-image (or the picture to inpaint with --mask)")
     gen.add_argument("--strength", type=float,
                      help="how much of --image to re-draw, in [0, 1] (default 0.8; 1.0 when inpainting)")
