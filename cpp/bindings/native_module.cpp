@@ -24,6 +24,7 @@
 #include "ortdiffusion/onnx_initializers.hpp"
 #include "ortdiffusion/scheduling_ddim.hpp"
 #include "ortdiffusion/torch_cpu_capability.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 #include "ortdiffusion/cpu_int8_dot_products.hpp"
 
 namespace py = pybind11;
@@ -460,6 +461,22 @@ continue the same stream as successive torch calls on one generator do.
                                     &od::DDIMScheduler::get_velocity<double>);
           },
           py::arg("sample"), py::arg("noise"), py::arg("timesteps"));
+
+  m.def("torch_sqrt_is_mkl_avx512", &od::torch_sqrt_is_mkl_avx512,
+        "True when torch on this machine takes float32 square roots with MKL's AVX-512 kernel (which "
+        "ortdiffusion then reproduces bit for bit).");
+  m.def(
+      "torch_sqrt",
+      [](const py::array_t<float, py::array::c_style | py::array::forcecast>& x, bool mkl_avx512) {
+        py::array_t<float> out(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+        const float* in = x.data();
+        float* o = out.mutable_data();
+        for (py::ssize_t i = 0; i < x.size(); ++i) o[i] = mkl_avx512 ? od::mkl_avx512_sqrt(in[i]) : od::torch_sqrt(in[i]);
+        return out;
+      },
+      py::arg("x"), py::arg("mkl_avx512") = false,
+      "float32 sqrt as torch computes it on this machine (mkl_avx512=True: MKL's AVX-512 kernel regardless "
+      "of the CPU).");
 
   bind_pndm(m);
   bind_euler(m);

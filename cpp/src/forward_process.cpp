@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 namespace {
@@ -15,6 +16,10 @@ template <typename T>
 using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <typename T>
 using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+// `** 0.5` on a tensor of the sample's dtype: torch's float32 sqrt (MKL) or IEEE double sqrt.
+float sqrt_in(float x) { return torch_sqrt(x); }
+double sqrt_in(double x) { return std::sqrt(x); }
 
 // Broadcast one timestep per batch item (shape[0]) or one for all, as diffusers' add_noise does by
 // flattening alphas_cumprod[timesteps] and unsqueezing it to the sample's rank.
@@ -33,8 +38,8 @@ void per_item_combine(const std::vector<float>& alphas_cumprod, const T* a, cons
     const int64_t t = timesteps[k];
     check_timestep(alphas_cumprod, t, (std::string(what) + ": timestep").c_str());
     const T alpha_bar = static_cast<T>(alphas_cumprod[t]);
-    const T sqrt_alpha_prod = std::sqrt(alpha_bar);
-    const T sqrt_one_minus_alpha_prod = std::sqrt(T(1) - alpha_bar);
+    const T sqrt_alpha_prod = sqrt_in(alpha_bar);
+    const T sqrt_one_minus_alpha_prod = sqrt_in(T(1) - alpha_bar);
     ConstArrayMap<T> av(a + k * item, item);
     ConstArrayMap<T> bv(b + k * item, item);
     ArrayMap<T> ov(out + k * item, item);

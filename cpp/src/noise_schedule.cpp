@@ -9,6 +9,7 @@
 #include "enum_table.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/torch_cpu_capability.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 namespace {
@@ -92,7 +93,7 @@ std::vector<float> rescale_zero_terminal_snr(const std::vector<float>& betas) {
   // Convert betas to alphas_bar_sqrt
   const std::vector<float> alphas_cumprod = alphas_cumprod_from_betas(betas);
   std::vector<float> alphas_bar_sqrt(n);
-  for (size_t i = 0; i < n; ++i) alphas_bar_sqrt[i] = std::sqrt(alphas_cumprod[i]);
+  for (size_t i = 0; i < n; ++i) alphas_bar_sqrt[i] = torch_sqrt(alphas_cumprod[i]);  // alphas_cumprod.sqrt()
   // Store old values.
   const float sqrt_0 = alphas_bar_sqrt[0];
   const float sqrt_T = alphas_bar_sqrt[n - 1];

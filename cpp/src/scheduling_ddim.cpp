@@ -17,6 +17,7 @@
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/forward_process.hpp"
 #include "ortdiffusion/thresholding.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 DDIMScheduler::DDIMScheduler(DDIMConfig config) : config_(std::move(config)) {
@@ -53,16 +54,16 @@ DDIMStepCoefficients DDIMScheduler::step_coefficients(int64_t timestep, double e
   c.alpha_prod_t = alphas_cumprod_[timestep];
   c.alpha_prod_t_prev = c.prev_timestep >= 0 ? alphas_cumprod_[c.prev_timestep] : final_alpha_cumprod_;
   c.beta_prod_t = 1.0f - c.alpha_prod_t;
-  c.sqrt_alpha_prod_t = std::sqrt(c.alpha_prod_t);
-  c.sqrt_beta_prod_t = std::sqrt(c.beta_prod_t);
-  c.sqrt_alpha_prod_t_prev = std::sqrt(c.alpha_prod_t_prev);
+  c.sqrt_alpha_prod_t = torch_sqrt(c.alpha_prod_t);
+  c.sqrt_beta_prod_t = torch_sqrt(c.beta_prod_t);
+  c.sqrt_alpha_prod_t_prev = torch_sqrt(c.alpha_prod_t_prev);
   // 5. compute variance: "sigma_t(eta)" -> see formula (16)
   // sigma_t = sqrt((1 - alpha_t-1)/(1 - alpha_t)) * sqrt(1 - alpha_t/alpha_t-1)
   const float beta_prod_t_prev = 1.0f - c.alpha_prod_t_prev;
   const float variance = (beta_prod_t_prev / c.beta_prod_t) * (1.0f - c.alpha_prod_t / c.alpha_prod_t_prev);
-  c.std_dev_t = static_cast<float>(eta) * std::sqrt(variance);
+  c.std_dev_t = static_cast<float>(eta) * torch_sqrt(variance);
   // 6. "direction pointing to x_t" coefficient of formula (12)
-  c.direction_coefficient = std::sqrt(1.0f - c.alpha_prod_t_prev - c.std_dev_t * c.std_dev_t);
+  c.direction_coefficient = torch_sqrt(1.0f - c.alpha_prod_t_prev - c.std_dev_t * c.std_dev_t);
   return c;
 }
 

@@ -9,6 +9,7 @@
 
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 
@@ -64,7 +65,7 @@ void EulerAncestralDiscreteScheduler::step(const T* model_output, double timeste
     for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = x[i] - s * model_output[i];
   } else {  // v_prediction ("sample" is refused by the config parser)
     const float denominator = sigma * sigma + 1.0f;
-    const auto c_out = static_cast<T>(-sigma / std::sqrt(denominator));
+    const auto c_out = static_cast<T>(-sigma / torch_sqrt(denominator));
     const auto c_in = static_cast<T>(denominator);
     for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = model_output[i] * c_out + x[i] / c_in;
   }
@@ -72,8 +73,8 @@ void EulerAncestralDiscreteScheduler::step(const T* model_output, double timeste
   const float sigma_from = sigma;
   const float sigma_to = stepper_.sigmas()[index + 1];
   const float sigma_up =
-      std::sqrt(sigma_to * sigma_to * (sigma_from * sigma_from - sigma_to * sigma_to) / (sigma_from * sigma_from));
-  const float sigma_down = std::sqrt(sigma_to * sigma_to - sigma_up * sigma_up);
+      torch_sqrt(sigma_to * sigma_to * (sigma_from * sigma_from - sigma_to * sigma_to) / (sigma_from * sigma_from));
+  const float sigma_down = torch_sqrt(sigma_to * sigma_to - sigma_up * sigma_up);
   // 3. Euler step to sigma_down, then noise of standard deviation sigma_up
   const auto s = static_cast<T>(sigma);
   const auto dt = static_cast<T>(sigma_down - sigma);

@@ -10,6 +10,7 @@
 
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 
@@ -71,7 +72,7 @@ void EulerDiscreteScheduler::schedule_from_timesteps(std::vector<float> timestep
   }
   // final sigma: sigma at timestep 0, or zero
   const double sigma_last = config_.final_sigmas_type == FinalSigmasType::SigmaMin
-                                ? static_cast<double>(std::sqrt((1.0f - alphas_cumprod_[0]) / alphas_cumprod_[0]))
+                                ? static_cast<double>(torch_sqrt((1.0f - alphas_cumprod_[0]) / alphas_cumprod_[0]))
                                 : 0.0;
   std::vector<float> sigmas_f32(sigmas.begin(), sigmas.end());
   sigmas_f32.push_back(static_cast<float>(sigma_last));
@@ -128,7 +129,7 @@ void EulerDiscreteScheduler::step(const T* model_output, double timestep, const 
     }
     // sample = sample + (noise * s_noise) * (sigma_hat ** 2 - sigma ** 2) ** 0.5
     const auto s_noise = static_cast<T>(options.s_noise);
-    const auto spread = static_cast<T>(std::sqrt(sigma_hat * sigma_hat - sigma * sigma));
+    const auto spread = static_cast<T>(torch_sqrt(sigma_hat * sigma_hat - sigma * sigma));
     for (int64_t i = 0; i < n; ++i) churned[i] = churned[i] + (noise[i] * s_noise) * spread;
   }
   // 1. compute predicted original sample (x_0) from sigma-scaled predicted noise
@@ -144,7 +145,7 @@ void EulerDiscreteScheduler::step(const T* model_output, double timestep, const 
     case PredictionType::VPrediction: {
       // model_output * (-sigma / (sigma**2 + 1) ** 0.5) + (sample / (sigma**2 + 1))
       const float c_skip_denominator = sigma * sigma + 1.0f;
-      const auto c_out = static_cast<T>(-sigma / std::sqrt(c_skip_denominator));
+      const auto c_out = static_cast<T>(-sigma / torch_sqrt(c_skip_denominator));
       const auto c_in = static_cast<T>(c_skip_denominator);
       for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = model_output[i] * c_out + x[i] / c_in;
       break;

@@ -12,6 +12,7 @@
 
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/forward_process.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 
@@ -116,15 +117,15 @@ void PNDMScheduler::prev_sample(const T* sample, int64_t timestep, int64_t prev_
   const float beta_prod_t_prev = 1.0f - alpha_prod_t_prev;
   // corresponds to (alpha_(t-δ) - alpha_t) divided by the denominator of x_t in formula (9), plus 1:
   // sqrt(alpha_(t-δ)) / sqrt(alpha_t)
-  const auto sample_coeff = static_cast<T>(std::sqrt(alpha_prod_t_prev / alpha_prod_t));
+  const auto sample_coeff = static_cast<T>(torch_sqrt(alpha_prod_t_prev / alpha_prod_t));
   // denominator of e_θ(x_t, t) in formula (9)
-  const auto denom = static_cast<T>(alpha_prod_t * std::sqrt(beta_prod_t_prev) +
-                                    std::sqrt(alpha_prod_t * beta_prod_t * alpha_prod_t_prev));
+  const auto denom = static_cast<T>(alpha_prod_t * torch_sqrt(beta_prod_t_prev) +
+                                    torch_sqrt(alpha_prod_t * beta_prod_t * alpha_prod_t_prev));
   const auto difference = static_cast<T>(alpha_prod_t_prev - alpha_prod_t);
   if (config_.prediction_type == PredictionType::VPrediction) {
     // model_output = sqrt(alpha_prod_t) * v + sqrt(beta_prod_t) * x_t  (epsilon from v)
-    const auto sa = static_cast<T>(std::sqrt(alpha_prod_t));
-    const auto sb = static_cast<T>(std::sqrt(beta_prod_t));
+    const auto sa = static_cast<T>(torch_sqrt(alpha_prod_t));
+    const auto sb = static_cast<T>(torch_sqrt(beta_prod_t));
     for (int64_t i = 0; i < n; ++i) {
       const T eps = sa * model_output[i] + sb * sample[i];
       out[i] = sample_coeff * sample[i] - difference * eps / denom;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 
@@ -21,7 +22,7 @@ std::vector<float> sigma_alphas_cumprod(const std::vector<float>& betas, bool re
 
 std::vector<float> training_sigmas(const std::vector<float>& alphas_cumprod) {
   std::vector<float> out(alphas_cumprod.size());
-  for (size_t i = 0; i < out.size(); ++i) out[i] = std::sqrt((1.0f - alphas_cumprod[i]) / alphas_cumprod[i]);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = torch_sqrt((1.0f - alphas_cumprod[i]) / alphas_cumprod[i]);
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 
@@ -38,13 +39,13 @@ int64_t SigmaStepper::current_index(double timestep) {
 float SigmaStepper::init_noise_sigma(TimestepSpacing spacing) const {
   const float max_sigma = sigmas_.empty() ? 1.0f : *std::max_element(sigmas_.begin(), sigmas_.end());
   if (spacing == TimestepSpacing::Linspace || spacing == TimestepSpacing::Trailing) return max_sigma;
-  return std::sqrt(max_sigma * max_sigma + 1.0f);
+  return torch_sqrt(max_sigma * max_sigma + 1.0f);
 }
 
 template <typename T>
 void SigmaStepper::scale_model_input(const T* sample, int64_t n, double timestep, T* out) {
   const float sigma = sigmas_[current_index(timestep)];
-  const auto scale = static_cast<T>(std::sqrt(sigma * sigma + 1.0f));
+  const auto scale = static_cast<T>(torch_sqrt(sigma * sigma + 1.0f));
   for (int64_t i = 0; i < n; ++i) out[i] = sample[i] / scale;
 }
 

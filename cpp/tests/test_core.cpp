@@ -23,6 +23,7 @@
 #include "ortdiffusion/scheduling_euler_ancestral.hpp"
 #include "ortdiffusion/scheduling_euler_discrete.hpp"
 #include "ortdiffusion/scheduling_pndm.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace od = ortdiffusion;
 
@@ -262,6 +263,26 @@ void test_euler_from_config() {
   check(pa == pb, "Euler ancestral: same seed, same step");
 }
 
+// MKL's AVX-512 sqrt: exact on perfect squares and specials, otherwise IEEE sqrt or one ulp below it.
+void test_mkl_avx512_sqrt() {
+  check(od::mkl_avx512_sqrt(4.0f) == 2.0f && od::mkl_avx512_sqrt(0.25f) == 0.5f && od::mkl_avx512_sqrt(9.0f) == 3.0f,
+        "perfect squares");
+  check(od::mkl_avx512_sqrt(0.0f) == 0.0f && std::isinf(od::mkl_avx512_sqrt(INFINITY)) &&
+            std::isnan(od::mkl_avx512_sqrt(-1.0f)),
+        "specials");
+  int below = 0, other = 0;
+  for (uint32_t k = 0; k < (1u << 20); ++k) {
+    float x;
+    const uint32_t bits = 0x3f000000u + k * 16u;  // [0.5, 2)
+    std::memcpy(&x, &bits, sizeof x);
+    const float ours = od::mkl_avx512_sqrt(x), ieee = std::sqrt(x);
+    if (ours != ieee) (std::nextafter(ieee, 0.0f) == ours ? below : other)++;
+  }
+  check(other == 0 && below > 0 && below < (1 << 20) / 50, "within one ulp below IEEE sqrt, on under 2% of inputs");
+  const float y = od::torch_sqrt(2.0f);
+  check(y == od::mkl_avx512_sqrt(2.0f) || y == std::sqrt(2.0f), "torch_sqrt is one of the two");
+}
+
 }  // namespace
 
 int main() {
@@ -270,6 +291,7 @@ int main() {
   test_timesteps();
   test_config();
   test_step_recovers_x0_from_exact_noise();
+  test_mkl_avx512_sqrt();
   test_pndm_from_config();
   test_euler_from_config();
   test_initializer_reader();

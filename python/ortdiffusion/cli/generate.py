@@ -266,7 +266,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--scheduler", metavar="NAME",
                      help="sampler: a diffusers class (EulerDiscreteScheduler) or an AUTOMATIC1111 name (\"Euler a\", "
                           "PLMS, DDIM, ...; `ortdiffusion schedulers` lists them); default: the model's own")
-    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic; other schedulers ignore it)")
+    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta (default 0: deterministic); other schedulers ignore it")
     gen.add_argument("--image", type=Path, help="init image: image-to-image (or the picture to inpaint with --mask)")
     gen.add_argument("--strength", type=float,
                      help="how much of --image to re-draw, in [0, 1] (default 0.8; 1.0 when inpainting)")
