@@ -31,7 +31,7 @@ def measure(unet: Path, size: int, output: Path) -> dict:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(unet), providers=["CPUExecutionProvider"])
-    feeds = unet_feeds(size)
+    feeds = unet_feeds(size, unet_model=unet)
     np.save(output, session.run(None, feeds)[0])
     step = best_run_seconds(lambda: session.run(None, feeds), repeats=2)
     return {"step_s": step, "peak_rss_gb": peak_rss_gb()}

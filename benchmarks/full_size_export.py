@@ -67,7 +67,7 @@ def ort_step(target: Path, size: int) -> dict:
     start = time.perf_counter()
     session = ort.InferenceSession(str(target / "unet" / "model.onnx"), providers=["CPUExecutionProvider"])
     created = time.perf_counter() - start
-    feeds = unet_feeds(size)
+    feeds = unet_feeds(size, unet_model=target / "unet" / "model.onnx")
     step = best_run_seconds(lambda: session.run(None, feeds), repeats=2)
     return {"session_s": created, "step_s": step, "peak_rss_gb": peak_rss_gb()}
 

@@ -58,7 +58,7 @@ def measure(exported: Path, lora: Path, size: int) -> dict:
     from ortdiffusion.sessions import create_session
 
     unet_path = exported / "unet" / "model.onnx"
-    feeds = unet_feeds(size)
+    feeds = unet_feeds(size, unet_model=unet_path)
 
     def step_time(session: ort.InferenceSession) -> float:
         return best_run_seconds(lambda: session.run(None, feeds), repeats=3)
@@ -99,7 +99,7 @@ def measure_live(exported: Path, lora: Path, size: int) -> dict:
     from ortdiffusion.sessions import create_session_from_graph
 
     unet = exported / "unet"
-    feeds = unet_feeds(size)
+    feeds = unet_feeds(size, unet_model=unet / "model.onnx")
     matched = match_layers(load_lora_file(lora), "unet", module_targets(unet, "unet"))
     base = initializers.load(unet / "model.onnx")
     out: dict = {}
@@ -148,7 +148,7 @@ def measure_swap(source: Path, lora: Path, size: int) -> dict:
     live = LiveWeights(build_live_graph(unet / "model.onnx", names), base)
     session = create_session_from_graph(live.graph.model, unet)
     out["swap_session_s"] = time.perf_counter() - start
-    feeds = unet_feeds(size)
+    feeds = unet_feeds(size, unet_model=unet / "model.onnx")
 
     def step() -> float:
         return best_run_seconds(lambda: session.run(None, {**feeds, **live.feeds}), repeats=3)

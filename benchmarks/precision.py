@@ -54,7 +54,7 @@ def measure_unet(unet: Path, size: int, output: Path) -> dict:
     start = time.perf_counter()
     session = ort.InferenceSession(str(unet), providers=["CPUExecutionProvider"])
     created = time.perf_counter() - start
-    feeds = unet_feeds(size)
+    feeds = unet_feeds(size, unet_model=unet)
     np.save(output, session.run(None, feeds)[0])
     step = best_run_seconds(lambda: session.run(None, feeds), repeats=2)
     return {"session_s": created, "step_s": step, "peak_rss_gb": peak_rss_gb()}

@@ -28,7 +28,7 @@ def profile(unet: Path, size: int) -> dict[str, float]:
     options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "ortdiffusion_unet_profile")  # not into the cwd
     session = ort.InferenceSession(str(unet), options, providers=["CPUExecutionProvider"])
     width = next(i.shape[2] for i in session.get_inputs() if i.name == "encoder_hidden_states")
-    feeds = unet_feeds(size, width)
+    feeds = unet_feeds(size, width, unet_model=Path(unet))
     for _ in range(3):
         session.run(None, feeds)
     trace = Path(session.end_profiling())

@@ -40,7 +40,7 @@ def measure(unet: Path, size: int, intra: int, inter: int, parallel: bool, spinn
     options.execution_mode = ort.ExecutionMode.ORT_PARALLEL if parallel else ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     session = ort.InferenceSession(str(unet), options, providers=["CPUExecutionProvider"])
-    feeds = unet_feeds(size)
+    feeds = unet_feeds(size, unet_model=Path(unet))
     return {"step_s": best_run_seconds(lambda: session.run(None, feeds), repeats=3)}
 
 

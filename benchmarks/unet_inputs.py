@@ -6,16 +6,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
-def unet_feeds(size: int, width: int = 768) -> dict[str, np.ndarray]:
-    """Seeded UNet inputs for ``size`` x ``size`` pixels (latents size // 8) and text width ``width``."""
+def unet_feeds(size: int, width: int = 768, unet_model: Path | None = None) -> dict[str, np.ndarray]:
+    """Seeded UNet inputs for ``size`` x ``size`` pixels (latents size // 8) and text width ``width``; the
+    timestep in the dtype ``unet_model`` declares (float32, as ortdiffusion and optimum export it, unless
+    the model says int64, as older ortdiffusion exports do)."""
     rng = np.random.default_rng(0)
+    timestep_dtype = np.float32
+    if unet_model is not None:
+        import onnx
+
+        declared = {i.name: i.type.tensor_type.elem_type for i in onnx.load(str(unet_model), load_external_data=False).graph.input}
+        timestep_dtype = np.int64 if declared.get("timestep") == onnx.TensorProto.INT64 else np.float32
     return {"sample": rng.standard_normal((2, 4, size // 8, size // 8), dtype=np.float32),
-            "timestep": np.array([981, 981], dtype=np.int64),
+            "timestep": np.array([981, 981], dtype=timestep_dtype),
             "encoder_hidden_states": rng.standard_normal((2, 77, width), dtype=np.float32)}
 
 

@@ -81,7 +81,7 @@ def test_eta_and_callbacks_take_the_allocating_step(pipe, monkeypatch):
 def test_bound_run_writes_the_first_output_into_the_callers_buffer(pipe):
     unet = pipe.components.unet
     rng = np.random.default_rng(0)
-    feeds = {"sample": rng.standard_normal((2, 4, 4, 4), dtype=np.float32), "timestep": np.array([500, 500]),
+    feeds = {"sample": rng.standard_normal((2, 4, 4, 4), dtype=np.float32), "timestep": np.array([500, 500], np.float32),
              "encoder_hidden_states": rng.standard_normal((2, 77, unet.config["cross_attention_dim"])).astype(np.float32)}
     buffer = np.full((2, 4, 4, 4), np.nan, np.float32)
     assert BoundRun.fits(unet, buffer)

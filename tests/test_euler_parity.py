@@ -183,11 +183,11 @@ def test_torch_in_torch_out(torch):
 def test_bad_input_raises_clear_errors():
     x = np.zeros(SHAPE, np.float32)
     ours = EulerDiscreteScheduler()
-    with pytest.raises(ValueError, match="set_timesteps"):
-        ours.step(x, 999.0, x)
+    ours.step(x, 999.0, x)  # before set_timesteps: every training timestep, as in diffusers
     ours.set_timesteps(5)
-    with pytest.raises(ValueError, match="Passing integer indices"):
-        ours.step(x, 3, x)
+    with pytest.raises(ValueError, match="timestep 3 is not one of this schedule's 5 timesteps"):
+        ours.step(x, 3, x)  # a loop index instead of a timestep
+    ours.set_timesteps(5)
     with pytest.raises(ValueError, match="timestep 123.5 is not one of this schedule's 5 timesteps"):
         ours.step(x, 123.5, x)
     for t in ours.timesteps:

@@ -73,7 +73,7 @@ def test_unet_graph_matches_torch_at_odd_latent_sizes(zoo, torch, kind, fused_no
     unet = UNet2DConditionModel.from_pretrained(zoo.diffusers("base") / "unet").eval()
     rng = np.random.default_rng(0)
     sample = rng.standard_normal((2, 4, 5, 7), dtype=np.float32)
-    timestep = np.array([981, 981], dtype=np.int64)
+    timestep = np.array([981.0, 500.5], dtype=np.float32)  # a float input, as optimum's: fractions reach the UNet
     text = rng.standard_normal((2, 77, 32), dtype=np.float32)
     with torch.no_grad():
         expected = unet(torch.from_numpy(sample), torch.from_numpy(timestep), torch.from_numpy(text)).sample.numpy()
@@ -101,7 +101,7 @@ def test_fused_controlnets_match_diffusers_multicontrolnet(zoo, torch):
     multi = MultiControlNetModel([ControlNetModel.from_pretrained(zoo.controlnet(k)).eval() for k in range(2)])
     rng = np.random.default_rng(2)
     sample = rng.standard_normal((2, 4, 4, 6), dtype=np.float32)
-    t = np.array([500, 500], dtype=np.int64)
+    t = np.array([500.0, 500.0], dtype=np.float32)
     text = rng.standard_normal((2, 77, 32), dtype=np.float32)
     cond = rng.uniform(0, 1, (2, 2, 3, 32, 48)).astype(np.float32)
     scale = np.array([0.7, 1.3], dtype=np.float32)

@@ -88,6 +88,40 @@ void bind_pndm(py::module_& m) {
           "One PNDM step on C-contiguous float32/float64 arrays of one shape; writes into prev_sample when "
           "given (no allocation), else returns a new array. method: 'step' (PRK then PLMS), 'prk' or 'plms'.")
       .def(
+          "ets",
+          [](const od::PNDMScheduler& s, const py::object& like) -> py::list {
+            py::list out;
+            for (const auto& e : s.ets<float>()) out.append(vector_to_array(e).attr("reshape")(like));
+            for (const auto& e : s.ets<double>()) out.append(vector_to_array(e).attr("reshape")(like));
+            return out;
+          },
+          py::arg("shape"), "The remembered model outputs, oldest first, each reshaped to `shape`.")
+      .def(
+          "set_ets",
+          [](od::PNDMScheduler& s, const py::list& outputs) {
+            if (outputs.empty()) {
+              s.clear_ets();
+              return;
+            }
+            const py::array first = outputs[0].cast<py::array>();
+            auto run = [&](auto tag) {
+              using T = decltype(tag);
+              std::vector<const T*> pointers;
+              for (const auto& item : outputs) {
+                const py::array a = item.cast<py::array>();
+                require_same_shape(a, "ets entry", first, "the first ets entry");
+                pointers.push_back(data_of<T>(a, "ets entry"));
+              }
+              s.set_ets<T>(pointers, shape_of(first));
+            };
+            if (first.dtype().equal(py::dtype::of<double>())) {
+              run(double{});
+            } else {
+              run(float{});
+            }
+          },
+          py::arg("outputs"), "Replace the remembered model outputs (C-contiguous arrays of one dtype and shape).")
+      .def(
           "add_noise",
           [](const od::PNDMScheduler& s, const py::array& original, const py::array& noise, const Timesteps& t) {
             require_same_shape(original, "original_samples", noise, "noise");

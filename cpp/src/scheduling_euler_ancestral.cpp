@@ -45,9 +45,7 @@ void EulerAncestralDiscreteScheduler::step(const T* model_output, double timeste
       buffers_overlap(prev_sample, pred_original_sample, n)) {
     throw ArgumentError("EulerAncestralDiscreteScheduler.step: output buffers must not overlap the inputs or each other");
   }
-  if (!num_inference_steps_) {
-    throw ArgumentError("Number of inference steps is not set: call set_timesteps(n) before step()");
-  }
+  // (before set_timesteps the schedule is every training timestep, as in diffusers)
   if (noise && generator) throw ArgumentError("Cannot pass both generator and noise: make sure that either stays None");
   if (!noise && !generator) throw ArgumentError("the ancestral step needs noise or a generator to draw it from");
   const int64_t index = stepper_.current_index(timestep);

@@ -95,9 +95,7 @@ void EulerDiscreteScheduler::step(const T* model_output, double timestep, const 
       buffers_overlap(prev_sample, pred_original_sample, n)) {
     throw ArgumentError("EulerDiscreteScheduler.step: output buffers must not overlap the inputs or each other");
   }
-  if (!num_inference_steps_) {
-    throw ArgumentError("Number of inference steps is not set: call set_timesteps(n) before step()");
-  }
+  // (before set_timesteps the schedule is every training timestep, as in diffusers)
   const int64_t index = stepper_.current_index(timestep);
   const std::vector<float>& sigmas = stepper_.sigmas();
   const float sigma = sigmas[index];

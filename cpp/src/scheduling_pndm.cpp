@@ -242,11 +242,34 @@ void PNDMScheduler::step_plms(const T* model_output, int64_t timestep, const T* 
 }
 
 template <typename T>
+std::vector<std::vector<T>> PNDMScheduler::ets() const {
+  std::vector<std::vector<T>> out;
+  if (history_dtype_bytes_ != static_cast<int>(sizeof(T))) return out;
+  const PNDMHistory<T>* h;
+  if constexpr (std::is_same_v<T, float>) h = &history_f32_;
+  else h = &history_f64_;
+  for (int k = h->ets_count; k >= 1; --k) out.push_back(h->last(k));
+  return out;
+}
+
+template <typename T>
+void PNDMScheduler::set_ets(const std::vector<const T*>& outputs, const Shape& shape) {
+  PNDMHistory<T>& h = history<T>(shape, "setting ets");
+  h.ets_start = h.ets_count = 0;
+  const size_t first = outputs.size() > 4 ? outputs.size() - 4 : 0;
+  for (size_t i = first; i < outputs.size(); ++i) h.push(outputs[i], h.numel);
+}
+
+template <typename T>
 void PNDMScheduler::add_noise(const T* original_samples, const T* noise, const Shape& shape, const int64_t* timesteps,
                               int64_t num_timesteps, T* out) const {
   ortdiffusion::add_noise<T>(alphas_cumprod_, original_samples, noise, shape, timesteps, num_timesteps, out);
 }
 
+template std::vector<std::vector<float>> PNDMScheduler::ets<float>() const;
+template std::vector<std::vector<double>> PNDMScheduler::ets<double>() const;
+template void PNDMScheduler::set_ets<float>(const std::vector<const float*>&, const Shape&);
+template void PNDMScheduler::set_ets<double>(const std::vector<const double*>&, const Shape&);
 template struct PNDMHistory<float>;
 template struct PNDMHistory<double>;
 template void PNDMScheduler::step<float>(const float*, int64_t, const float*, const Shape&, float*);

@@ -71,6 +71,15 @@ class PNDMScheduler {
   template <typename T>
   void step_plms(const T* model_output, int64_t timestep, const T* sample, const Shape& shape, T* prev_sample);
 
+  // The remembered model outputs, oldest first (diffusers' scheduler.ets), and their replacement (a test
+  // or a caller resuming a loop sets scheduler.ets = [...]; the last 4 are kept, all PLMS ever reads).
+  // Both need set_timesteps; setting fixes the loop's dtype and shape as a step does.
+  template <typename T>
+  std::vector<std::vector<T>> ets() const;
+  template <typename T>
+  void set_ets(const std::vector<const T*>& outputs, const Shape& shape);
+  void clear_ets() { history_f32_.ets_start = history_f32_.ets_count = history_f64_.ets_start = history_f64_.ets_count = 0; }
+
   // Forward process (forward_process.hpp) on this scheduler's alphas_cumprod.
   template <typename T>
   void add_noise(const T* original_samples, const T* noise, const Shape& shape, const int64_t* timesteps,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,6 +47,7 @@ class SchedulerConfigMixin:
     has_compatibles: ClassVar[bool] = True
     ignore_for_config: ClassVar[list] = []
     _compatibles: ClassVar[list] = list(KARRAS_DIFFUSION_SCHEDULERS)
+    _deprecated_kwargs: ClassVar[list] = []
     _config_keys: ClassVar[tuple] = ()
     _native_class: ClassVar[Any] = None
     _internal_dict: FrozenConfig
@@ -204,6 +206,21 @@ class SchedulerConfigMixin:
     def to_json_string(self) -> str:
         """The config as diffusers writes it (sorted keys, 2-space indent, ``_class_name`` included)."""
         return json.dumps(self._json_config(), indent=2, sort_keys=True) + "\n"
+
+    def __getattr__(self, name: str) -> Any:
+        """Config entries as attributes, deprecated as in diffusers (``scheduler.num_train_timesteps``
+        works with a FutureWarning; ``scheduler.config.num_train_timesteps`` is the way)."""
+        internal = self.__dict__.get("_internal_dict")
+        if internal is not None and name in internal and not name.startswith("__"):
+            warnings.warn(
+                f"Accessing config attribute `{name}` directly via '{type(self).__name__}' object attribute is "
+                f"deprecated. Please access '{name}' over '{type(self).__name__}'s config object instead, e.g. "
+                f"'scheduler.config.{name}'.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            return internal[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     # ---- state -------------------------------------------------------------------------------
     @property

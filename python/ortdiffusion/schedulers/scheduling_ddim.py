@@ -54,14 +54,14 @@ class DDIMScheduler(SchedulerConfigMixin):
         self._after_init()
 
     def _after_init(self) -> None:
-        self._timesteps: Any = self._native.timesteps
+        self._device: Any = None
         self._scratch: np.ndarray | None = None  # step_into's x_0 when the caller does not want it
 
     @property
     def timesteps(self) -> Any:
-        """Inference timesteps, descending: an int64 numpy array, or a torch tensor when
-        :meth:`set_timesteps` was given a ``device``."""
-        return self._timesteps
+        """Inference timesteps, descending: an int64 torch tensor when the caller runs torch (a ``device``
+        given to :meth:`set_timesteps`, or torch loaded in the process), else a numpy array."""
+        return timesteps_on_device(self._native.timesteps, self._device)
 
     @property
     def num_inference_steps(self) -> int | None:
@@ -96,7 +96,7 @@ class DDIMScheduler(SchedulerConfigMixin):
         diffusers pipelines expect; without it the timesteps are a numpy array."""
         num_inference_steps = step_count(num_inference_steps)
         self._native.set_timesteps(int(num_inference_steps))
-        self._timesteps = timesteps_on_device(self._native.timesteps, device)
+        self._device = device
 
     def scale_model_input(self, sample: Any, timestep: Any | None = None) -> Any:
         """DDIM does not scale the model input: returns ``sample`` unchanged."""

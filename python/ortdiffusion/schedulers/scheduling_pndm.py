@@ -38,7 +38,8 @@ class PNDMScheduler(SchedulerConfigMixin):
         self._after_init()
 
     def _after_init(self) -> None:
-        self._timesteps: Any = None
+        self._device: Any = None
+        self._ets_shape: tuple | None = None
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -46,7 +47,9 @@ class PNDMScheduler(SchedulerConfigMixin):
         """The timesteps of the loop (PRK steps, then PLMS steps; the PLMS warm-up repeats one), as an
         int64 numpy array, or a torch tensor when :meth:`set_timesteps` was given a ``device``; None
         before :meth:`set_timesteps`, as in diffusers."""
-        return self._timesteps
+        if self.num_inference_steps is None:
+            return None
+        return timesteps_on_device(self._native.timesteps, self._device)
 
     @property
     def prk_timesteps(self) -> np.ndarray | None:
@@ -67,6 +70,25 @@ class PNDMScheduler(SchedulerConfigMixin):
     def counter(self) -> int:
         """Steps taken since :meth:`set_timesteps`."""
         return int(self._native.counter)
+
+    @property
+    def ets(self) -> list:
+        """The model outputs the multistep formula remembers, oldest first (diffusers' ``ets``; at most
+        the last 4, all PLMS reads). Assigning a list of arrays or tensors replaces them (after
+        :meth:`set_timesteps`)."""
+        if self.num_inference_steps is None or self._ets_shape is None:
+            return []
+        return [timesteps_on_device(e, self._device) for e in self._native.ets(self._ets_shape)]
+
+    @ets.setter
+    def ets(self, outputs: list) -> None:
+        if not outputs:
+            self._native.set_ets([])
+            return
+        arrays = [to_native(o, "ets entry")[0] for o in outputs]
+        dtype = arrays[0].dtype
+        self._native.set_ets([np.ascontiguousarray(a, dtype=dtype) for a in arrays])
+        self._ets_shape = arrays[0].shape
 
     @property
     def init_noise_sigma(self) -> float:
@@ -93,7 +115,7 @@ class PNDMScheduler(SchedulerConfigMixin):
         """Set the timesteps as diffusers does for the configured spacing and start a new loop (the
         history of model outputs is cleared). Without ``skip_prk_steps`` at least 4 steps are needed."""
         self._native.set_timesteps(step_count(num_inference_steps))
-        self._timesteps = timesteps_on_device(self._native.timesteps, device)
+        self._device = device
 
     def scale_model_input(self, sample: Any, *args: Any, **kwargs: Any) -> Any:
         """PNDM does not scale the model input: returns ``sample`` unchanged."""
@@ -121,6 +143,7 @@ class PNDMScheduler(SchedulerConfigMixin):
         if sample_np.dtype != model_np.dtype:
             sample_np = sample_np.astype(model_np.dtype)
         prev = back(self._native.step(model_np, t, sample_np, None, method))
+        self._ets_shape = model_np.shape
         return SchedulerOutput(prev) if return_dict else (prev,)
 
     def step_into(self, model_output: np.ndarray, timestep: int, sample: np.ndarray, prev_sample: np.ndarray) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from ortdiffusion._arrays import is_torch_tensor, to_native
 from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
 from ortdiffusion.schedulers.outputs import diffusers_output
-from ortdiffusion.schedulers.step_inputs import step_count, timesteps_on_device
+from ortdiffusion.schedulers.step_inputs import scalar_for_caller, step_count, timesteps_on_device
 
 
 @diffusers_output
@@ -23,30 +23,17 @@ class SigmaSchedulerOutput(NamedTuple):
     pred_original_sample: Any
 
 
-def float_timestep(timestep: Any, scheduler_name: str) -> float:
-    """A timestep of ``scheduler.timesteps`` (float, numpy scalar or 1-element tensor) as a float. Python
-    ints and integer tensors are refused as diffusers refuses them: they are usually loop indices."""
-    if isinstance(timestep, (bool, np.bool_, int)):
-        raise ValueError(  # noqa: TRY004 (diffusers raises ValueError here)
-            f"Passing integer indices (e.g. from `enumerate(timesteps)`) as timesteps to `{scheduler_name}.step()` "
-            "is not supported. Make sure to pass one of the `scheduler.timesteps` as a timestep."
-        )
-    if is_torch_tensor(timestep):
-        if not timestep.is_floating_point():
-            raise ValueError(
-                f"Passing integer indices as timesteps to `{scheduler_name}.step()` is not supported. "
-                "Make sure to pass one of the `scheduler.timesteps` as a timestep."
-            )
-        if timestep.numel() != 1:
-            raise TypeError(f"timestep must be a single value, got a tensor of shape {tuple(timestep.shape)}")
-        return float(timestep.item())
-    if isinstance(timestep, np.ndarray):
-        if timestep.size != 1:
-            raise TypeError(f"timestep must be a single value, got an array of shape {timestep.shape}")
+def float_timestep(timestep: Any) -> float:
+    """A timestep of ``scheduler.timesteps`` (float, int, numpy scalar or 1-element tensor or array) as a
+    float; whether it is in the schedule is checked by the native side."""
+    if is_torch_tensor(timestep) or isinstance(timestep, np.ndarray):
+        size = timestep.numel() if is_torch_tensor(timestep) else timestep.size
+        if size != 1:
+            raise TypeError(f"timestep must be a single value, got an array of shape {tuple(timestep.shape)}")
         return float(timestep.reshape(-1)[0])
-    if isinstance(timestep, (float, np.floating, np.integer)):
-        return float(timestep)
-    raise TypeError(f"timestep must be a number (one of scheduler.timesteps), got {timestep!r}")
+    if isinstance(timestep, (bool, np.bool_)) or not isinstance(timestep, (int, float, np.integer, np.floating)):
+        raise TypeError(f"timestep must be a number (one of scheduler.timesteps), got {timestep!r}")
+    return float(timestep)
 
 
 class SigmaScheduler(SchedulerConfigMixin):
@@ -89,10 +76,10 @@ class SigmaScheduler(SchedulerConfigMixin):
         self._native.set_begin_index(int(begin_index))
 
     @property
-    def init_noise_sigma(self) -> float:
+    def init_noise_sigma(self) -> Any:
         """Standard deviation of the initial noise: the largest sigma ("linspace"/"trailing" spacing) or
-        sqrt(max sigma^2 + 1)."""
-        return float(self._native.init_noise_sigma)
+        sqrt(max sigma^2 + 1); a 0-d float32 tensor when torch is loaded (as diffusers), else a float."""
+        return scalar_for_caller(float(self._native.init_noise_sigma))
 
     @property
     def betas(self) -> np.ndarray:
@@ -114,7 +101,7 @@ class SigmaScheduler(SchedulerConfigMixin):
     def scale_model_input(self, sample: Any, timestep: Any) -> Any:
         """The UNet input for the current step: sample / sqrt(sigma^2 + 1) (Karras et al. 2022, c_in)."""
         sample_np, back = to_native(sample, "sample")
-        return back(self._native.scale_model_input(sample_np, float_timestep(timestep, type(self).__name__)))
+        return back(self._native.scale_model_input(sample_np, float_timestep(timestep)))
 
     def add_noise(self, original_samples: Any, noise: Any, timesteps: Any) -> Any:
         """original + noise * sigma(t), one timestep per batch item (or one for all), the sigma found
@@ -128,7 +115,7 @@ class SigmaScheduler(SchedulerConfigMixin):
 
     def _prepare_step(self, model_output: Any, timestep: Any, sample: Any) -> tuple:
         """(model array, sample array of its dtype, float timestep, back-conversion)."""
-        t = float_timestep(timestep, type(self).__name__)
+        t = float_timestep(timestep)
         model_np, back = to_native(model_output, "model_output")
         sample_np, _ = to_native(sample, "sample")
         if sample_np.dtype != model_np.dtype:

@@ -4,6 +4,7 @@ them: Python ints, numpy integers, 0-d or 1-element torch tensors, torch devices
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -32,13 +33,26 @@ def timestep_to_int(timestep: Any) -> int:
 
 
 def timesteps_on_device(timesteps: np.ndarray, device: Any) -> Any:
-    """The timesteps as diffusers' ``set_timesteps(n, device)`` leaves them: a torch tensor on ``device``
-    when one is given (the caller runs torch), else the numpy array."""
-    if device is None:
+    """A schedule array (timesteps, sigmas, betas) as the caller's side holds arrays: a torch tensor (on
+    ``device`` when one is given) when the caller runs torch, that is when ``set_timesteps`` got a device or
+    torch is loaded in the process (as diffusers gives them), else the numpy array. torch is never
+    imported here for a caller that has not loaded it."""
+    if device is None and "torch" not in sys.modules:
         return timesteps
-    import torch  # a device was asked for: the caller runs torch
+    import torch  # already loaded by the caller (or a device was asked for)
 
-    return torch.from_numpy(timesteps).to(device)
+    tensor = torch.from_numpy(np.array(timesteps))
+    return tensor if device is None else tensor.to(device)
+
+
+def scalar_for_caller(value: float) -> Any:
+    """A float32 scalar diffusers holds as a 0-d tensor (Euler's init_noise_sigma): a 0-d torch tensor
+    when torch is loaded in the process, else a float."""
+    if "torch" not in sys.modules:
+        return value
+    import torch
+
+    return torch.tensor(value, dtype=torch.float32)
 
 
 def noise_source(generator: Any, model_output: Any, model_np: np.ndarray) -> tuple:
