@@ -51,7 +51,7 @@ def test_timesteps_equal_for_every_step_count(spacing, num_train_timesteps, step
     for n in range(1, num_train_timesteps + 1):
         ref.set_timesteps(n)
         ours.set_timesteps(n)
-        assert ours.timesteps.dtype == np.int64
+        assert np.asarray(ours.timesteps).dtype == np.int64
         np.testing.assert_array_equal(ours.timesteps, ref.timesteps.numpy(), err_msg=f"n={n}")
 
 
