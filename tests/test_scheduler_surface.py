@@ -62,6 +62,7 @@ def test_save_and_load_through_diffusers(tmp_path, cls):
     assert {k: v for k, v in back.config.items() if not k.startswith("_")} == {
         k: v for k, v in ours.config.items() if not k.startswith("_") and k in back.config}
     loaded, unused = cls.from_pretrained(tmp_path / "b", return_unused_kwargs=True, not_a_key=1)
+    assert type(loaded) is cls
     assert unused["not_a_key"] == 1
     with pytest.raises(AssertionError, match="should be a directory"):
         ours.save_config(path)
