@@ -28,6 +28,7 @@ SUITES = {
     "test_scheduler_pndm.py": ["PNDMScheduler"],
     "test_scheduler_euler.py": ["EulerDiscreteScheduler"],
     "test_scheduler_euler_ancestral.py": ["EulerAncestralDiscreteScheduler"],
+    "test_scheduler_dpm_multi.py": ["DPMSolverMultistepScheduler"],
 }
 # what a suite imports from the rest of diffusers' tests folder
 SUPPORT = ["__init__.py", "testing_utils.py", "schedulers/__init__.py", "schedulers/test_schedulers.py",
@@ -46,13 +47,21 @@ def copy_tests(source: Path, target: Path) -> None:
 
 
 def use_ortdiffusion(suite: Path, classes: list[str]) -> None:
-    """Change the suite's ``from diffusers import ...`` of ``classes`` to ortdiffusion's, nothing else."""
+    """Change where the suite imports ``classes`` from: diffusers -> ortdiffusion, nothing else (a single-name
+    ``from diffusers import X`` line is rewritten; a name inside a parenthesised import list is moved to its
+    own ``from ortdiffusion import X`` line)."""
     text = suite.read_text()
     for name in classes:
-        pattern = re.compile(rf"^from diffusers import {name}$", re.MULTILINE)
-        if not pattern.search(text):
-            raise SystemExit(f"{suite.name}: no line 'from diffusers import {name}' to change")
-        text = pattern.sub(f"from ortdiffusion import {name}", text)
+        single = re.compile(rf"^from diffusers import {name}$", re.MULTILINE)
+        listed = re.compile(rf"^(from diffusers import \((?:\n    \w+,)*?)\n    {name},", re.MULTILINE)
+        if single.search(text):
+            text = single.sub(f"from ortdiffusion import {name}", text)
+        elif listed.search(text):
+            text = listed.sub(r"\1", text, count=1)
+            block_end = text.index(")", text.index("from diffusers import ("))
+            text = text[: block_end + 1] + f"\nfrom ortdiffusion import {name}" + text[block_end + 1 :]
+        else:
+            raise SystemExit(f"{suite.name}: no import of {name} from diffusers to change")
     suite.write_text(text)
 
 

@@ -21,6 +21,8 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(("name", "sampler", "class_name"), [
     ("Euler a", "Euler a", "EulerAncestralDiscreteScheduler"),
     ("euler karras", "Euler Karras", "EulerDiscreteScheduler"),
+    ("DPM++ 2M Karras", "DPM++ 2M Karras", "DPMSolverMultistepScheduler"),
+    ("DPM++ 2M SDE", "DPM++ 2M SDE", "DPMSolverMultistepScheduler"),
     ("PLMS", "PLMS", "PNDMScheduler"),
     ("PNDMScheduler", "PNDMScheduler", "PNDMScheduler"),  # the model's config: PRK steps too, no A1111 name
 ])

@@ -139,7 +139,10 @@ def test_threads_sharing_a_pndm_pipeline_give_the_sequential_pictures(zoo):
 SD15_EULER = {**SD15_PNDM, "_class_name": "EulerDiscreteScheduler"}
 SD15_EULER_KARRAS = {**SD15_EULER, "use_karras_sigmas": True}
 SD15_EULER_A = {**SD15_PNDM, "_class_name": "EulerAncestralDiscreteScheduler"}
-SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A}
+SD15_DPMPP_2M_KARRAS = {**SD15_PNDM, "_class_name": "DPMSolverMultistepScheduler", "use_karras_sigmas": True}
+SD15_DPMPP_2M_SDE_KARRAS = {**SD15_DPMPP_2M_KARRAS, "algorithm_type": "sde-dpmsolver++"}
+SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A,
+                 "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS}
 
 
 def _ours_with(cls_name: str, folder, config: dict):
@@ -156,7 +159,7 @@ def test_text2img_with_sigma_schedulers_matches_diffusers(zoo, torch, name):
     _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32)
 
 
-@pytest.mark.parametrize("name", ["euler", "euler-a"])
+@pytest.mark.parametrize("name", ["euler", "euler-a", "dpm++2m-karras", "dpm++2m-sde-karras"])
 def test_img2img_and_inpaint_with_sigma_schedulers_match_diffusers(zoo, torch, name):
     config = SIGMA_CONFIGS[name]
     ref = _diffusers_pipe("StableDiffusionImg2ImgPipeline", zoo.diffusers("base"), config)
@@ -173,12 +176,13 @@ def test_img2img_and_inpaint_with_sigma_schedulers_match_diffusers(zoo, torch, n
                    height=32, width=32, strength=0.8)
 
 
-def test_controlnet_with_euler_ancestral_matches_diffusers(zoo, torch):
+@pytest.mark.parametrize("name", ["euler-a", "dpm++2m-karras"])
+def test_controlnet_with_sigma_schedulers_matches_diffusers(zoo, torch, name):
     from diffusers import ControlNetModel
 
     net = ControlNetModel.from_pretrained(zoo.controlnet(0))
-    ref = _diffusers_pipe("StableDiffusionControlNetPipeline", zoo.diffusers("base"), SD15_EULER_A, controlnet=net)
-    ours = _ours_with("StableDiffusionControlNetPipeline", zoo.exported("cn1"), SD15_EULER_A)
+    ref = _diffusers_pipe("StableDiffusionControlNetPipeline", zoo.diffusers("base"), SIGMA_CONFIGS[name], controlnet=net)
+    ours = _ours_with("StableDiffusionControlNetPipeline", zoo.exported("cn1"), SIGMA_CONFIGS[name])
     args = {"num_inference_steps": STEPS, "output_type": "np"}
     with torch.no_grad():
         expected = ref(PROMPT, image=scene(48, 32, seed=1), generator=torch.Generator().manual_seed(5), **args).images

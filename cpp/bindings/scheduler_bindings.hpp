@@ -11,4 +11,7 @@ void bind_pndm(pybind11::module_& m);
 // ortdiffusion._native.EulerDiscreteScheduler and EulerAncestralDiscreteScheduler (bind_euler.cpp).
 void bind_euler(pybind11::module_& m);
 
+// ortdiffusion._native.DPMSolverMultistepScheduler (bind_dpmsolver.cpp).
+void bind_dpmsolver(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

@@ -24,7 +24,12 @@ void box_muller_16_scalar(float* data) {
 }
 
 // normal_fill_16_AVX2 (ATen's AVX2 and AVX512 builds): theta = float(2 pi) * u2 in float32 and the
-// Cephes log / sincos of avx_mathfun, here in scalar form with the same rounding at every step.
+// Cephes log / sincos of avx_mathfun, here in scalar form with the same rounding at every step. Built for
+// x86-64-v3 too (chosen at load time), where std::fma is one instruction instead of a library call: about
+// 10x faster, the same bits (fma is correctly rounded either way).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
 void box_muller_16_vectorized(float* data) {
   const auto two_pi = static_cast<float>(2.0f * kPi);
   for (int j = 0; j < 8; ++j) {

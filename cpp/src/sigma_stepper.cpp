@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
@@ -27,8 +28,13 @@ void SigmaStepper::set_begin_index(int64_t begin_index) {
   begin_index_ = begin_index;
 }
 
-int64_t SigmaStepper::current_index(double timestep) {
-  if (!step_index_) step_index_ = begin_index_ ? *begin_index_ : index_for_timestep(timesteps_, timestep);
+int64_t SigmaStepper::current_index(double timestep, bool missing_is_last) {
+  if (!step_index_ && begin_index_) step_index_ = *begin_index_;
+  if (!step_index_ && missing_is_last) {
+    const auto count = std::count(timesteps_.begin(), timesteps_.end(), static_cast<float>(timestep));
+    step_index_ = count == 0 ? static_cast<int64_t>(timesteps_.size()) - 1 : index_for_timestep(timesteps_, timestep);
+  }
+  if (!step_index_) step_index_ = index_for_timestep(timesteps_, timestep);
   if (*step_index_ + 1 >= static_cast<int64_t>(sigmas_.size())) {
     throw ArgumentError("the loop has taken all " + std::to_string(timesteps_.size()) +
                         " steps of this schedule; call set_timesteps to start a new one");
@@ -51,7 +57,7 @@ void SigmaStepper::scale_model_input(const T* sample, int64_t n, double timestep
 
 template <typename T>
 void SigmaStepper::add_noise(const T* original, const T* noise, const Shape& shape, const double* timesteps,
-                             int64_t num_timesteps, T* out) const {
+                             int64_t num_timesteps, T* out, bool variance_preserving) const {
   const int64_t n = shape_numel(shape);
   const int64_t batch = shape.empty() ? 1 : shape[0];
   if (num_timesteps != 1 && num_timesteps != batch) {
@@ -63,11 +69,22 @@ void SigmaStepper::add_noise(const T* original, const T* noise, const Shape& sha
   for (int64_t k = 0; k < num_timesteps; ++k) {
     int64_t index;
     if (!begin_index_) {
-      index = index_for_timestep(timesteps_, timesteps[k]);
+      const bool missing = variance_preserving &&
+                           std::count(timesteps_.begin(), timesteps_.end(), static_cast<float>(timesteps[k])) == 0;
+      index = missing ? static_cast<int64_t>(timesteps_.size()) - 1 : index_for_timestep(timesteps_, timesteps[k]);
     } else {
       index = step_index_ ? *step_index_ : *begin_index_;
     }
     const auto sigma = static_cast<T>(sigmas_[index]);
+    if (variance_preserving) {
+      // alpha_t = 1 / ((sigma**2 + 1) ** 0.5), sigma_t = sigma * alpha_t, in the sample's dtype
+      const T root = std::is_same_v<T, float> ? static_cast<T>(torch_sqrt(static_cast<float>(sigma * sigma + T(1))))
+                                              : std::sqrt(sigma * sigma + T(1));
+      const T alpha_t = T(1) / root;
+      const T sigma_t = sigma * alpha_t;
+      for (int64_t i = k * item; i < (k + 1) * item; ++i) out[i] = alpha_t * original[i] + sigma_t * noise[i];
+      continue;
+    }
     for (int64_t i = k * item; i < (k + 1) * item; ++i) out[i] = original[i] + noise[i] * sigma;
   }
 }
@@ -75,8 +92,8 @@ void SigmaStepper::add_noise(const T* original, const T* noise, const Shape& sha
 template void SigmaStepper::scale_model_input<float>(const float*, int64_t, double, float*);
 template void SigmaStepper::scale_model_input<double>(const double*, int64_t, double, double*);
 template void SigmaStepper::add_noise<float>(const float*, const float*, const Shape&, const double*, int64_t,
-                                             float*) const;
+                                             float*, bool) const;
 template void SigmaStepper::add_noise<double>(const double*, const double*, const Shape&, const double*, int64_t,
-                                              double*) const;
+                                              double*, bool) const;
 
 }  // namespace ortdiffusion

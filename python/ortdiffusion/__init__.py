@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ortdiffusion.schedulers import (
         DDIMScheduler,
         DDIMSchedulerOutput,
+        DPMSolverMultistepScheduler,
         EulerAncestralDiscreteScheduler,
         EulerDiscreteScheduler,
         PNDMScheduler,
@@ -57,7 +58,8 @@ _LAZY = {
     **dict.fromkeys(("StableDiffusionControlNetImg2ImgPipeline", "StableDiffusionControlNetPipeline",
                      "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionPipeline",
                      "StableDiffusionPipelineOutput"), "ortdiffusion.pipelines"),
-    **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput", "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
+    **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput", "DPMSolverMultistepScheduler",
+                     "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
                      "PNDMScheduler", "SchedulerOutput"), "ortdiffusion.schedulers"),
 }
 
@@ -95,6 +97,7 @@ __all__ = [
     "ConfigError",
     "DDIMScheduler",
     "DDIMSchedulerOutput",
+    "DPMSolverMultistepScheduler",
     "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler",
     "ExternalDataError",

@@ -24,8 +24,10 @@ class SigmaStepper {
   void set_begin_index(int64_t begin_index);
 
   // The step index for `timestep`: found in the schedule on the first call of a loop (diffusers'
-  // _init_step_index), then the running index. ArgumentError when the loop is already past its last step.
-  int64_t current_index(double timestep);
+  // _init_step_index), then the running index. A timestep not in the schedule is an ArgumentError, or the
+  // last step with `missing_is_last` (DPM-Solver's index_for_timestep). ArgumentError when the loop is
+  // already past its last step.
+  int64_t current_index(double timestep, bool missing_is_last = false);
   void advance() { ++*step_index_; }
 
   // Standard deviation of the initial noise: max sigma for "linspace"/"trailing", sqrt(max^2 + 1) else.
@@ -37,9 +39,12 @@ class SigmaStepper {
 
   // original + noise * sigma(t), one timestep per batch item (or one for all); the sigma of each timestep
   // is found as index_for_timestep does, or taken at the begin / current index when those are set.
+  // `variance_preserving` gives alpha_t original + sigma_t noise with alpha_t = 1 / sqrt(sigma^2 + 1),
+  // sigma_t = sigma alpha_t (DPM-Solver's add_noise), whose lookup takes the last step for a timestep not
+  // in the schedule.
   template <typename T>
   void add_noise(const T* original, const T* noise, const Shape& shape, const double* timesteps,
-                 int64_t num_timesteps, T* out) const;
+                 int64_t num_timesteps, T* out, bool variance_preserving = false) const;
 
  private:
   std::vector<float> timesteps_;

@@ -347,7 +347,8 @@ class StableDiffusionPipelineBase(LoraSupport):
         timestep_feeds = [self._timestep_feed(t, 2 * n if do_cfg else n) for t in timesteps]
         noise_buffer = np.empty(((2 * n) if do_cfg else n, *latents.shape[1:]), dtype=np.float32)
         bound = BoundRun(unet, noise_buffer) if BoundRun.fits(unet, noise_buffer) else None
-        in_place_steps = eta == 0 and callback_on_step_end is None and hasattr(scheduler, "step_into")
+        in_place_steps = (eta == 0 and callback_on_step_end is None and hasattr(scheduler, "step_into")
+                          and not getattr(scheduler, "is_stochastic", False))
         latent_buffers = [np.empty(latents.shape, dtype=np.float32) for _ in range(2)] if in_place_steps else []
         step_kwargs = extra_step_kwargs(scheduler, eta, generator)
         with tqdm(total=len(timesteps), **{"unit": "step", **self._progress_bar_config}) as progress:

@@ -4,6 +4,7 @@ written to ``scheduler_config.json``."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -48,9 +49,14 @@ def to_jsonable(value: Any) -> Any:
 
 
 def config_to_json(config: Mapping[str, Any]) -> str:
-    """Serialise a config mapping for the native parser; raises TypeError for unserialisable values."""
+    """Serialise a config mapping for the native parser (strict JSON: a non-finite float such as
+    DPM-Solver's ``lambda_min_clipped=-inf`` becomes null, which the parser reads as that default); raises
+    TypeError for unserialisable values."""
+    def strict(value: Any) -> Any:
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
     try:
-        return json.dumps({str(k): to_jsonable(v) for k, v in config.items()})
+        return json.dumps({str(k): strict(to_jsonable(v)) for k, v in config.items()}, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise TypeError(f"scheduler config values must be JSON-serialisable: {e}") from e
 

@@ -17,7 +17,13 @@ from typing import Any, ClassVar
 
 from ortdiffusion.atomic_file import write_json_atomic
 from ortdiffusion.errors import ConfigError
-from ortdiffusion.schedulers.config import CONFIG_NAME, FrozenConfig, config_to_json, find_config_file
+from ortdiffusion.schedulers.config import (
+    CONFIG_NAME,
+    FrozenConfig,
+    config_to_json,
+    find_config_file,
+    to_jsonable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,8 @@ class SchedulerConfigMixin:
     _compatibles: ClassVar[list] = list(KARRAS_DIFFUSION_SCHEDULERS)
     _deprecated_kwargs: ClassVar[list] = []
     _config_keys: ClassVar[tuple] = ()
+    # keys whose native JSON null stands for a non-finite value (strict JSON has no -Infinity)
+    _null_means: ClassVar[dict] = {}
     _native_class: ClassVar[Any] = None
     _internal_dict: FrozenConfig
     # every scheduler class defined on this mixin, by name (filled as the classes are defined)
@@ -74,6 +82,9 @@ class SchedulerConfigMixin:
         private = {k: v for k, v in config.items() if str(k).startswith("_")}
         self._native = self._native_class(config_to_json(given), source)
         full = json.loads(self._native.config_json())
+        for key, value in self._null_means.items():  # strict JSON's null for a non-finite default
+            if full.get(key, 0) is None:
+                full[key] = value
         if "trained_betas" in given:  # keep the caller's value (list or array), as diffusers stores it
             full["trained_betas"] = given["trained_betas"]
         ordered = {k: full[k] for k in self._config_keys}
@@ -199,9 +210,10 @@ class SchedulerConfigMixin:
     save_pretrained = save_config
 
     def _json_config(self) -> dict[str, Any]:
-        config = {k: v for k, v in self._internal_dict.items() if k != "_use_default_values"}
+        """The config as diffusers writes it (Python's json: -Infinity stays -Infinity)."""
+        config = {k: to_jsonable(v) for k, v in self._internal_dict.items() if k != "_use_default_values"}
         config["_class_name"] = type(self).__name__
-        return json.loads(config_to_json(config))
+        return config
 
     def to_json_string(self) -> str:
         """The config as diffusers writes it (sorted keys, 2-space indent, ``_class_name`` included)."""

@@ -6,13 +6,15 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler
+from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 
 SCHEDULER_CLASSES = MappingProxyType({
     cls.__name__: cls
-    for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler)
+    for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
+                DPMSolverMultistepScheduler)
 })
 
 
