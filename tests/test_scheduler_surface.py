@@ -94,7 +94,7 @@ def test_numpy_callers_never_load_torch():
         "    for t in s.timesteps:\n"
         "        x = s.step(s.scale_model_input(x, t) * np.float32(0.1), t, x).prev_sample\n"
         "    assert isinstance(x, np.ndarray) and x.dtype == np.float32\n"
-        "assert 'torch' not in sys.modules, 'torch was loaded'\n"
+        "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules, 'torch or diffusers was loaded'\n"
         "print('ok')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)

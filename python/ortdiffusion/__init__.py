@@ -11,6 +11,7 @@ to torch's CPU generator), :func:`export` (diffusers folder -> ONNX; needs the `
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,6 +67,11 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     """Import a public name from its module on first use and keep it here."""
+    if name == "SchedulerMixin" and "diffusers.schedulers.scheduling_utils" in sys.modules:
+        # diffusers' pipeline loader looks for the base class in a component's library: a model_index.json
+        # entry ["ortdiffusion", "EulerDiscreteScheduler"] loads through it (see schedulers/diffusers_interop.py)
+        importlib.import_module("ortdiffusion.schedulers")
+        return sys.modules["diffusers.schedulers.scheduling_utils"].SchedulerMixin
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ortdiffusion' has no attribute {name!r}")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from ortdiffusion.atomic_file import write_json_atomic
 from ortdiffusion.errors import ConfigError
+from ortdiffusion.schedulers.diffusers_interop import ExternalBases, install
 from ortdiffusion.schedulers.config import (
     CONFIG_NAME,
     FrozenConfig,
@@ -42,7 +43,7 @@ _HUB_KWARGS = frozenset({
 })
 
 
-class SchedulerConfigMixin:
+class SchedulerConfigMixin(ExternalBases):
     """Config handling shared by every native scheduler (diffusers' ``ConfigMixin`` + ``SchedulerMixin``).
 
     A subclass sets ``_config_keys`` (its ``__init__`` keys, from the native core), ``_native_class``
@@ -258,3 +259,7 @@ class SchedulerConfigMixin:
 
     def __repr__(self) -> str:
         return f"ortdiffusion.{type(self).__name__} {self.to_json_string()}"
+
+
+# diffusers' pipelines check for their own base classes: adopt them once diffusers is loaded (never importing it)
+install(SchedulerConfigMixin)

@@ -45,6 +45,10 @@ class DDIMScheduler(SchedulerConfigMixin):
     :meth:`from_config` ignores them as diffusers does.
     """
 
+    # the public name: diffusers records ["ortdiffusion", "<class>"] in model_index.json and finds the class
+    # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package
+    __module__ = "ortdiffusion"
+
     order = 1
     _config_keys = _CONFIG_KEYS
     _native_class = _native.DDIMScheduler

@@ -25,6 +25,10 @@ class DPMSolverMultistepScheduler(SigmaScheduler):
     ``thresholding`` ...). Beta sigmas, Lu lambdas, flow sigmas, dynamic shifting and learned variance are
     refused (not implemented yet)."""
 
+    # the public name: diffusers records ["ortdiffusion", "<class>"] in model_index.json and finds the class
+    # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package
+    __module__ = "ortdiffusion"
+
     _config_keys = tuple(_native.dpmsolver_config_keys())
     _native_class = _native.DPMSolverMultistepScheduler
     _null_means: ClassVar[dict] = {"lambda_min_clipped": float("-inf")}

@@ -21,6 +21,10 @@ class EulerAncestralDiscreteScheduler(SigmaScheduler):
     ``beta_start``, ``beta_end``, ``beta_schedule``, ``trained_betas``, ``prediction_type`` ("epsilon" or
     "v_prediction"), ``timestep_spacing``, ``steps_offset``, ``rescale_betas_zero_snr``)."""
 
+    # the public name: diffusers records ["ortdiffusion", "<class>"] in model_index.json and finds the class
+    # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package
+    __module__ = "ortdiffusion"
+
     _config_keys = tuple(_native.euler_config_keys(True))
     _native_class = _native.EulerAncestralDiscreteScheduler
 

@@ -23,6 +23,10 @@ class EulerDiscreteScheduler(SigmaScheduler):
     implemented yet: refused), ``sigma_min``, ``sigma_max``, ``timestep_spacing``, ``timestep_type``,
     ``steps_offset``, ``rescale_betas_zero_snr``, ``final_sigmas_type``)."""
 
+    # the public name: diffusers records ["ortdiffusion", "<class>"] in model_index.json and finds the class
+    # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package
+    __module__ = "ortdiffusion"
+
     _config_keys = tuple(_native.euler_config_keys(False))
     _native_class = _native.EulerDiscreteScheduler
 

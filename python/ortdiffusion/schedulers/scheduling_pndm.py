@@ -28,6 +28,10 @@ class PNDMScheduler(SchedulerConfigMixin):
     ("epsilon" or "v_prediction"), ``timestep_spacing``, ``steps_offset``) with the same defaults. Unknown
     keys raise ``TypeError``; :meth:`from_config` ignores them as diffusers does."""
 
+    # the public name: diffusers records ["ortdiffusion", "<class>"] in model_index.json and finds the class
+    # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package
+    __module__ = "ortdiffusion"
+
     order = 1
     pndm_order = 4
     _config_keys = tuple(_native.pndm_config_keys())
