@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 from ortdiffusion.atomic_file import write_json_atomic
 from ortdiffusion.errors import ConfigError
-from ortdiffusion.schedulers.diffusers_interop import ExternalBases, install
 from ortdiffusion.schedulers.config import (
     CONFIG_NAME,
     FrozenConfig,
@@ -25,6 +24,7 @@ from ortdiffusion.schedulers.config import (
     find_config_file,
     to_jsonable,
 )
+from ortdiffusion.schedulers.diffusers_interop import ExternalBases, install
 
 logger = logging.getLogger(__name__)
 
