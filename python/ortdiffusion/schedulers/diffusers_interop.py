@@ -42,6 +42,16 @@ class _AdoptAfterLoad(importlib.abc.MetaPathFinder):
     def __init__(self, target: type) -> None:
         self.target = target
 
+    def _then_adopt(self, run: Any) -> Any:
+        """``run`` (a loader's exec_module), then the adoption, then this hook removes itself."""
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            if adopt_diffusers_bases(self.target) and self in sys.meta_path:
+                sys.meta_path.remove(self)
+
+        return exec_module
+
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname != _SCHEDULING_UTILS:
             return None
@@ -50,15 +60,7 @@ class _AdoptAfterLoad(importlib.abc.MetaPathFinder):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                original = spec.loader.exec_module
-                owner = self
-
-                def exec_module(module: Any, _run: Any = original) -> None:
-                    _run(module)
-                    if adopt_diffusers_bases(owner.target) and owner in sys.meta_path:
-                        sys.meta_path.remove(owner)
-
-                spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+                spec.loader.exec_module = self._then_adopt(spec.loader.exec_module)  # type: ignore[method-assign]
                 return spec
         return None
 
