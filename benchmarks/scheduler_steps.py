@@ -25,6 +25,8 @@ CASES = {
     "EulerDiscreteScheduler": {},
     "EulerDiscreteScheduler (Karras)": {"use_karras_sigmas": True},
     "EulerAncestralDiscreteScheduler": {},
+    "DPMSolverMultistepScheduler (DPM++ 2M Karras)": {"use_karras_sigmas": True},
+    "DPMSolverMultistepScheduler (DPM++ 2M SDE Karras)": {"use_karras_sigmas": True, "algorithm_type": "sde-dpmsolver++"},
 }
 SHAPE = (1, 4, 64, 64)
 STEPS = 20
@@ -59,7 +61,7 @@ def main() -> int:
     for label, extra in CASES.items():
         class_name = label.split(" ")[0]
         config = {**SD15, **extra}
-        ancestral = "Ancestral" in class_name
+        ancestral = "Ancestral" in class_name or "SDE" in label
         ours = getattr(od, class_name)(**config)
         ref = getattr(diffusers, class_name)(**config)
         ours_s = loop_seconds(ours, model_output, sample, (lambda: od.Generator(1)) if ancestral else None)
