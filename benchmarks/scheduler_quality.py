@@ -23,7 +23,7 @@ from ortdiffusion.training import shapes
 from ortdiffusion.training.scoring import classify_shape, colour_check
 
 SETTINGS = [("DDIM", 20), ("PLMS", 20), ("Euler", 20), ("Euler a", 20), ("DPM++ 2M Karras", 8),
-            ("DPM++ 2M Karras", 12), ("DPM++ 2M Karras", 20), ("DPM++ 2M SDE Karras", 12), ("DDIM", 8), ("Euler", 8)]
+            ("DPM++ 2M Karras", 12), ("DPM++ 2M Karras", 20), ("DPM++ 2M SDE Karras", 12), ("UniPC", 8), ("UniPC", 12), ("DDIM", 8), ("Euler", 8)]
 SEEDS = (3, 4)
 PAIRS = [("red", "blue"), ("yellow", "purple"), ("white", "green"), ("black", "orange"),
          ("blue", "white"), ("green", "black"), ("orange", "yellow"), ("purple", "red")]

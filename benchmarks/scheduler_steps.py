@@ -27,6 +27,7 @@ CASES = {
     "EulerAncestralDiscreteScheduler": {},
     "DPMSolverMultistepScheduler (DPM++ 2M Karras)": {"use_karras_sigmas": True},
     "DPMSolverMultistepScheduler (DPM++ 2M SDE Karras)": {"use_karras_sigmas": True, "algorithm_type": "sde-dpmsolver++"},
+    "UniPCMultistepScheduler": {},
 }
 SHAPE = (1, 4, 64, 64)
 STEPS = 20

@@ -23,6 +23,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     ("euler karras", "Euler Karras", "EulerDiscreteScheduler"),
     ("DPM++ 2M Karras", "DPM++ 2M Karras", "DPMSolverMultistepScheduler"),
     ("DPM++ 2M SDE", "DPM++ 2M SDE", "DPMSolverMultistepScheduler"),
+    ("UniPC", "UniPC", "UniPCMultistepScheduler"),
     ("PLMS", "PLMS", "PNDMScheduler"),
     ("PNDMScheduler", "PNDMScheduler", "PNDMScheduler"),  # the model's config: PRK steps too, no A1111 name
 ])

@@ -141,8 +141,10 @@ SD15_EULER_KARRAS = {**SD15_EULER, "use_karras_sigmas": True}
 SD15_EULER_A = {**SD15_PNDM, "_class_name": "EulerAncestralDiscreteScheduler"}
 SD15_DPMPP_2M_KARRAS = {**SD15_PNDM, "_class_name": "DPMSolverMultistepScheduler", "use_karras_sigmas": True}
 SD15_DPMPP_2M_SDE_KARRAS = {**SD15_DPMPP_2M_KARRAS, "algorithm_type": "sde-dpmsolver++"}
+SD15_UNIPC = {**SD15_PNDM, "_class_name": "UniPCMultistepScheduler"}
 SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A,
-                 "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS}
+                 "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS,
+                 "unipc": SD15_UNIPC}
 
 
 def _ours_with(cls_name: str, folder, config: dict):
@@ -159,7 +161,7 @@ def test_text2img_with_sigma_schedulers_matches_diffusers(zoo, torch, name):
     _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32)
 
 
-@pytest.mark.parametrize("name", ["euler", "euler-a", "dpm++2m-karras", "dpm++2m-sde-karras"])
+@pytest.mark.parametrize("name", ["euler", "euler-a", "dpm++2m-karras", "dpm++2m-sde-karras", "unipc"])
 def test_img2img_and_inpaint_with_sigma_schedulers_match_diffusers(zoo, torch, name):
     config = SIGMA_CONFIGS[name]
     ref = _diffusers_pipe("StableDiffusionImg2ImgPipeline", zoo.diffusers("base"), config)

@@ -481,4 +481,5 @@ continue the same stream as successive torch calls on one generator do.
   bind_pndm(m);
   bind_euler(m);
   bind_dpmsolver(m);
+  bind_unipc(m);
 }

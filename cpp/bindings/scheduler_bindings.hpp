@@ -14,4 +14,7 @@ void bind_euler(pybind11::module_& m);
 // ortdiffusion._native.DPMSolverMultistepScheduler (bind_dpmsolver.cpp).
 void bind_dpmsolver(pybind11::module_& m);
 
+// ortdiffusion._native.UniPCMultistepScheduler (bind_unipc.cpp).
+void bind_unipc(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

@@ -20,36 +20,6 @@
 #include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
-namespace {
-
-struct AlphaSigma {
-  float alpha, sigma, lambda;
-};
-
-// _sigma_to_alpha_sigma_t and lambda = log(alpha_t) - log(sigma_t), in float32
-AlphaSigma alpha_sigma(float sigma) {
-  const float alpha = 1.0f / torch_sqrt(sigma * sigma + 1.0f);
-  const float sigma_t = sigma * alpha;
-  return {alpha, sigma_t, std::log(alpha) - std::log(sigma_t)};
-}
-
-// numpy's round (half to even) of a double, as an integer
-int64_t round_even(double x) { return static_cast<int64_t>(std::nearbyint(x)); }
-
-// np.arange(start, 0, -step) (float step) with numpy's length and fill rule, rounded, minus one
-std::vector<int64_t> trailing(double start, double step) {
-  const auto length = static_cast<int64_t>(std::ceil((0.0 - start) / -step));
-  const double delta = (start - step) - start;
-  std::vector<int64_t> out;
-  for (int64_t i = 0; i < length; ++i) {
-    const double value = i == 0 ? start : (i == 1 ? start - step : start + static_cast<double>(i) * delta);
-    out.push_back(round_even(value) - 1);
-  }
-  return out;
-}
-
-}  // namespace
-
 DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(DPMSolverConfig config) : config_(std::move(config)) {
   betas_ = make_betas(config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps,
                       config_.trained_betas ? &*config_.trained_betas : nullptr, config_.rescale_betas_zero_snr);
@@ -78,24 +48,8 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t n) {
     ++clipped;
   }
   const int64_t last_timestep = T - clipped;
-  std::vector<int64_t> timesteps;
-  switch (config_.timestep_spacing) {
-    case TimestepSpacing::Linspace: {
-      // np.linspace(0, last_timestep - 1, n + 1).round()[::-1][:-1]
-      const std::vector<double> y = numpy_linspace(0.0, static_cast<double>(last_timestep - 1), n + 1);
-      for (int64_t i = n; i >= 1; --i) timesteps.push_back(round_even(y[i]));
-      break;
-    }
-    case TimestepSpacing::Leading: {
-      // (arange(0, n + 1) * (last_timestep // (n + 1))).round()[::-1][:-1] + steps_offset
-      const int64_t ratio = last_timestep / (n + 1);
-      for (int64_t i = n; i >= 1; --i) timesteps.push_back(i * ratio + config_.steps_offset);
-      break;
-    }
-    case TimestepSpacing::Trailing:
-      timesteps = trailing(static_cast<double>(last_timestep), static_cast<double>(T) / static_cast<double>(n));
-      break;
-  }
+  std::vector<int64_t> timesteps =
+      solver_timesteps(config_.timestep_spacing, last_timestep, T, n, config_.steps_offset);
   std::vector<double> sigmas;
   const bool karras = config_.use_karras_sigmas.value_or(false);
   const bool exponential = config_.use_exponential_sigmas.value_or(false);
@@ -171,7 +125,7 @@ template <typename T>
 void DPMSolverMultistepScheduler::convert_model_output(const T* mo, const T* x, const Shape& shape, float sigma,
                                                        T* out) const {
   const int64_t n = shape_numel(shape);
-  const AlphaSigma s = alpha_sigma(sigma);
+  const VPCoefficients s = vp_coefficients(sigma);
   const auto a = static_cast<T>(s.alpha), sg = static_cast<T>(s.sigma);
   const bool data_prediction = config_.algorithm_type == DPMAlgorithm::DPMSolverPP ||
                                config_.algorithm_type == DPMAlgorithm::SDEDPMSolverPP;
@@ -219,8 +173,8 @@ void DPMSolverMultistepScheduler::update(int order, const DPMHistory<T>& h, cons
                                          T* out) const {
   const int64_t index = *stepper_.step_index();
   const std::vector<float>& sigmas = stepper_.sigmas();
-  const AlphaSigma t = alpha_sigma(sigmas[index + 1]);
-  const AlphaSigma s0 = alpha_sigma(sigmas[index]);
+  const VPCoefficients t = vp_coefficients(sigmas[index + 1]);
+  const VPCoefficients s0 = vp_coefficients(sigmas[index]);
   const float h_ = t.lambda - s0.lambda;
   const DPMAlgorithm algorithm = config_.algorithm_type;
   const bool midpoint = config_.solver_type == DPMSolverType::Midpoint;
@@ -259,7 +213,7 @@ void DPMSolverMultistepScheduler::update(int order, const DPMHistory<T>& h, cons
     }
     return;
   }
-  const AlphaSigma s1 = alpha_sigma(sigmas[index - 1]);
+  const VPCoefficients s1 = vp_coefficients(sigmas[index - 1]);
   const float h0 = s0.lambda - s1.lambda;
   const float r0 = h0 / h_;
   if (order == 2) {
@@ -302,7 +256,7 @@ void DPMSolverMultistepScheduler::update(int order, const DPMHistory<T>& h, cons
     return;
   }
   // order 3
-  const AlphaSigma s2 = alpha_sigma(sigmas[index - 2]);
+  const VPCoefficients s2 = vp_coefficients(sigmas[index - 2]);
   const float h1 = s1.lambda - s2.lambda;
   const float r1 = h1 / h_;
   const T k0 = C(1.0f / r0), k1 = C(1.0f / r1), w = C(r0 / (r0 + r1)), k2 = C(1.0f / (r0 + r1));

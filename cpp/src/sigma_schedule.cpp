@@ -93,6 +93,12 @@ std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, int64
   return out;
 }
 
+VPCoefficients vp_coefficients(float sigma) {
+  const float alpha = 1.0f / torch_sqrt(sigma * sigma + 1.0f);
+  const float sigma_t = sigma * alpha;
+  return {alpha, sigma_t, std::log(alpha) - std::log(sigma_t)};
+}
+
 std::vector<float> log_f32(const std::vector<float>& values) {
   std::vector<float> out(values.size());
   for (size_t i = 0; i < values.size(); ++i) out[i] = std::log(values[i]);
@@ -120,6 +126,38 @@ double sigma_to_t(double sigma, const std::vector<float>& log_sigmas) {
   w = std::clamp(w, 0.0, 1.0);
   // transform interpolation to time range
   return (1.0 - w) * static_cast<double>(low_idx) + w * static_cast<double>(high_idx);
+}
+
+std::vector<int64_t> solver_timesteps(TimestepSpacing spacing, int64_t last_timestep, int64_t num_train_timesteps,
+                                      int64_t n, int64_t steps_offset) {
+  if (n < 1) throw ArgumentError("num_inference_steps must be at least 1, got " + std::to_string(n));
+  const auto round_even = [](double x) { return static_cast<int64_t>(std::nearbyint(x)); };
+  std::vector<int64_t> timesteps;
+  switch (spacing) {
+    case TimestepSpacing::Linspace: {
+      const std::vector<double> y = numpy_linspace(0.0, static_cast<double>(last_timestep - 1), n + 1);
+      for (int64_t i = n; i >= 1; --i) timesteps.push_back(round_even(y[i]));
+      break;
+    }
+    case TimestepSpacing::Leading: {
+      const int64_t ratio = last_timestep / (n + 1);
+      for (int64_t i = n; i >= 1; --i) timesteps.push_back(i * ratio + steps_offset);
+      break;
+    }
+    case TimestepSpacing::Trailing: {
+      // np.arange(start, 0, -step) with numpy's length and fill rule
+      const double start = static_cast<double>(last_timestep);
+      const double step = static_cast<double>(num_train_timesteps) / static_cast<double>(n);
+      const auto length = static_cast<int64_t>(std::ceil((0.0 - start) / -step));
+      const double delta = (start - step) - start;
+      for (int64_t i = 0; i < length; ++i) {
+        const double value = i == 0 ? start : (i == 1 ? start - step : start + static_cast<double>(i) * delta);
+        timesteps.push_back(round_even(value) - 1);
+      }
+      break;
+    }
+  }
+  return timesteps;
 }
 
 int64_t index_for_timestep(const std::vector<float>& schedule, double timestep) {

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         EulerDiscreteScheduler,
         PNDMScheduler,
         SchedulerOutput,
+        UniPCMultistepScheduler,
     )
 
 __version__ = "0.1.0"
@@ -61,7 +62,7 @@ _LAZY = {
                      "StableDiffusionPipelineOutput"), "ortdiffusion.pipelines"),
     **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput", "DPMSolverMultistepScheduler",
                      "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
-                     "PNDMScheduler", "SchedulerOutput"), "ortdiffusion.schedulers"),
+                     "PNDMScheduler", "SchedulerOutput", "UniPCMultistepScheduler"), "ortdiffusion.schedulers"),
 }
 
 
@@ -118,6 +119,7 @@ __all__ = [
     "StableDiffusionInpaintPipeline",
     "StableDiffusionPipeline",
     "StableDiffusionPipelineOutput",
+    "UniPCMultistepScheduler",
     "__version__",
     "default_lora_path",
     "default_model_path",

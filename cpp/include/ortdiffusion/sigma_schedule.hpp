@@ -40,11 +40,26 @@ std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, int64
 // neighbouring entries of log_sigmas (float32 np.log of training_sigmas), diffusers' _sigma_to_t.
 double sigma_to_t(double sigma, const std::vector<float>& log_sigmas);
 
+// The variance-preserving view of a noise level (diffusers' _sigma_to_alpha_sigma_t and the log-SNR the
+// multistep solvers use), in float32 as diffusers' 0-d tensors: alpha = 1 / sqrt(sigma^2 + 1),
+// sigma_t = sigma alpha, lambda = log(alpha) - log(sigma_t).
+struct VPCoefficients {
+  float alpha, sigma, lambda;
+};
+VPCoefficients vp_coefficients(float sigma);
+
 // np.log of a float32 array, element by element in float32.
 std::vector<float> log_f32(const std::vector<float>& values);
 
 // np.linspace(start, stop, num) in float64 (numpy's formula: i * step + start, the last exactly stop).
 std::vector<double> numpy_linspace(double start, double stop, int64_t num);
+
+// The integer timesteps of the multistep solvers' set_timesteps (DPM-Solver, UniPC, DEIS), descending:
+// "linspace" np.linspace(0, last_timestep - 1, n + 1).round()[::-1][:-1]; "leading" (arange(n + 1) *
+// (last_timestep // (n + 1)))[::-1][:-1] + steps_offset; "trailing" np.arange(last_timestep, 0,
+// -T / n).round() - 1. last_timestep is num_train_timesteps unless lambda_min_clipped cuts it.
+std::vector<int64_t> solver_timesteps(TimestepSpacing spacing, int64_t last_timestep, int64_t num_train_timesteps,
+                                      int64_t num_inference_steps, int64_t steps_offset);
 
 // diffusers' index_for_timestep: the position of `timestep` in `schedule` (the second match when it
 // occurs more than once, so that img2img starting mid-schedule does not skip a sigma). ArgumentError

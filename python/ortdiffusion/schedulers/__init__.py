@@ -7,6 +7,7 @@ from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMult
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
+from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 from ortdiffusion.schedulers.sigma_scheduler import SigmaSchedulerOutput
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "PNDMScheduler",
     "SchedulerOutput",
     "SigmaSchedulerOutput",
+    "UniPCMultistepScheduler",
     "scheduler_class",
 ]

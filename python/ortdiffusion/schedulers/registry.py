@@ -10,11 +10,12 @@ from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMult
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
+from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 
 SCHEDULER_CLASSES = MappingProxyType({
     cls.__name__: cls
     for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
-                DPMSolverMultistepScheduler)
+                DPMSolverMultistepScheduler, UniPCMultistepScheduler)
 })
 
 
