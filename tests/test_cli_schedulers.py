@@ -24,6 +24,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     ("DPM++ 2M Karras", "DPM++ 2M Karras", "DPMSolverMultistepScheduler"),
     ("DPM++ 2M SDE", "DPM++ 2M SDE", "DPMSolverMultistepScheduler"),
     ("UniPC", "UniPC", "UniPCMultistepScheduler"),
+    ("LCM", "LCM", "LCMScheduler"),
     ("PLMS", "PLMS", "PNDMScheduler"),
     ("PNDMScheduler", "PNDMScheduler", "PNDMScheduler"),  # the model's config: PRK steps too, no A1111 name
 ])

@@ -142,9 +142,10 @@ SD15_EULER_A = {**SD15_PNDM, "_class_name": "EulerAncestralDiscreteScheduler"}
 SD15_DPMPP_2M_KARRAS = {**SD15_PNDM, "_class_name": "DPMSolverMultistepScheduler", "use_karras_sigmas": True}
 SD15_DPMPP_2M_SDE_KARRAS = {**SD15_DPMPP_2M_KARRAS, "algorithm_type": "sde-dpmsolver++"}
 SD15_UNIPC = {**SD15_PNDM, "_class_name": "UniPCMultistepScheduler"}
+SD15_LCM = {**SD15_PNDM, "_class_name": "LCMScheduler"}
 SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A,
                  "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS,
-                 "unipc": SD15_UNIPC}
+                 "unipc": SD15_UNIPC, "lcm": SD15_LCM}
 
 
 def _ours_with(cls_name: str, folder, config: dict):
@@ -161,7 +162,7 @@ def test_text2img_with_sigma_schedulers_matches_diffusers(zoo, torch, name):
     _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32)
 
 
-@pytest.mark.parametrize("name", ["euler", "euler-a", "dpm++2m-karras", "dpm++2m-sde-karras", "unipc"])
+@pytest.mark.parametrize("name", ["euler", "euler-a", "dpm++2m-karras", "dpm++2m-sde-karras", "unipc", "lcm"])
 def test_img2img_and_inpaint_with_sigma_schedulers_match_diffusers(zoo, torch, name):
     config = SIGMA_CONFIGS[name]
     ref = _diffusers_pipe("StableDiffusionImg2ImgPipeline", zoo.diffusers("base"), config)

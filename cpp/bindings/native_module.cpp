@@ -482,4 +482,5 @@ continue the same stream as successive torch calls on one generator do.
   bind_euler(m);
   bind_dpmsolver(m);
   bind_unipc(m);
+  bind_lcm(m);
 }

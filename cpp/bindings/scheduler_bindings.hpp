@@ -17,4 +17,7 @@ void bind_dpmsolver(pybind11::module_& m);
 // ortdiffusion._native.UniPCMultistepScheduler (bind_unipc.cpp).
 void bind_unipc(pybind11::module_& m);
 
+// ortdiffusion._native.LCMScheduler (bind_lcm.cpp).
+void bind_lcm(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

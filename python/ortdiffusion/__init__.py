@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         DPMSolverMultistepScheduler,
         EulerAncestralDiscreteScheduler,
         EulerDiscreteScheduler,
+        LCMScheduler,
         PNDMScheduler,
         SchedulerOutput,
         UniPCMultistepScheduler,
@@ -62,7 +63,8 @@ _LAZY = {
                      "StableDiffusionPipelineOutput"), "ortdiffusion.pipelines"),
     **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput", "DPMSolverMultistepScheduler",
                      "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
-                     "PNDMScheduler", "SchedulerOutput", "UniPCMultistepScheduler"), "ortdiffusion.schedulers"),
+                     "LCMScheduler", "PNDMScheduler", "SchedulerOutput", "UniPCMultistepScheduler"),
+                    "ortdiffusion.schedulers"),
 }
 
 
@@ -110,6 +112,7 @@ __all__ = [
     "ExternalDataError",
     "FormatError",
     "Generator",
+    "LCMScheduler",
     "OrtDiffusionError",
     "PNDMScheduler",
     "SchedulerOutput",

@@ -6,6 +6,7 @@ from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler, DDIMScheduler
 from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler, LCMSchedulerOutput
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 from ortdiffusion.schedulers.sigma_scheduler import SigmaSchedulerOutput
@@ -17,6 +18,8 @@ __all__ = [
     "DPMSolverMultistepScheduler",
     "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler",
+    "LCMScheduler",
+    "LCMSchedulerOutput",
     "PNDMScheduler",
     "SchedulerOutput",
     "SigmaSchedulerOutput",
