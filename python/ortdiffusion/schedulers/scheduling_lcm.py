@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ortdiffusion import _native
 from ortdiffusion._arrays import timesteps_to_array, to_native
 from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
@@ -100,6 +102,18 @@ class LCMScheduler(SchedulerConfigMixin):
             self._native.set_timesteps(step_count(num_inference_steps), int(original_inference_steps or 0),
                                        float(strength))
         self._device = device
+
+    def previous_timestep(self, timestep: Any) -> Any:
+        """The timestep after ``timestep`` in the schedule (-1 after the last), as diffusers'
+        ``previous_timestep``; ``timestep - T // n`` before :meth:`set_timesteps`."""
+        t = timestep_to_int(timestep)
+        schedule = [int(v) for v in self._native.timesteps]
+        if self.num_inference_steps:
+            if t not in schedule:
+                raise ValueError(f"timestep {t} is not one of this schedule's {len(schedule)} timesteps")
+            index = schedule.index(t)
+            return np.int64(-1 if index == len(schedule) - 1 else schedule[index + 1])
+        return np.int64(t - int(self._internal_dict["num_train_timesteps"]) // int(self._internal_dict["num_train_timesteps"]))
 
     def scale_model_input(self, sample: Any, timestep: Any = None) -> Any:
         """LCM does not scale the model input: returns ``sample`` unchanged."""
