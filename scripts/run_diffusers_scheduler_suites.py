@@ -31,6 +31,7 @@ SUITES = {
     "test_scheduler_dpm_multi.py": ["DPMSolverMultistepScheduler"],
     "test_scheduler_unipc.py": ["UniPCMultistepScheduler"],
     "test_scheduler_lcm.py": ["LCMScheduler"],
+    "test_scheduler_heun.py": ["HeunDiscreteScheduler"],
 }
 # what a suite imports from the rest of diffusers' tests folder
 SUPPORT = ["__init__.py", "testing_utils.py", "schedulers/__init__.py", "schedulers/test_schedulers.py",

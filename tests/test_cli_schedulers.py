@@ -25,6 +25,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     ("DPM++ 2M SDE", "DPM++ 2M SDE", "DPMSolverMultistepScheduler"),
     ("UniPC", "UniPC", "UniPCMultistepScheduler"),
     ("LCM", "LCM", "LCMScheduler"),
+    ("Heun", "Heun", "HeunDiscreteScheduler"),
     ("PLMS", "PLMS", "PNDMScheduler"),
     ("PNDMScheduler", "PNDMScheduler", "PNDMScheduler"),  # the model's config: PRK steps too, no A1111 name
 ])

@@ -483,4 +483,5 @@ continue the same stream as successive torch calls on one generator do.
   bind_dpmsolver(m);
   bind_unipc(m);
   bind_lcm(m);
+  bind_heun(m);
 }

@@ -20,4 +20,7 @@ void bind_unipc(pybind11::module_& m);
 // ortdiffusion._native.LCMScheduler (bind_lcm.cpp).
 void bind_lcm(pybind11::module_& m);
 
+// ortdiffusion._native.HeunDiscreteScheduler (bind_heun.cpp).
+void bind_heun(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

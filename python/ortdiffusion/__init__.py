@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         DPMSolverMultistepScheduler,
         EulerAncestralDiscreteScheduler,
         EulerDiscreteScheduler,
+        HeunDiscreteScheduler,
         LCMScheduler,
         PNDMScheduler,
         SchedulerOutput,
@@ -63,7 +64,7 @@ _LAZY = {
                      "StableDiffusionPipelineOutput"), "ortdiffusion.pipelines"),
     **dict.fromkeys(("DDIMScheduler", "DDIMSchedulerOutput", "DPMSolverMultistepScheduler",
                      "EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler",
-                     "LCMScheduler", "PNDMScheduler", "SchedulerOutput", "UniPCMultistepScheduler"),
+                     "HeunDiscreteScheduler", "LCMScheduler", "PNDMScheduler", "SchedulerOutput", "UniPCMultistepScheduler"),
                     "ortdiffusion.schedulers"),
 }
 
@@ -112,6 +113,7 @@ __all__ = [
     "ExternalDataError",
     "FormatError",
     "Generator",
+    "HeunDiscreteScheduler",
     "LCMScheduler",
     "OrtDiffusionError",
     "PNDMScheduler",

@@ -6,6 +6,7 @@ from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler, DDIMScheduler
 from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_heun_discrete import HeunDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler, LCMSchedulerOutput
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
@@ -18,6 +19,7 @@ __all__ = [
     "DPMSolverMultistepScheduler",
     "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler",
+    "HeunDiscreteScheduler",
     "LCMScheduler",
     "LCMSchedulerOutput",
     "PNDMScheduler",

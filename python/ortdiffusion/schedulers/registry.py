@@ -9,6 +9,7 @@ from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler
 from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_heun_discrete import HeunDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
@@ -16,7 +17,8 @@ from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepSch
 SCHEDULER_CLASSES = MappingProxyType({
     cls.__name__: cls
     for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
-                DPMSolverMultistepScheduler, UniPCMultistepScheduler, LCMScheduler)
+                DPMSolverMultistepScheduler, UniPCMultistepScheduler, LCMScheduler,
+                HeunDiscreteScheduler)
 })
 
 
