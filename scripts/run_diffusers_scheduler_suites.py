@@ -32,6 +32,7 @@ SUITES = {
     "test_scheduler_unipc.py": ["UniPCMultistepScheduler"],
     "test_scheduler_lcm.py": ["LCMScheduler"],
     "test_scheduler_heun.py": ["HeunDiscreteScheduler"],
+    "test_scheduler_ddpm.py": ["DDPMScheduler"],
 }
 # what a suite imports from the rest of diffusers' tests folder
 SUPPORT = ["__init__.py", "testing_utils.py", "schedulers/__init__.py", "schedulers/test_schedulers.py",

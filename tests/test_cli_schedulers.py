@@ -26,6 +26,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     ("UniPC", "UniPC", "UniPCMultistepScheduler"),
     ("LCM", "LCM", "LCMScheduler"),
     ("Heun", "Heun", "HeunDiscreteScheduler"),
+    ("DDPM", "DDPM", "DDPMScheduler"),
     ("PLMS", "PLMS", "PNDMScheduler"),
     ("PNDMScheduler", "PNDMScheduler", "PNDMScheduler"),  # the model's config: PRK steps too, no A1111 name
 ])

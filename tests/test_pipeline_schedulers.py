@@ -144,9 +144,10 @@ SD15_DPMPP_2M_SDE_KARRAS = {**SD15_DPMPP_2M_KARRAS, "algorithm_type": "sde-dpmso
 SD15_UNIPC = {**SD15_PNDM, "_class_name": "UniPCMultistepScheduler"}
 SD15_LCM = {**SD15_PNDM, "_class_name": "LCMScheduler"}
 SD15_HEUN = {**SD15_PNDM, "_class_name": "HeunDiscreteScheduler"}
+SD15_DDPM = {**SD15_PNDM, "_class_name": "DDPMScheduler"}
 SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A,
                  "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS,
-                 "unipc": SD15_UNIPC, "lcm": SD15_LCM, "heun": SD15_HEUN}
+                 "unipc": SD15_UNIPC, "lcm": SD15_LCM, "heun": SD15_HEUN, "ddpm": SD15_DDPM}
 
 
 def _ours_with(cls_name: str, folder, config: dict):

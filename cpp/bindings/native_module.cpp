@@ -484,4 +484,5 @@ continue the same stream as successive torch calls on one generator do.
   bind_unipc(m);
   bind_lcm(m);
   bind_heun(m);
+  bind_ddpm(m);
 }

@@ -23,4 +23,7 @@ void bind_lcm(pybind11::module_& m);
 // ortdiffusion._native.HeunDiscreteScheduler (bind_heun.cpp).
 void bind_heun(pybind11::module_& m);
 
+// ortdiffusion._native.DDPMScheduler (bind_ddpm.cpp).
+void bind_ddpm(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

@@ -3,6 +3,7 @@
 from ortdiffusion.schedulers.outputs import SchedulerOutput
 from ortdiffusion.schedulers.registry import SCHEDULER_CLASSES, scheduler_class
 from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler, DDIMSchedulerOutput
+from ortdiffusion.schedulers.scheduling_ddpm import DDPMScheduler
 from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
@@ -16,6 +17,7 @@ __all__ = [
     "SCHEDULER_CLASSES",
     "DDIMScheduler",
     "DDIMSchedulerOutput",
+    "DDPMScheduler",
     "DPMSolverMultistepScheduler",
     "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler",

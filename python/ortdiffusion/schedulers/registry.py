@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler
+from ortdiffusion.schedulers.scheduling_ddpm import DDPMScheduler
 from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
@@ -18,7 +19,7 @@ SCHEDULER_CLASSES = MappingProxyType({
     cls.__name__: cls
     for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
                 DPMSolverMultistepScheduler, UniPCMultistepScheduler, LCMScheduler,
-                HeunDiscreteScheduler)
+                HeunDiscreteScheduler, DDPMScheduler)
 })
 
 
