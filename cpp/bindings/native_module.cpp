@@ -202,7 +202,7 @@ py::list initializer_list(const std::vector<od::Initializer>& inits) {
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
-  m.doc() = "ortdiffusion native core (C++/Eigen): DDIM scheduler, torch-compatible Generator, zero-copy ONNX initializer reader";
+  m.doc() = "ortdiffusion native core (C++/Eigen): diffusers-exact schedulers, torch-compatible Generator, zero-copy ONNX initializer reader";
 
   // Exception hierarchy: base first, so that the more specific translators (registered later) win.
   static py::exception<od::Error> error(m, "OrtDiffusionError", PyExc_ValueError);
