@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/forward_process.hpp"
 #include "ortdiffusion/tensor_shape.hpp"
 
 namespace ortdiffusion::bindings {
@@ -54,6 +55,25 @@ template <typename T>
 inline py::array vector_to_array(const std::vector<T>& v) {
   py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), out.mutable_data());
+  return std::move(out);
+}
+
+// add_noise of the alpha_bar-based schedulers (forward_process.hpp) on numpy arrays, float32 or float64 by
+// the first array's dtype.
+inline py::array add_noise_by_alphas(const std::vector<float>& alphas_cumprod, const py::array& original,
+                                     const py::array& noise, const Timesteps& t) {
+  require_same_shape(original, "original_samples", noise, "noise");
+  const od::Shape shape = shape_of(original);
+  const auto count = static_cast<int64_t>(t.size());
+  if (original.dtype().equal(py::dtype::of<double>())) {
+    py::array_t<double> out(shape);
+    od::add_noise<double>(alphas_cumprod, data_of<double>(original, "original_samples"), data_of<double>(noise, "noise"),
+                          shape, t.data(), count, out.mutable_data());
+    return std::move(out);
+  }
+  py::array_t<float> out(shape);
+  od::add_noise<float>(alphas_cumprod, data_of<float>(original, "original_samples"), data_of<float>(noise, "noise"),
+                       shape, t.data(), count, out.mutable_data());
   return std::move(out);
 }
 

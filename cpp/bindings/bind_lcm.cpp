@@ -6,7 +6,6 @@
 #include <string>
 
 #include "array_helpers.hpp"
-#include "ortdiffusion/forward_process.hpp"
 #include "ortdiffusion/scheduling_lcm.hpp"
 #include "scheduler_bindings.hpp"
 
@@ -59,21 +58,8 @@ void bind_lcm(py::module_& m) {
           py::arg("generator") = nullptr, "One LCM step; returns (prev_sample, denoised).")
       .def(
           "add_noise",
-          [](const od::LCMScheduler& s, const py::array& original, const py::array& noise, const Timesteps& t) -> py::array {
-            require_same_shape(original, "original_samples", noise, "noise");
-            const od::Shape shape = shape_of(original);
-            if (original.dtype().equal(py::dtype::of<double>())) {
-              py::array_t<double> out(shape);
-              od::add_noise<double>(s.alphas_cumprod(), data_of<double>(original, "original_samples"),
-                                    data_of<double>(noise, "noise"), shape, t.data(), static_cast<int64_t>(t.size()),
-                                    out.mutable_data());
-              return std::move(out);
-            }
-            py::array_t<float> out(shape);
-            od::add_noise<float>(s.alphas_cumprod(), data_of<float>(original, "original_samples"),
-                                 data_of<float>(noise, "noise"), shape, t.data(), static_cast<int64_t>(t.size()),
-                                 out.mutable_data());
-            return std::move(out);
+          [](const od::LCMScheduler& s, const py::array& original, const py::array& noise, const Timesteps& t) {
+            return add_noise_by_alphas(s.alphas_cumprod(), original, noise, t);
           },
           py::arg("original_samples"), py::arg("noise"), py::arg("timesteps"));
 }

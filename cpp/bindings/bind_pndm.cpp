@@ -124,18 +124,7 @@ void bind_pndm(py::module_& m) {
       .def(
           "add_noise",
           [](const od::PNDMScheduler& s, const py::array& original, const py::array& noise, const Timesteps& t) {
-            require_same_shape(original, "original_samples", noise, "noise");
-            const od::Shape shape = shape_of(original);
-            if (original.dtype().equal(py::dtype::of<double>())) {
-              py::array_t<double> out(shape);
-              s.add_noise<double>(data_of<double>(original, "original_samples"), data_of<double>(noise, "noise"), shape,
-                                  t.data(), static_cast<int64_t>(t.size()), out.mutable_data());
-              return py::array(std::move(out));
-            }
-            py::array_t<float> out(shape);
-            s.add_noise<float>(data_of<float>(original, "original_samples"), data_of<float>(noise, "noise"), shape,
-                               t.data(), static_cast<int64_t>(t.size()), out.mutable_data());
-            return py::array(std::move(out));
+            return add_noise_by_alphas(s.alphas_cumprod(), original, noise, t);
           },
           py::arg("original_samples"), py::arg("noise"), py::arg("timesteps"));
 }

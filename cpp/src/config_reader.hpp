@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <optional>
 #include <string>
 #include <vector>
@@ -143,6 +144,33 @@ void validate_noise_schedule_keys(const Config& c, const std::string& source) {
 template <typename T>
 nlohmann::json optional_json(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+// The sigma-schedule switches of the sigma-based schedulers (use_karras_sigmas, use_exponential_sigmas,
+// use_beta_sigmas: each true, false or null), read, checked (at most one) and written together.
+template <typename Config>
+void read_sigma_kinds(const ConfigReader& r, Config& c) {
+  for (auto [key, field] : {std::pair{"use_karras_sigmas", &c.use_karras_sigmas},
+                            std::pair{"use_exponential_sigmas", &c.use_exponential_sigmas},
+                            std::pair{"use_beta_sigmas", &c.use_beta_sigmas}}) {
+    if (const auto* v = r.find(key); v && v->is_null()) *field = std::nullopt;
+    r.read(key, *field);
+  }
+}
+
+template <typename Config>
+void validate_sigma_kinds(const Config& c, const std::string& source) {
+  if (c.use_karras_sigmas.value_or(false) + c.use_exponential_sigmas.value_or(false) + c.use_beta_sigmas.value_or(false) > 1) {
+    throw ConfigError(source + ": only one of 'use_karras_sigmas', 'use_exponential_sigmas' and 'use_beta_sigmas' "
+                      "can be true");
+  }
+}
+
+template <typename Config>
+void write_sigma_kinds(nlohmann::json& out, const Config& c) {
+  out["use_karras_sigmas"] = optional_json(c.use_karras_sigmas);
+  out["use_exponential_sigmas"] = optional_json(c.use_exponential_sigmas);
+  out["use_beta_sigmas"] = optional_json(c.use_beta_sigmas);
 }
 
 // Writes those keys into a JSON object.

@@ -66,12 +66,7 @@ DPMSolverConfig parse_dpmsolver_config(const std::string& json_text, const std::
   r.read_enum("solver_type", &parse_dpm_solver_type, c.solver_type);
   r.read("lower_order_final", c.lower_order_final);
   r.read("euler_at_final", c.euler_at_final);
-  for (auto [key, field] : {std::pair{"use_karras_sigmas", &c.use_karras_sigmas},
-                            std::pair{"use_exponential_sigmas", &c.use_exponential_sigmas},
-                            std::pair{"use_beta_sigmas", &c.use_beta_sigmas}}) {
-    if (const auto* v = r.find(key); v && v->is_null()) *field = std::nullopt;
-    r.read(key, *field);
-  }
+  detail::read_sigma_kinds(r, c);
   r.read("use_lu_lambdas", c.use_lu_lambdas);
   r.read("use_flow_sigmas", c.use_flow_sigmas);
   r.read("flow_shift", c.flow_shift);
@@ -87,10 +82,7 @@ DPMSolverConfig parse_dpmsolver_config(const std::string& json_text, const std::
   if (c.solver_order < 1 || c.solver_order > 3) {
     throw ConfigError(source + ": 'solver_order' must be 1, 2 or 3, got " + std::to_string(c.solver_order));
   }
-  if (c.use_karras_sigmas.value_or(false) + c.use_exponential_sigmas.value_or(false) + c.use_beta_sigmas.value_or(false) > 1) {
-    throw ConfigError(source + ": only one of 'use_karras_sigmas', 'use_exponential_sigmas' and 'use_beta_sigmas' "
-                      "can be true");
-  }
+  detail::validate_sigma_kinds(c, source);
   const bool plus_plus = c.algorithm_type == DPMAlgorithm::DPMSolverPP || c.algorithm_type == DPMAlgorithm::SDEDPMSolverPP;
   if (!plus_plus && c.final_sigmas_type == FinalSigmasType::Zero) {
     throw ConfigError(source + ": 'final_sigmas_type' \"zero\" is not supported for 'algorithm_type' \"" +
@@ -133,9 +125,7 @@ std::string to_json(const DPMSolverConfig& c) {
   out["solver_type"] = to_string(c.solver_type);
   out["lower_order_final"] = c.lower_order_final;
   out["euler_at_final"] = c.euler_at_final;
-  out["use_karras_sigmas"] = detail::optional_json(c.use_karras_sigmas);
-  out["use_exponential_sigmas"] = detail::optional_json(c.use_exponential_sigmas);
-  out["use_beta_sigmas"] = detail::optional_json(c.use_beta_sigmas);
+  detail::write_sigma_kinds(out, c);
   out["use_lu_lambdas"] = c.use_lu_lambdas;
   out["use_flow_sigmas"] = c.use_flow_sigmas;
   out["flow_shift"] = c.flow_shift;

@@ -55,24 +55,14 @@ EulerConfig parse_euler_config(const std::string& json_text, const std::string& 
   r.read("rescale_betas_zero_snr", c.rescale_betas_zero_snr);
   if (!ancestral) {
     r.read_enum("interpolation_type", &parse_interpolation_type, c.interpolation_type);
-    for (auto [key, field] : {std::pair{"use_karras_sigmas", &c.use_karras_sigmas},
-                              std::pair{"use_exponential_sigmas", &c.use_exponential_sigmas},
-                              std::pair{"use_beta_sigmas", &c.use_beta_sigmas}}) {
-      if (const auto* v = r.find(key); v && v->is_null()) *field = std::nullopt;
-      r.read(key, *field);
-    }
+    detail::read_sigma_kinds(r, c);
     r.read("sigma_min", c.sigma_min);
     r.read("sigma_max", c.sigma_max);
     r.read_enum("timestep_type", &parse_timestep_type, c.timestep_type);
     r.read_enum("final_sigmas_type", &parse_final_sigmas_type, c.final_sigmas_type);
   }
   detail::validate_noise_schedule_keys(c, source);
-  const int sigma_kinds = c.use_karras_sigmas.value_or(false) + c.use_exponential_sigmas.value_or(false) +
-                          c.use_beta_sigmas.value_or(false);
-  if (sigma_kinds > 1) {
-    throw ConfigError(source + ": only one of 'use_karras_sigmas', 'use_exponential_sigmas' and 'use_beta_sigmas' "
-                      "can be true");
-  }
+  detail::validate_sigma_kinds(c, source);
   if (c.use_beta_sigmas.value_or(false)) {
     throw ConfigError(source + ": 'use_beta_sigmas' is not implemented by ortdiffusion yet; use "
                       "'use_karras_sigmas' or 'use_exponential_sigmas'");
@@ -100,9 +90,7 @@ std::string to_json(const EulerConfig& c, bool ancestral) {
   out["rescale_betas_zero_snr"] = c.rescale_betas_zero_snr;
   if (!ancestral) {
     out["interpolation_type"] = to_string(c.interpolation_type);
-    out["use_karras_sigmas"] = detail::optional_json(c.use_karras_sigmas);
-    out["use_exponential_sigmas"] = detail::optional_json(c.use_exponential_sigmas);
-    out["use_beta_sigmas"] = detail::optional_json(c.use_beta_sigmas);
+    detail::write_sigma_kinds(out, c);
     out["sigma_min"] = detail::optional_json(c.sigma_min);
     out["sigma_max"] = detail::optional_json(c.sigma_max);
     out["timestep_type"] = to_string(c.timestep_type);

@@ -31,21 +31,13 @@ HeunConfig parse_heun_config(const std::string& json_text, const std::string& so
   }
   detail::read_noise_schedule_keys(r, c, &parse_beta_schedule);
   r.read_enum("prediction_type", &parse_prediction_type, c.prediction_type);
-  for (auto [key, field] : {std::pair{"use_karras_sigmas", &c.use_karras_sigmas},
-                            std::pair{"use_exponential_sigmas", &c.use_exponential_sigmas},
-                            std::pair{"use_beta_sigmas", &c.use_beta_sigmas}}) {
-    if (const auto* v = r.find(key); v && v->is_null()) *field = std::nullopt;
-    r.read(key, *field);
-  }
+  detail::read_sigma_kinds(r, c);
   r.read("clip_sample", c.clip_sample);
   r.read("clip_sample_range", c.clip_sample_range);
   r.read_enum("timestep_spacing", &parse_timestep_spacing, c.timestep_spacing);
   r.read("steps_offset", c.steps_offset);
   detail::validate_noise_schedule_keys(c, source);
-  if (c.use_karras_sigmas.value_or(false) + c.use_exponential_sigmas.value_or(false) + c.use_beta_sigmas.value_or(false) > 1) {
-    throw ConfigError(source + ": only one of 'use_karras_sigmas', 'use_exponential_sigmas' and 'use_beta_sigmas' "
-                      "can be true");
-  }
+  detail::validate_sigma_kinds(c, source);
   if (c.use_beta_sigmas.value_or(false)) {
     throw ConfigError(source + ": 'use_beta_sigmas' is not implemented by ortdiffusion yet");
   }
@@ -58,9 +50,7 @@ std::string to_json(const HeunConfig& c) {
   nlohmann::json out = nlohmann::json::object();
   detail::write_noise_schedule_keys(out, c, static_cast<std::string (*)(BetaSchedule)>(&to_string));
   out["prediction_type"] = to_string(c.prediction_type);
-  out["use_karras_sigmas"] = detail::optional_json(c.use_karras_sigmas);
-  out["use_exponential_sigmas"] = detail::optional_json(c.use_exponential_sigmas);
-  out["use_beta_sigmas"] = detail::optional_json(c.use_beta_sigmas);
+  detail::write_sigma_kinds(out, c);
   out["clip_sample"] = c.clip_sample;
   out["clip_sample_range"] = c.clip_sample_range;
   out["timestep_spacing"] = to_string(c.timestep_spacing);

@@ -52,12 +52,7 @@ UniPCConfig parse_unipc_config(const std::string& json_text, const std::string& 
     throw ConfigError(source + ": 'solver_p' (another scheduler as the predictor) is not supported by ortdiffusion's "
                       "UniPCMultistepScheduler");
   }
-  for (auto [key, field] : {std::pair{"use_karras_sigmas", &c.use_karras_sigmas},
-                            std::pair{"use_exponential_sigmas", &c.use_exponential_sigmas},
-                            std::pair{"use_beta_sigmas", &c.use_beta_sigmas}}) {
-    if (const auto* v = r.find(key); v && v->is_null()) *field = std::nullopt;
-    r.read(key, *field);
-  }
+  detail::read_sigma_kinds(r, c);
   r.read("use_flow_sigmas", c.use_flow_sigmas);
   r.read("flow_shift", c.flow_shift);
   r.read_enum("timestep_spacing", &parse_timestep_spacing, c.timestep_spacing);
@@ -73,10 +68,7 @@ UniPCConfig parse_unipc_config(const std::string& json_text, const std::string& 
   if (c.solver_order < 1) {
     throw ConfigError(source + ": 'solver_order' must be at least 1, got " + std::to_string(c.solver_order));
   }
-  if (c.use_karras_sigmas.value_or(false) + c.use_exponential_sigmas.value_or(false) + c.use_beta_sigmas.value_or(false) > 1) {
-    throw ConfigError(source + ": only one of 'use_karras_sigmas', 'use_exponential_sigmas' and 'use_beta_sigmas' "
-                      "can be true");
-  }
+  detail::validate_sigma_kinds(c, source);
   const std::pair<bool, const char*> unsupported[] = {
       {c.use_beta_sigmas.value_or(false), "'use_beta_sigmas'"},
       {c.use_flow_sigmas, "'use_flow_sigmas' (flow-matching models)"},
@@ -104,9 +96,7 @@ std::string to_json(const UniPCConfig& c) {
   out["lower_order_final"] = c.lower_order_final;
   out["disable_corrector"] = c.disable_corrector;
   out["solver_p"] = nullptr;
-  out["use_karras_sigmas"] = detail::optional_json(c.use_karras_sigmas);
-  out["use_exponential_sigmas"] = detail::optional_json(c.use_exponential_sigmas);
-  out["use_beta_sigmas"] = detail::optional_json(c.use_beta_sigmas);
+  detail::write_sigma_kinds(out, c);
   out["use_flow_sigmas"] = c.use_flow_sigmas;
   out["flow_shift"] = c.flow_shift;
   out["timestep_spacing"] = to_string(c.timestep_spacing);

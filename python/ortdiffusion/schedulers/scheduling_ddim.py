@@ -14,9 +14,9 @@ import numpy as np
 
 from ortdiffusion import _native
 from ortdiffusion._arrays import timesteps_to_array, to_native
-from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
+from ortdiffusion.schedulers.native_scheduler import NativeScheduler
 from ortdiffusion.schedulers.outputs import diffusers_output
-from ortdiffusion.schedulers.step_inputs import noise_source, step_count, timestep_to_int, timesteps_on_device
+from ortdiffusion.schedulers.step_inputs import noise_source, step_count, timestep_to_int
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class DDIMSchedulerOutput(NamedTuple):
     pred_original_sample: Any
 
 
-class DDIMScheduler(SchedulerConfigMixin):
+class DDIMScheduler(NativeScheduler):
     """Denoising diffusion implicit models (Song et al. 2020) with diffusers' ``DDIMScheduler`` API.
 
     Keyword arguments are the ``scheduler_config.json`` keys of diffusers (``num_train_timesteps``,
@@ -58,34 +58,8 @@ class DDIMScheduler(SchedulerConfigMixin):
         self._after_init()
 
     def _after_init(self) -> None:
-        self._device: Any = None
+        super()._after_init()
         self._scratch: np.ndarray | None = None  # step_into's x_0 when the caller does not want it
-
-    @property
-    def timesteps(self) -> Any:
-        """Inference timesteps, descending: an int64 torch tensor when the caller runs torch (a ``device``
-        given to :meth:`set_timesteps`, or torch loaded in the process), else a numpy array."""
-        return timesteps_on_device(self._native.timesteps, self._device)
-
-    @property
-    def num_inference_steps(self) -> int | None:
-        """The step count of the last :meth:`set_timesteps` call, or None before it."""
-        return self._native.num_inference_steps
-
-    @property
-    def init_noise_sigma(self) -> float:
-        """Standard deviation of the initial noise (1.0 for DDIM)."""
-        return float(self._native.init_noise_sigma)
-
-    @property
-    def betas(self) -> np.ndarray:
-        """The float32 beta schedule (as diffusers' ``scheduler.betas``)."""
-        return self._native.betas
-
-    @property
-    def alphas_cumprod(self) -> np.ndarray:
-        """float32 cumulative products of (1 - beta) (as diffusers' ``scheduler.alphas_cumprod``)."""
-        return self._native.alphas_cumprod
 
     @property
     def final_alpha_cumprod(self) -> float:
@@ -178,15 +152,6 @@ class DDIMScheduler(SchedulerConfigMixin):
         self._native.step_into(
             model_output, timestep_to_int(timestep), sample, bool(use_clipped_model_output), prev_sample,
             pred_original_sample,
-        )
-
-    def add_noise(self, original_samples: Any, noise: Any, timesteps: Any) -> Any:
-        """Forward diffusion q(x_t | x_0) = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise, one
-        timestep per batch item (or one for all)."""
-        original_np, back = to_native(original_samples, "original_samples")
-        noise_np, _ = to_native(noise, "noise")
-        return back(
-            self._native.add_noise(original_np, noise_np.astype(original_np.dtype, copy=False), timesteps_to_array(timesteps))
         )
 
     def get_velocity(self, sample: Any, noise: Any, timesteps: Any) -> Any:

@@ -10,14 +10,14 @@ import numpy as np
 
 from ortdiffusion import _native
 from ortdiffusion._arrays import timesteps_to_array, to_native
-from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
+from ortdiffusion.schedulers.native_scheduler import NativeScheduler
 from ortdiffusion.schedulers.sigma_scheduler import SigmaSchedulerOutput
-from ortdiffusion.schedulers.step_inputs import noise_source, step_count, timestep_to_int, timesteps_on_device
+from ortdiffusion.schedulers.step_inputs import noise_source, step_count, timestep_to_int
 
 DDPMSchedulerOutput = SigmaSchedulerOutput
 
 
-class DDPMScheduler(SchedulerConfigMixin):
+class DDPMScheduler(NativeScheduler):
     """Denoising diffusion probabilistic models (Ho et al. 2020) with diffusers' ``DDPMScheduler`` API.
 
     Keyword arguments are diffusers' config keys with the same defaults (``variance_type`` "fixed_small",
@@ -28,41 +28,12 @@ class DDPMScheduler(SchedulerConfigMixin):
     # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package
     __module__ = "ortdiffusion"
 
-    order = 1
     _config_keys = tuple(_native.ddpm_config_keys())
     _native_class = _native.DDPMScheduler
 
     def __init__(self, **config: Any) -> None:
         self._init_config(config, "DDPMScheduler arguments")
         self._after_init()
-
-    def _after_init(self) -> None:
-        self._device: Any = None
-
-    @property
-    def timesteps(self) -> Any:
-        """Inference timesteps (int64, descending), numpy or torch as the caller runs."""
-        return timesteps_on_device(self._native.timesteps, self._device)
-
-    @property
-    def num_inference_steps(self) -> int | None:
-        """The step count of the last :meth:`set_timesteps` call, or None before it (or with custom ones)."""
-        return self._native.num_inference_steps
-
-    @property
-    def init_noise_sigma(self) -> float:
-        """Standard deviation of the initial noise (1.0)."""
-        return 1.0
-
-    @property
-    def betas(self) -> Any:
-        """The float32 beta schedule."""
-        return self._native.betas
-
-    @property
-    def alphas_cumprod(self) -> Any:
-        """float32 cumulative products of (1 - beta)."""
-        return self._native.alphas_cumprod
 
     def set_timesteps(self, num_inference_steps: int | None = None, device: Any = None, timesteps: Any = None) -> None:
         """The timesteps for ``num_inference_steps`` as diffusers spaces them, or the given descending ones."""
@@ -99,9 +70,3 @@ class DDPMScheduler(SchedulerConfigMixin):
         prev, x0 = back(prev), back(x0)
         return SigmaSchedulerOutput(prev, x0) if return_dict else (prev, x0)
 
-    def add_noise(self, original_samples: Any, noise: Any, timesteps: Any) -> Any:
-        """Forward diffusion q(x_t | x_0), one timestep per batch item (or one for all)."""
-        original_np, back = to_native(original_samples, "original_samples")
-        noise_np, _ = to_native(noise, "noise")
-        return back(self._native.add_noise(original_np, noise_np.astype(original_np.dtype, copy=False),
-                                           timesteps_to_array(timesteps)))

@@ -10,9 +10,9 @@ import numpy as np
 
 from ortdiffusion import _native
 from ortdiffusion._arrays import timesteps_to_array, to_native
-from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
+from ortdiffusion.schedulers.native_scheduler import NativeScheduler
 from ortdiffusion.schedulers.outputs import diffusers_output
-from ortdiffusion.schedulers.step_inputs import noise_source, step_count, timestep_to_int, timesteps_on_device
+from ortdiffusion.schedulers.step_inputs import noise_source, step_count, timestep_to_int
 
 
 @diffusers_output
@@ -24,7 +24,7 @@ class LCMSchedulerOutput(NamedTuple):
     denoised: Any
 
 
-class LCMScheduler(SchedulerConfigMixin):
+class LCMScheduler(NativeScheduler):
     """Latent consistency model scheduler with diffusers' ``LCMScheduler`` API.
 
     Keyword arguments are diffusers' config keys with the same defaults (``original_inference_steps`` 50,
@@ -34,26 +34,12 @@ class LCMScheduler(SchedulerConfigMixin):
     # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package
     __module__ = "ortdiffusion"
 
-    order = 1
     _config_keys = tuple(_native.lcm_config_keys())
     _native_class = _native.LCMScheduler
 
     def __init__(self, **config: Any) -> None:
         self._init_config(config, "LCMScheduler arguments")
         self._after_init()
-
-    def _after_init(self) -> None:
-        self._device: Any = None
-
-    @property
-    def timesteps(self) -> Any:
-        """Inference timesteps (int64, descending), numpy or torch as the caller runs."""
-        return timesteps_on_device(self._native.timesteps, self._device)
-
-    @property
-    def num_inference_steps(self) -> int | None:
-        """The step count of the last :meth:`set_timesteps` call, or None before it."""
-        return self._native.num_inference_steps
 
     @property
     def step_index(self) -> int | None:
@@ -68,21 +54,6 @@ class LCMScheduler(SchedulerConfigMixin):
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Start the loop at ``begin_index`` (diffusers' pipelines call this for img2img)."""
         self._native.set_begin_index(int(begin_index))
-
-    @property
-    def init_noise_sigma(self) -> float:
-        """Standard deviation of the initial noise (1.0)."""
-        return 1.0
-
-    @property
-    def betas(self) -> Any:
-        """The float32 beta schedule."""
-        return self._native.betas
-
-    @property
-    def alphas_cumprod(self) -> Any:
-        """float32 cumulative products of (1 - beta)."""
-        return self._native.alphas_cumprod
 
     def set_timesteps(
         self,
@@ -135,9 +106,3 @@ class LCMScheduler(SchedulerConfigMixin):
         prev, denoised = back(prev), back(denoised)
         return LCMSchedulerOutput(prev, denoised) if return_dict else (prev, denoised)
 
-    def add_noise(self, original_samples: Any, noise: Any, timesteps: Any) -> Any:
-        """Forward diffusion q(x_t | x_0), one timestep per batch item (or one for all)."""
-        original_np, back = to_native(original_samples, "original_samples")
-        noise_np, _ = to_native(noise, "noise")
-        return back(self._native.add_noise(original_np, noise_np.astype(original_np.dtype, copy=False),
-                                           timesteps_to_array(timesteps)))

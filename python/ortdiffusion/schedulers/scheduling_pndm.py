@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion import _native
-from ortdiffusion._arrays import timesteps_to_array, to_native
-from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
+from ortdiffusion._arrays import to_native
+from ortdiffusion.schedulers.native_scheduler import NativeScheduler
 from ortdiffusion.schedulers.outputs import SchedulerOutput
 from ortdiffusion.schedulers.step_inputs import step_count, timestep_to_int, timesteps_on_device
 
 
-class PNDMScheduler(SchedulerConfigMixin):
+class PNDMScheduler(NativeScheduler):
     """Pseudo numerical methods for diffusion models (Liu et al. 2022) with diffusers' ``PNDMScheduler``
     API.
 
@@ -42,7 +42,7 @@ class PNDMScheduler(SchedulerConfigMixin):
         self._after_init()
 
     def _after_init(self) -> None:
-        self._device: Any = None
+        super()._after_init()
         self._ets_shape: tuple | None = None
 
     # ---- state -------------------------------------------------------------------------------
@@ -64,11 +64,6 @@ class PNDMScheduler(SchedulerConfigMixin):
     def plms_timesteps(self) -> np.ndarray | None:
         """The linear multistep part of :attr:`timesteps`."""
         return None if self.num_inference_steps is None else self._native.plms_timesteps
-
-    @property
-    def num_inference_steps(self) -> int | None:
-        """The step count of the last :meth:`set_timesteps` call, or None before it."""
-        return self._native.num_inference_steps
 
     @property
     def counter(self) -> int:
@@ -93,21 +88,6 @@ class PNDMScheduler(SchedulerConfigMixin):
         dtype = arrays[0].dtype
         self._native.set_ets([np.ascontiguousarray(a, dtype=dtype) for a in arrays])
         self._ets_shape = arrays[0].shape
-
-    @property
-    def init_noise_sigma(self) -> float:
-        """Standard deviation of the initial noise (1.0)."""
-        return float(self._native.init_noise_sigma)
-
-    @property
-    def betas(self) -> np.ndarray:
-        """The float32 beta schedule (as diffusers' ``scheduler.betas``)."""
-        return self._native.betas
-
-    @property
-    def alphas_cumprod(self) -> np.ndarray:
-        """float32 cumulative products of (1 - beta) (as diffusers' ``scheduler.alphas_cumprod``)."""
-        return self._native.alphas_cumprod
 
     @property
     def final_alpha_cumprod(self) -> float:
@@ -156,11 +136,3 @@ class PNDMScheduler(SchedulerConfigMixin):
         ``prev_sample`` must be writeable and share no memory with the inputs."""
         self._native.step(model_output, timestep_to_int(timestep), sample, prev_sample, "step")
 
-    def add_noise(self, original_samples: Any, noise: Any, timesteps: Any) -> Any:
-        """Forward diffusion q(x_t | x_0) = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise, one
-        timestep per batch item (or one for all)."""
-        original_np, back = to_native(original_samples, "original_samples")
-        noise_np, _ = to_native(noise, "noise")
-        return back(
-            self._native.add_noise(original_np, noise_np.astype(original_np.dtype, copy=False), timesteps_to_array(timesteps))
-        )

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ortdiffusion._arrays import is_torch_tensor, to_native
-from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
+from ortdiffusion.schedulers.native_scheduler import NativeScheduler
 from ortdiffusion.schedulers.outputs import diffusers_output
 from ortdiffusion.schedulers.step_inputs import scalar_for_caller, step_count, timesteps_on_device
 
@@ -36,13 +36,8 @@ def float_timestep(timestep: Any) -> float:
     return float(timestep)
 
 
-class SigmaScheduler(SchedulerConfigMixin):
+class SigmaScheduler(NativeScheduler):
     """Shared facade of the sigma-based schedulers (use the concrete classes)."""
-
-    order = 1
-
-    def _after_init(self) -> None:
-        self._device: Any = None
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -55,11 +50,6 @@ class SigmaScheduler(SchedulerConfigMixin):
     def sigmas(self) -> Any:
         """The noise levels of the steps (float32), with the level after the last step appended."""
         return timesteps_on_device(self._native.sigmas, self._device)
-
-    @property
-    def num_inference_steps(self) -> int | None:
-        """The step count of the last :meth:`set_timesteps` call, or None before it."""
-        return self._native.num_inference_steps
 
     @property
     def step_index(self) -> int | None:
@@ -80,16 +70,6 @@ class SigmaScheduler(SchedulerConfigMixin):
         """Standard deviation of the initial noise: the largest sigma ("linspace"/"trailing" spacing) or
         sqrt(max sigma^2 + 1); a 0-d float32 tensor when torch is loaded (as diffusers), else a float."""
         return scalar_for_caller(float(self._native.init_noise_sigma))
-
-    @property
-    def betas(self) -> np.ndarray:
-        """The float32 beta schedule (as diffusers' ``scheduler.betas``)."""
-        return self._native.betas
-
-    @property
-    def alphas_cumprod(self) -> np.ndarray:
-        """float32 cumulative products of (1 - beta) (the last set to 2**-24 under rescale_betas_zero_snr)."""
-        return self._native.alphas_cumprod
 
     # ---- the scheduler protocol --------------------------------------------------------------
     def set_timesteps(self, num_inference_steps: int | None = None, device: Any = None, **kwargs: Any) -> None:
