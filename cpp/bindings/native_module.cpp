@@ -1,6 +1,7 @@
-// ortdiffusion._native: the one translation unit that includes Python headers. It exposes the C++ core
-// (DDIM scheduler, torch-compatible Generator) to the Python package, and maps the core's exception
-// hierarchy once to Python exceptions deriving from ValueError.
+// ortdiffusion._native: the module's entry point. With the bind_*.cpp files beside it (one per scheduler
+// family) it exposes the C++ core (schedulers, torch-compatible Generator, initializer reader, LoRA merge)
+// to the Python package, and maps the core's exception hierarchy once to Python exceptions deriving from
+// ValueError.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
