@@ -14,6 +14,8 @@ def assert_matches_oracle(
     the intermediate terms when they exceed the result (cancellation, clipping)."""
     ours = np.asarray(ours, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
+    if not torch_sqrt_reproduced():  # an ulp of torch's MKL sqrt in each coefficient (see torch_sqrt_reproduced)
+        rel = max(rel, NOT_REPRODUCED_REL)
     assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != {ref.shape}"
     finite = np.isfinite(ref)
     np.testing.assert_array_equal(np.isfinite(ours), finite, err_msg=f"{what}: non-finite pattern differs")
@@ -22,6 +24,35 @@ def assert_matches_oracle(
         scale = max(1.0, float(np.abs(ref[finite]).max()), magnitude)
         err = float(np.abs(ours[finite] - ref[finite]).max())
         assert err <= rel * scale, f"{what}: max abs error {err:.3g} > {rel:g} x {scale:.3g}"
+
+
+# Where torch's sqrt is not reproduced, each float32 coefficient of a step can be an ulp off torch's; through a
+# step's cancellations that reaches about 1e-5 of its terms with MKL's SSE kernel (MKL_CBWR=COMPATIBLE, an ulp
+# off IEEE on 17% of inputs), 1e-6 with its AVX2 kernel.
+NOT_REPRODUCED_REL = 3e-5
+
+
+def torch_sqrt_reproduced() -> bool:
+    """True where ortdiffusion reproduces torch's float32 sqrt bit for bit (MKL's AVX-512 kernel on Intel).
+    Elsewhere (AVX2 or AMD CPUs, MKL overrides) torch's MKL kernel and ortdiffusion's IEEE sqrt differ by an
+    ulp now and then, and the parity tests hold what those ulps become (module docstrings say how much)."""
+    from ortdiffusion import _native
+
+    return bool(_native.torch_sqrt_is_mkl_avx512())
+
+
+# Zero-terminal-SNR rescaling takes torch's sqrt of all 1000 alphas_cumprod and squares them back; where
+# torch's sqrt is not reproduced the rescaled schedule is several ulps off and the noise-prediction steps
+# (epsilon divided by a sigma_t near 0, a first sigma of 4096) amplify that past any tolerance that still
+# tells a wrong formula apart. The sigma-scheduler grids check zero-SNR configs where sqrt is reproduced
+# (exactly or to 1e-5) and skip them elsewhere; DDIM's own zero-SNR tests run everywhere.
+
+
+def ulps_apart(a: np.ndarray, b: np.ndarray) -> int:
+    """The largest distance between two float32 arrays in units in the last place (equal shapes)."""
+    a32 = np.ascontiguousarray(a, dtype=np.float32).view(np.int32).astype(np.int64)
+    b32 = np.ascontiguousarray(b, dtype=np.float32).view(np.int32).astype(np.int64)
+    return int(np.abs(a32 - b32).max(initial=0))
 
 
 @pytest.fixture(scope="session")
