@@ -58,6 +58,21 @@ inline py::array vector_to_array(const std::vector<T>& v) {
   return std::move(out);
 }
 
+// The prev_sample a step writes into: `out` when given (a C-contiguous writeable T array of the sample's
+// shape sharing no memory with the step's inputs: ArgumentError naming what is wrong), else a new array.
+template <typename T>
+inline py::array prev_sample_buffer(const py::object& out, const py::array& sample, const py::array& model_output) {
+  if (out.is_none()) return py::array_t<T>(shape_of(sample));
+  py::array prev = out.cast<py::array>();
+  data_of<T>(prev, "prev_sample");
+  require_same_shape(prev, "prev_sample", sample, "sample");
+  if (!prev.writeable()) throw od::ArgumentError("prev_sample must be a writeable array");
+  if (overlaps(prev, sample) || overlaps(prev, model_output)) {
+    throw od::ArgumentError("prev_sample shares memory with model_output or sample; pass a separate buffer");
+  }
+  return prev;
+}
+
 // add_noise of the alpha_bar-based schedulers (forward_process.hpp) on numpy arrays, float32 or float64 by
 // the first array's dtype.
 inline py::array add_noise_by_alphas(const std::vector<float>& alphas_cumprod, const py::array& original,

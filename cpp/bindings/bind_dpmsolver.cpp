@@ -40,14 +40,7 @@ void bind_dpmsolver(py::module_& m) {
             auto run = [&](auto tag) -> py::array {
               using T = decltype(tag);
               const od::Shape shape = shape_of(sample);
-              py::array prev = out.is_none() ? py::array(py::array_t<T>(shape)) : out.cast<py::array>();
-              if (!out.is_none()) {
-                data_of<T>(prev, "prev_sample");
-                require_same_shape(prev, "prev_sample", sample, "sample");
-                if (overlaps(prev, sample) || overlaps(prev, model_output)) {
-                  throw od::ArgumentError("prev_sample shares memory with model_output or sample; pass a separate buffer");
-                }
-              }
+              py::array prev = prev_sample_buffer<T>(out, sample, model_output);
               s.step<T>(data_of<T>(model_output, "model_output"), timestep, data_of<T>(sample, "sample"), shape,
                         noise_data, generator, static_cast<T*>(prev.mutable_data()));
               return prev;

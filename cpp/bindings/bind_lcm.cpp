@@ -8,6 +8,7 @@
 #include "array_helpers.hpp"
 #include "ortdiffusion/scheduling_lcm.hpp"
 #include "scheduler_bindings.hpp"
+#include "sigma_scheduler_binding.hpp"
 
 namespace ortdiffusion::bindings {
 
@@ -35,21 +36,12 @@ void bind_lcm(py::module_& m) {
           "step",
           [](od::LCMScheduler& s, const py::array& model_output, int64_t timestep, const py::array& sample,
              const py::object& noise, od::Generator* generator) -> py::tuple {
-            require_same_shape(model_output, "model_output", sample, "sample");
-            auto run = [&](auto tag) -> py::tuple {
+            auto run = [&](auto tag) {
               using T = decltype(tag);
-              const od::Shape shape = shape_of(sample);
-              const T* noise_data = nullptr;
-              py::array noise_array;
-              if (!noise.is_none()) {
-                noise_array = noise.cast<py::array>();
-                require_same_shape(noise_array, "noise", sample, "sample");
-                noise_data = data_of<T>(noise_array, "noise");
-              }
-              py::array_t<T> prev(shape), denoised(shape);
-              s.step<T>(data_of<T>(model_output, "model_output"), timestep, data_of<T>(sample, "sample"), shape,
-                        noise_data, generator, prev.mutable_data(), denoised.mutable_data());
-              return py::make_tuple(std::move(prev), std::move(denoised));
+              const T* noise_data = optional_noise<T>(noise, sample);
+              return run_step<T>(model_output, sample, [&](const T* mo, const T* x, const od::Shape& shape, T* prev, T* out) {
+                s.step<T>(mo, timestep, x, shape, noise_data, generator, prev, out);
+              });
             };
             if (sample.dtype().equal(py::dtype::of<double>())) return run(double{});
             return run(float{});

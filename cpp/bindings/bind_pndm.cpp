@@ -24,15 +24,7 @@ py::array step_typed(od::PNDMScheduler& s, const std::string& method, const py::
   const T* x = data_of<T>(sample, "sample");
   require_same_shape(model_output, "model_output", sample, "sample");
   const od::Shape shape = shape_of(sample);
-  py::array prev = out.is_none() ? py::array(py::array_t<T>(shape)) : out.cast<py::array>();
-  if (!out.is_none()) {
-    data_of<T>(prev, "prev_sample");
-    require_same_shape(prev, "prev_sample", sample, "sample");
-    if (!prev.writeable()) throw od::ArgumentError("prev_sample must be a writeable array");
-    if (overlaps(prev, sample) || overlaps(prev, model_output)) {
-      throw od::ArgumentError("prev_sample shares memory with model_output or sample; pass a separate buffer");
-    }
-  }
+  py::array prev = prev_sample_buffer<T>(out, sample, model_output);
   T* dst = static_cast<T*>(prev.mutable_data());
   if (method == "step") {
     s.step<T>(mo, timestep, x, shape, dst);

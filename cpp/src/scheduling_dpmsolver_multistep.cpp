@@ -14,6 +14,7 @@
 #include <string>
 #include <type_traits>
 
+#include "loop_history.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/thresholding.hpp"
@@ -99,25 +100,13 @@ void DPMSolverMultistepScheduler::finish_schedule(const std::vector<int64_t>& ti
 }
 
 template <typename T>
-DPMHistory<T>& DPMSolverMultistepScheduler::history(int64_t numel) {
-  if (history_dtype_bytes_ != 0 && history_dtype_bytes_ != static_cast<int>(sizeof(T))) {
-    throw ArgumentError("step(): this loop started with float" + std::to_string(8 * history_dtype_bytes_) +
-                        " tensors and got float" + std::to_string(8 * sizeof(T)) +
-                        "; keep one dtype per loop or call set_timesteps again");
+DPMHistory<T>& DPMSolverMultistepScheduler::history(const Shape& shape) {
+  DPMHistory<T>& h = detail::history_of<T>(history_f32_, history_f64_);
+  const bool first = h.numel < 0;
+  const int64_t n = detail::enter_loop_step<T>(history_dtype_bytes_, h.numel, shape, "step()");
+  if (first) {
+    for (auto& slot : h.outputs) slot.assign(static_cast<size_t>(n), T(0));
   }
-  history_dtype_bytes_ = static_cast<int>(sizeof(T));
-  DPMHistory<T>& h = [this]() -> DPMHistory<T>& {
-    if constexpr (std::is_same_v<T, float>) return history_f32_;
-    else return history_f64_;
-  }();
-  if (h.numel >= 0 && h.numel != numel) {
-    throw ArgumentError("step(): the sample has " + std::to_string(numel) + " elements but earlier steps of this loop had " +
-                        std::to_string(h.numel) + "; call set_timesteps to start a new loop");
-  }
-  if (h.numel < 0) {
-    for (auto& slot : h.outputs) slot.assign(static_cast<size_t>(numel), T(0));
-  }
-  h.numel = numel;
   return h;
 }
 
@@ -313,7 +302,7 @@ void DPMSolverMultistepScheduler::step(const T* model_output, double timestep, c
                                  (config_.euler_at_final || (config_.lower_order_final && count < 15) ||
                                   config_.final_sigmas_type == FinalSigmasType::Zero);
   const bool lower_order_second = index == count - 2 && config_.lower_order_final && count < 15;
-  DPMHistory<T>& h = history<T>(n);
+  DPMHistory<T>& h = history<T>(shape);
   // model_outputs[i] = model_outputs[i + 1]; model_outputs[-1] = converted (rotate the buffers)
   const int order_slots = static_cast<int>(config_.solver_order);
   std::rotate(h.outputs.begin(), h.outputs.begin() + 1, h.outputs.begin() + order_slots);

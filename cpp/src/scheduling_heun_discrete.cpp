@@ -116,7 +116,7 @@ void HeunDiscreteScheduler::step(const T* model_output, double timestep, const T
     throw ArgumentError("HeunDiscreteScheduler.step: the corrector got " + std::to_string(n) +
                         " elements but the predictor had " + std::to_string(first_sample_.size()));
   }
-  const int64_t index = stepper_.current_index(first ? timestep : timestep);
+  const int64_t index = stepper_.current_index(timestep);
   const std::vector<float>& sigmas = stepper_.sigmas();
   const float sigma = first ? sigmas[index] : sigmas[index - 1];
   const float sigma_next = first ? sigmas[index + 1] : sigmas[index];

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "ortdiffusion/errors.hpp"
+#include "loop_history.hpp"
 #include "ortdiffusion/forward_process.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
 
@@ -86,23 +87,8 @@ PNDMHistory<T>& PNDMScheduler::history(const Shape& shape, const char* what) {
   if (!num_inference_steps_) {
     throw ArgumentError(std::string("Number of inference steps is not set: call set_timesteps(n) before ") + what);
   }
-  if (history_dtype_bytes_ != 0 && history_dtype_bytes_ != static_cast<int>(sizeof(T))) {
-    throw ArgumentError(std::string(what) + ": this loop started with float" +
-                        std::to_string(8 * history_dtype_bytes_) + " tensors and got float" +
-                        std::to_string(8 * sizeof(T)) + "; keep one dtype per loop or call set_timesteps again");
-  }
-  history_dtype_bytes_ = static_cast<int>(sizeof(T));
-  PNDMHistory<T>& h = [this]() -> PNDMHistory<T>& {
-    if constexpr (std::is_same_v<T, float>) return history_f32_;
-    else return history_f64_;
-  }();
-  const int64_t n = shape_numel(shape);
-  if (h.numel >= 0 && h.numel != n) {
-    throw ArgumentError(std::string(what) + ": the sample has " + std::to_string(n) + " elements (shape " +
-                        shape_to_string(shape) + ") but earlier steps of this loop had " + std::to_string(h.numel) +
-                        "; call set_timesteps to start a new loop");
-  }
-  h.numel = n;
+  PNDMHistory<T>& h = detail::history_of<T>(history_f32_, history_f64_);
+  detail::enter_loop_step<T>(history_dtype_bytes_, h.numel, shape, what);
   return h;
 }
 

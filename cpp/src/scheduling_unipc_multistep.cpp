@@ -13,6 +13,7 @@
 #include <string>
 #include <type_traits>
 
+#include "loop_history.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/thresholding.hpp"
@@ -55,6 +56,17 @@ std::vector<float> solve_small(std::vector<float> a, std::vector<float> b, int n
   return b;
 }
 
+// torch.pow(x, k) for a small integer k as torch computes it on float32: 1, x, x * x, x * x * x, else powf.
+float integer_power(float x, int k) {
+  switch (k) {
+    case 0: return 1.0f;
+    case 1: return x;
+    case 2: return x * x;
+    case 3: return x * x * x;
+    default: return std::pow(x, static_cast<float>(k));
+  }
+}
+
 // The scalars shared by predictor and corrector: hh, h_phi_1, B(h), and R, b of `order` rows.
 struct UniCoefficients {
   float hh, h_phi_1, B_h;
@@ -74,13 +86,7 @@ UniCoefficients coefficients(float h, const std::vector<float>& rks_in, int orde
   const int k = static_cast<int>(c.rks.size());
   for (int i = 1; i <= order; ++i) {
     for (int j = 0; j < k; ++j) {
-      // torch.pow(rks, i - 1): 1, x, x * x, x * x * x (torch's small integer exponents)
-      float p = 1.0f;
-      if (i - 1 == 1) p = c.rks[j];
-      if (i - 1 == 2) p = c.rks[j] * c.rks[j];
-      if (i - 1 >= 3) p = std::pow(c.rks[j], static_cast<float>(i - 1));
-      if (i - 1 == 3) p = c.rks[j] * c.rks[j] * c.rks[j];
-      c.R.push_back(p);
+      c.R.push_back(integer_power(c.rks[j], i - 1));
     }
     c.b.push_back(h_phi_k * static_cast<float>(factorial_i) / c.B_h);
     factorial_i *= i + 1;
@@ -151,27 +157,15 @@ void UniPCMultistepScheduler::set_timesteps(int64_t n) {
 }
 
 template <typename T>
-UniPCHistory<T>& UniPCMultistepScheduler::history(int64_t numel) {
-  if (history_dtype_bytes_ != 0 && history_dtype_bytes_ != static_cast<int>(sizeof(T))) {
-    throw ArgumentError("step(): this loop started with float" + std::to_string(8 * history_dtype_bytes_) +
-                        " tensors and got float" + std::to_string(8 * sizeof(T)) +
-                        "; keep one dtype per loop or call set_timesteps again");
+UniPCHistory<T>& UniPCMultistepScheduler::history(const Shape& shape) {
+  UniPCHistory<T>& h = detail::history_of<T>(history_f32_, history_f64_);
+  const bool first = h.numel < 0;
+  const int64_t n = detail::enter_loop_step<T>(history_dtype_bytes_, h.numel, shape, "step()");
+  if (first) {
+    h.outputs.assign(static_cast<size_t>(config_.solver_order), std::vector<T>(static_cast<size_t>(n), T(0)));
+    h.last_sample.assign(static_cast<size_t>(n), T(0));
+    h.corrected.assign(static_cast<size_t>(n), T(0));
   }
-  history_dtype_bytes_ = static_cast<int>(sizeof(T));
-  UniPCHistory<T>& h = [this]() -> UniPCHistory<T>& {
-    if constexpr (std::is_same_v<T, float>) return history_f32_;
-    else return history_f64_;
-  }();
-  if (h.numel >= 0 && h.numel != numel) {
-    throw ArgumentError("step(): the sample has " + std::to_string(numel) + " elements but earlier steps of this loop had " +
-                        std::to_string(h.numel) + "; call set_timesteps to start a new loop");
-  }
-  if (h.numel < 0) {
-    h.outputs.assign(static_cast<size_t>(config_.solver_order), std::vector<T>(static_cast<size_t>(numel), T(0)));
-    h.last_sample.assign(static_cast<size_t>(numel), T(0));
-    h.corrected.assign(static_cast<size_t>(numel), T(0));
-  }
-  h.numel = numel;
   return h;
 }
 
@@ -250,9 +244,8 @@ void UniPCMultistepScheduler::predictor(const UniPCHistory<T>& h, const T* x, in
 }
 
 template <typename T>
-void UniPCMultistepScheduler::corrector(const UniPCHistory<T>& h, const T* model_t, const T* x, const T* x_t, int order,
-                                        int64_t n, T* out) const {
-  (void)x_t;
+void UniPCMultistepScheduler::corrector(const UniPCHistory<T>& h, const T* model_t, const T* x, int order, int64_t n,
+                                        T* out) const {
   const int64_t index = *stepper_.step_index();
   const std::vector<float>& sigmas = stepper_.sigmas();
   const VPCoefficients t = vp_coefficients(sigmas[index]);
@@ -301,7 +294,7 @@ void UniPCMultistepScheduler::step(const T* model_output, double timestep, const
     throw ArgumentError("Number of inference steps is not set: call set_timesteps(n) before step()");
   }
   const int64_t index = stepper_.current_index(timestep, /*missing_is_last=*/true);
-  UniPCHistory<T>& h = history<T>(n);
+  UniPCHistory<T>& h = history<T>(shape);
   const bool disabled = std::find(config_.disable_corrector.begin(), config_.disable_corrector.end(), index - 1) !=
                         config_.disable_corrector.end();
   const bool use_corrector = index > 0 && !disabled && h.has_last_sample;
@@ -310,7 +303,7 @@ void UniPCMultistepScheduler::step(const T* model_output, double timestep, const
   convert_model_output(model_output, sample, shape, stepper_.sigmas()[index], converted.data());
   const T* x = sample;
   if (use_corrector) {
-    corrector<T>(h, converted.data(), h.last_sample.data(), sample, static_cast<int>(this_order_), n, h.corrected.data());
+    corrector<T>(h, converted.data(), h.last_sample.data(), static_cast<int>(this_order_), n, h.corrected.data());
     x = h.corrected.data();
   }
   const int order_slots = static_cast<int>(config_.solver_order);

@@ -53,7 +53,7 @@ class DPMSolverMultistepScheduler {
   void finish_schedule(const std::vector<int64_t>& timesteps, std::vector<double> sigmas);
   int64_t step_index_for(double timestep);
   template <typename T>
-  DPMHistory<T>& history(int64_t numel);
+  DPMHistory<T>& history(const Shape& shape);
   // diffusers' convert_model_output: x_0 (dpmsolver++) or epsilon (dpmsolver) prediction.
   template <typename T>
   void convert_model_output(const T* model_output, const T* sample, const Shape& shape, float sigma, T* out) const;

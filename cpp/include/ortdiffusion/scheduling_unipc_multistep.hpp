@@ -48,15 +48,14 @@ class UniPCMultistepScheduler {
 
  private:
   template <typename T>
-  UniPCHistory<T>& history(int64_t numel);
+  UniPCHistory<T>& history(const Shape& shape);
   template <typename T>
   void convert_model_output(const T* model_output, const T* sample, const Shape& shape, float sigma, T* out) const;
-  // UniP (predictor) from `x` at step_index; UniC (corrector) of `x_t` given the previous sample.
+  // UniP (predictor) from `x` at step_index; UniC (corrector) from the previous sample `x` and this step's output.
   template <typename T>
   void predictor(const UniPCHistory<T>& h, const T* x, int order, int64_t n, T* out) const;
   template <typename T>
-  void corrector(const UniPCHistory<T>& h, const T* model_t, const T* x, const T* x_t, int order, int64_t n,
-                 T* out) const;
+  void corrector(const UniPCHistory<T>& h, const T* model_t, const T* x, int order, int64_t n, T* out) const;
 
   UniPCConfig config_;
   std::vector<float> betas_;

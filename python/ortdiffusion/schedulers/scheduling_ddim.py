@@ -120,7 +120,7 @@ class DDIMScheduler(NativeScheduler):
                 noise_np, _ = to_native(variance_noise, "variance_noise")
                 noise_np = noise_np.astype(model_np.dtype, copy=False)
             else:
-                native_generator, noise_np = noise_source(generator, model_output, model_np)
+                native_generator, noise_np = noise_source(generator, model_output, model_np.shape, model_np.dtype)
         prev, pred_original = self._native.step(
             model_np, t, sample_np, float(eta), bool(use_clipped_model_output), noise_np, native_generator
         )

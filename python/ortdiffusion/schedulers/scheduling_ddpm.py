@@ -65,7 +65,7 @@ class DDPMScheduler(NativeScheduler):
             sample_np = sample_np.astype(model_np.dtype)
         native_generator = noise = None
         if t > 0:
-            native_generator, noise = noise_source(generator, model_output, model_np)
+            native_generator, noise = noise_source(generator, model_output, model_np.shape, model_np.dtype)
         prev, x0 = self._native.step(model_np, t, sample_np, noise, native_generator)
         prev, x0 = back(prev), back(x0)
         return SigmaSchedulerOutput(prev, x0) if return_dict else (prev, x0)

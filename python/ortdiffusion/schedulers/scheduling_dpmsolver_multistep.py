@@ -96,7 +96,7 @@ class DPMSolverMultistepScheduler(SigmaScheduler):
             if variance_noise is not None:
                 noise = np.ascontiguousarray(to_native(variance_noise, "variance_noise")[0], dtype=np.float32)
             else:  # float32 noise whatever the model's dtype (diffusers' randn_tensor(dtype=torch.float32))
-                native_generator, noise = noise_source(generator, model_output, np.empty(model_np.shape, np.float32))
+                native_generator, noise = noise_source(generator, model_output, model_np.shape, np.float32)
         prev = back(self._native.step(model_np, t, sample_np, noise, native_generator))
         return SchedulerOutput(prev) if return_dict else (prev,)
 

@@ -39,7 +39,7 @@ class EulerAncestralDiscreteScheduler(SigmaScheduler):
         draws the noise as diffusers does; without one, fresh noise (as diffusers). Returns
         :class:`SigmaSchedulerOutput` or ``(prev_sample, pred_original_sample)``."""
         model_np, sample_np, t, back = self._prepare_step(model_output, timestep, sample)
-        native_generator, noise = noise_source(generator, model_output, model_np)
+        native_generator, noise = noise_source(generator, model_output, model_np.shape, model_np.dtype)
         prev, x0 = self._native.step(model_np, t, sample_np, noise, native_generator)
         prev, x0 = back(prev), back(x0)
         return SigmaSchedulerOutput(prev, x0) if return_dict else (prev, x0)

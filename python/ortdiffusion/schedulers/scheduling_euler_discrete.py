@@ -71,7 +71,7 @@ class EulerDiscreteScheduler(SigmaScheduler):
         model_np, sample_np, t, back = self._prepare_step(model_output, timestep, sample)
         native_generator = noise = None
         if s_churn > 0:
-            native_generator, noise = noise_source(generator, model_output, model_np)
+            native_generator, noise = noise_source(generator, model_output, model_np.shape, model_np.dtype)
         prev, x0 = self._native.step(model_np, t, sample_np, float(s_churn), float(s_tmin), float(s_tmax),
                                      float(s_noise), noise, native_generator)
         prev, x0 = back(prev), back(x0)

@@ -101,7 +101,7 @@ class LCMScheduler(NativeScheduler):
         sample_np, _ = to_native(sample, "sample")
         if sample_np.dtype != model_np.dtype:
             sample_np = sample_np.astype(model_np.dtype)
-        native_generator, noise = noise_source(generator, model_output, model_np)
+        native_generator, noise = noise_source(generator, model_output, model_np.shape, model_np.dtype)
         prev, denoised = self._native.step(model_np, t, sample_np, noise, native_generator)
         prev, denoised = back(prev), back(denoised)
         return LCMSchedulerOutput(prev, denoised) if return_dict else (prev, denoised)

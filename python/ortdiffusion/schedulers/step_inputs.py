@@ -55,12 +55,13 @@ def scalar_for_caller(value: float) -> Any:
     return torch.tensor(value, dtype=torch.float32)
 
 
-def noise_source(generator: Any, model_output: Any, model_np: np.ndarray) -> tuple:
-    """Where a step's random noise comes from: (native Generator, None) or (None, pre-drawn noise array).
+def noise_source(generator: Any, model_output: Any, shape: tuple, dtype: np.dtype) -> tuple:
+    """Where a step's random noise of ``shape`` and ``dtype`` comes from: (native Generator, None) or (None,
+    pre-drawn noise array).
 
-    A torch.Generator (or no generator with torch inputs) draws with torch.randn in the model output's
-    dtype, as diffusers' randn_tensor does; no generator with numpy inputs draws from a freshly seeded
-    Generator (fresh noise, as diffusers without a generator)."""
+    A torch.Generator (or no generator with torch inputs) draws with torch.randn in that dtype, as diffusers'
+    randn_tensor does; no generator with numpy inputs draws from a freshly seeded Generator (fresh noise, as
+    diffusers without a generator)."""
     if isinstance(generator, _native.Generator):
         return generator, None
     if generator is not None or is_torch_tensor(model_output):
@@ -70,7 +71,7 @@ def noise_source(generator: Any, model_output: Any, model_np: np.ndarray) -> tup
             )
         import torch
 
-        dtype = torch.float64 if model_np.dtype == np.float64 else torch.float32
-        noise = torch.randn(tuple(model_np.shape), generator=generator, dtype=dtype)
+        torch_dtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
+        noise = torch.randn(tuple(shape), generator=generator, dtype=torch_dtype)
         return None, noise.numpy()
     return _native.Generator(int.from_bytes(os.urandom(8), "little")), None
