@@ -20,6 +20,7 @@ VARIANTS = {
     "plain": {},
     "karras": {"use_karras_sigmas": True},
     "exponential": {"use_exponential_sigmas": True},
+    "beta": {"use_beta_sigmas": True},
     "sigma_min-final": {"final_sigmas_type": "sigma_min"},
     "leading": {"timestep_spacing": "leading", "steps_offset": 1},
     "trailing": {"timestep_spacing": "trailing"},
@@ -38,6 +39,11 @@ SHAPE = (2, 4, 6, 5)
 # zero-SNR), and sigmas to 2 ulps. A wrong formula is off by far more.
 EXACT = torch_sqrt_reproduced()
 REL = 1e-6 if EXACT else 1e-3
+# torch's float32 exp is MKL's vmsExp, which is not correctly rounded (it differs from glibc's expf on about
+# 1% of inputs); ortdiffusion uses std::exp. Beta sigmas put the first steps close together (h about 0.012 at
+# 20 steps), where the third-order divided differences (1 / r0, 1 / (r0 + r1)) amplify one ulp of exp(-h):
+# measured 4.6e-6 of a step's terms (one step of 20, the others bit-exact). Held to 2e-5 there.
+BETA_REL = 2e-5
 
 
 def _loop(torch, config, n, seed=0):
@@ -62,6 +68,8 @@ def _loop(torch, config, n, seed=0):
         x = ref.step(model_output, t, x, generator=g).prev_sample
         magnitude = float(x.abs().max()) + float(model_output.abs().max()) * 10
         rel = REL if EXACT or not config.get("rescale_betas_zero_snr") else 1e-2
+        if config.get("use_beta_sigmas"):
+            rel = max(rel, BETA_REL)
         assert_matches_oracle(got, x.numpy(), rel, f"{what} step {i}", magnitude)
     assert ours.lower_order_nums == ref.lower_order_nums
 
@@ -78,7 +86,7 @@ def test_loops_match_diffusers_over_grid(torch, algorithm, variant):
                   "solver_type": solver_type, "prediction_type": prediction_type}
         if algorithm in ("dpmsolver", "sde-dpmsolver"):
             config.setdefault("final_sigmas_type", "sigma_min")  # "zero" is refused for them, as in diffusers
-        if schedule == "squaredcos_cap_v2" and variant in ("karras", "exponential"):
+        if schedule == "squaredcos_cap_v2" and variant in ("karras", "exponential", "beta"):
             continue  # repeated timesteps: diffusers fails with an IndexError (test_repeated_timesteps_...)
         for n in STEP_COUNTS if schedule == "scaled_linear" else [3, 10]:
             _loop(torch, config, n)

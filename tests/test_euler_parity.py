@@ -33,6 +33,7 @@ VARIANTS = {
     "karras": {"use_karras_sigmas": True},
     "karras-range": {"use_karras_sigmas": True, "sigma_min": 0.1, "sigma_max": 10.0},
     "exponential": {"use_exponential_sigmas": True},
+    "beta": {"use_beta_sigmas": True},
     "log_linear": {"interpolation_type": "log_linear"},
     "sigma_min-final": {"final_sigmas_type": "sigma_min"},
     "zero-snr": {"rescale_betas_zero_snr": True},
@@ -198,8 +199,8 @@ def test_bad_input_raises_clear_errors():
         ours.step(x, ours.timesteps[-1], x)
     with pytest.raises(ConfigError, match="only one of 'use_karras_sigmas', 'use_exponential_sigmas'"):
         EulerDiscreteScheduler(use_karras_sigmas=True, use_exponential_sigmas=True)
-    with pytest.raises(ConfigError, match="'use_beta_sigmas' is not implemented"):
-        EulerDiscreteScheduler(use_beta_sigmas=True)
+    with pytest.raises(ConfigError, match="only one of 'use_karras_sigmas', 'use_exponential_sigmas' and 'use_beta_sigmas'"):
+        EulerDiscreteScheduler(use_exponential_sigmas=True, use_beta_sigmas=True)
     with pytest.raises(ConfigError, match="interpolation_type 'cubic' is not supported"):
         EulerDiscreteScheduler(interpolation_type="cubic")
     with pytest.raises(ConfigError, match="'sigma_min' must be a number or null"):

@@ -20,6 +20,7 @@ VARIANTS = {
     "cosine": {"beta_schedule": "squaredcos_cap_v2"},
     "karras": {"use_karras_sigmas": True},
     "exponential": {"use_exponential_sigmas": True},
+    "beta": {"use_beta_sigmas": True},
     "clip": {"clip_sample": True, "clip_sample_range": 2.0},
     "offset": {"timestep_spacing": "leading", "steps_offset": 1},
 }

@@ -20,6 +20,7 @@ VARIANTS = {
     "karras": {"use_karras_sigmas": True},
     "karras-range": {"use_karras_sigmas": True, "sigma_min": 0.05, "sigma_max": 8.0},
     "exponential": {"use_exponential_sigmas": True},
+    "beta": {"use_beta_sigmas": True},
     "sigma_min-final": {"final_sigmas_type": "sigma_min"},
     "leading": {"timestep_spacing": "leading", "steps_offset": 1},
     "trailing": {"timestep_spacing": "trailing"},

@@ -14,6 +14,7 @@
 
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/noise_schedule.hpp"
+#include "ortdiffusion/sigma_schedule.hpp"
 
 namespace ortdiffusion::detail {
 
@@ -164,6 +165,15 @@ void validate_sigma_kinds(const Config& c, const std::string& source) {
     throw ConfigError(source + ": only one of 'use_karras_sigmas', 'use_exponential_sigmas' and 'use_beta_sigmas' "
                       "can be true");
   }
+}
+
+// The sigma schedule those switches select.
+template <typename Config>
+SigmaKind sigma_kind(const Config& c) {
+  if (c.use_karras_sigmas.value_or(false)) return SigmaKind::Karras;
+  if (c.use_exponential_sigmas.value_or(false)) return SigmaKind::Exponential;
+  if (c.use_beta_sigmas.value_or(false)) return SigmaKind::Beta;
+  return SigmaKind::Plain;
 }
 
 template <typename Config>

@@ -63,10 +63,6 @@ EulerConfig parse_euler_config(const std::string& json_text, const std::string& 
   }
   detail::validate_noise_schedule_keys(c, source);
   detail::validate_sigma_kinds(c, source);
-  if (c.use_beta_sigmas.value_or(false)) {
-    throw ConfigError(source + ": 'use_beta_sigmas' is not implemented by ortdiffusion yet; use "
-                      "'use_karras_sigmas' or 'use_exponential_sigmas'");
-  }
   if (ancestral && c.prediction_type == PredictionType::Sample) {
     throw ConfigError(source + ": 'prediction_type' \"sample\" is not supported by EulerAncestralDiscreteScheduler; "
                       "expected 'epsilon' or 'v_prediction'");

@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "loop_history.hpp"
+#include "config_reader.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/thresholding.hpp"
@@ -53,11 +54,11 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t n) {
       solver_timesteps(config_.timestep_spacing, last_timestep, T, n, config_.steps_offset);
   std::vector<double> sigmas;
   const bool karras = config_.use_karras_sigmas.value_or(false);
-  const bool exponential = config_.use_exponential_sigmas.value_or(false);
+  const bool exponential = config_.use_exponential_sigmas.value_or(false) || config_.use_beta_sigmas.value_or(false);  // beta sigmas' timesteps as exponential's
   if (karras || exponential) {
     // sigma range of the whole training schedule (np.flip(sigmas): in_sigmas[-1] is the smallest)
     const double sigma_min = train_sigmas_.front(), sigma_max = train_sigmas_.back();
-    sigmas = karras ? karras_sigmas(sigma_min, sigma_max, n) : exponential_sigmas(sigma_min, sigma_max, n);
+    sigmas = converted_sigmas(detail::sigma_kind(config_), sigma_min, sigma_max, n);
     timesteps.clear();
     for (double s : sigmas) {
       double t = sigma_to_t(s, log_sigmas_);

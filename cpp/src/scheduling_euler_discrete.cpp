@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "config_reader.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
@@ -62,12 +63,12 @@ void EulerDiscreteScheduler::schedule_from_timesteps(std::vector<float> timestep
     for (float v : logs) sigmas.push_back(std::exp(v));
   }
   const bool karras = config_.use_karras_sigmas.value_or(false);
-  const bool exponential = config_.use_exponential_sigmas.value_or(false);
+  const bool exponential = config_.use_exponential_sigmas.value_or(false) || config_.use_beta_sigmas.value_or(false);  // beta sigmas' timesteps as exponential's
   std::vector<double> fractional;  // timesteps of Karras / exponential sigmas, float64 until the end
   if (karras || exponential) {
     const double sigma_min = config_.sigma_min.value_or(sigmas.back());
     const double sigma_max = config_.sigma_max.value_or(sigmas.front());
-    sigmas = karras ? karras_sigmas(sigma_min, sigma_max, n) : exponential_sigmas(sigma_min, sigma_max, n);
+    sigmas = converted_sigmas(detail::sigma_kind(config_), sigma_min, sigma_max, n);
     for (double s : sigmas) fractional.push_back(sigma_to_t(s, log_sigmas_));
   }
   // final sigma: sigma at timestep 0, or zero

@@ -38,9 +38,6 @@ HeunConfig parse_heun_config(const std::string& json_text, const std::string& so
   r.read("steps_offset", c.steps_offset);
   detail::validate_noise_schedule_keys(c, source);
   detail::validate_sigma_kinds(c, source);
-  if (c.use_beta_sigmas.value_or(false)) {
-    throw ConfigError(source + ": 'use_beta_sigmas' is not implemented by ortdiffusion yet");
-  }
   return c;
 }
 
@@ -83,10 +80,10 @@ void HeunDiscreteScheduler::set_timesteps_from(const std::vector<float>& timeste
 void HeunDiscreteScheduler::schedule(std::vector<float> timesteps, int64_t n) {
   std::vector<double> sigmas = interp_by_index(timesteps, train_sigmas_);
   const bool karras = config_.use_karras_sigmas.value_or(false);
-  const bool exponential = config_.use_exponential_sigmas.value_or(false);
+  const bool exponential = config_.use_exponential_sigmas.value_or(false) || config_.use_beta_sigmas.value_or(false);  // beta sigmas' timesteps as exponential's
   if (karras || exponential) {
     const double sigma_min = sigmas.back(), sigma_max = sigmas.front();
-    sigmas = karras ? karras_sigmas(sigma_min, sigma_max, n) : exponential_sigmas(sigma_min, sigma_max, n);
+    sigmas = converted_sigmas(detail::sigma_kind(config_), sigma_min, sigma_max, n);
     timesteps.clear();
     for (double s : sigmas) timesteps.push_back(static_cast<float>(sigma_to_t(s, log_sigmas_)));
   }

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "loop_history.hpp"
+#include "config_reader.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/thresholding.hpp"
@@ -124,13 +125,13 @@ void UniPCMultistepScheduler::set_timesteps(int64_t n) {
   const int64_t T = config_.num_train_timesteps;
   std::vector<int64_t> timesteps = solver_timesteps(config_.timestep_spacing, T, T, n, config_.steps_offset);
   const bool karras = config_.use_karras_sigmas.value_or(false);
-  const bool exponential = config_.use_exponential_sigmas.value_or(false);
+  const bool exponential = config_.use_exponential_sigmas.value_or(false) || config_.use_beta_sigmas.value_or(false);  // beta sigmas' timesteps as exponential's
   std::vector<float> sigmas_f32;
   if (karras || exponential) {
     const double sigma_min = config_.sigma_min.value_or(train_sigmas_.front());
     const double sigma_max = config_.sigma_max.value_or(train_sigmas_.back());
     const std::vector<double> sigmas =
-        karras ? karras_sigmas(sigma_min, sigma_max, n) : exponential_sigmas(sigma_min, sigma_max, n);
+        converted_sigmas(detail::sigma_kind(config_), sigma_min, sigma_max, n);
     timesteps.clear();
     for (double s : sigmas) {
       const double t = sigma_to_t(s, log_sigmas_);

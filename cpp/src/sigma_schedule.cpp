@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/incomplete_beta.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
@@ -91,6 +92,26 @@ std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, int64
   std::vector<double> out = numpy_linspace(std::log(sigma_max), std::log(sigma_min), n);
   for (double& v : out) v = std::exp(v);
   return out;
+}
+
+std::vector<double> beta_sigmas(double sigma_min, double sigma_max, int64_t n, double alpha, double beta) {
+  std::vector<double> out = numpy_linspace(0.0, 1.0, n);
+  for (double& v : out) v = sigma_min + inverse_regularized_incomplete_beta(alpha, beta, 1.0 - v) * (sigma_max - sigma_min);
+  return out;
+}
+
+std::vector<double> converted_sigmas(SigmaKind kind, double sigma_min, double sigma_max, int64_t n) {
+  switch (kind) {
+    case SigmaKind::Karras:
+      return karras_sigmas(sigma_min, sigma_max, n);
+    case SigmaKind::Exponential:
+      return exponential_sigmas(sigma_min, sigma_max, n);
+    case SigmaKind::Beta:
+      return beta_sigmas(sigma_min, sigma_max, n);
+    case SigmaKind::Plain:
+      break;
+  }
+  throw ArgumentError("converted_sigmas: no conversion for the plain sigma schedule");
 }
 
 VPCoefficients vp_coefficients(float sigma) {

@@ -70,7 +70,6 @@ UniPCConfig parse_unipc_config(const std::string& json_text, const std::string& 
   }
   detail::validate_sigma_kinds(c, source);
   const std::pair<bool, const char*> unsupported[] = {
-      {c.use_beta_sigmas.value_or(false), "'use_beta_sigmas'"},
       {c.use_flow_sigmas, "'use_flow_sigmas' (flow-matching models)"},
       {c.use_dynamic_shifting, "'use_dynamic_shifting' (flow-matching models)"},
       {c.shift_terminal.has_value(), "'shift_terminal' (flow-matching models)"},

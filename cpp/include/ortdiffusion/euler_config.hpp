@@ -50,7 +50,7 @@ struct EulerConfig {
 
 // Parses a JSON object as diffusers' from_config does (missing keys take their defaults, unknown keys are
 // ignored); the ancestral schema reads its own keys only. Wrong types or values raise ConfigError naming
-// `source` and the key. use_beta_sigmas is refused (not implemented yet); prediction_type "sample" is
+// `source` and the key. prediction_type "sample" is
 // refused for the ancestral scheduler (diffusers raises NotImplementedError at its first step).
 EulerConfig parse_euler_config(const std::string& json_text, const std::string& source, bool ancestral);
 EulerConfig load_euler_config(const std::string& path, bool ancestral);

@@ -34,7 +34,7 @@ struct HeunConfig {
   static const std::vector<std::string>& keys();
 };
 
-// ConfigError for wrong types, more than one sigma kind, and beta sigmas or the "exp" beta schedule (not
+// ConfigError for wrong types, more than one sigma kind, and the "exp" beta schedule (not
 // implemented yet).
 HeunConfig parse_heun_config(const std::string& json_text, const std::string& source = "config");
 HeunConfig load_heun_config(const std::string& path);

@@ -48,6 +48,16 @@ struct VPCoefficients {
 };
 VPCoefficients vp_coefficients(float sigma);
 
+// diffusers' _convert_to_beta ("Beta Sampling is All You Need", Lee et al. 2024): sigma_min + ppf(1 - r)
+// (sigma_max - sigma_min) over r = np.linspace(0, 1, n), ppf the quantile of Beta(alpha, beta)
+// (scipy.stats.beta.ppf there, incomplete_beta.hpp here).
+std::vector<double> beta_sigmas(double sigma_min, double sigma_max, int64_t n, double alpha = 0.6, double beta = 0.6);
+
+// Which step schedule a sigma scheduler's config asks for (use_karras_sigmas, use_exponential_sigmas,
+// use_beta_sigmas), and the sigmas of that schedule between sigma_min and sigma_max (Plain: none).
+enum class SigmaKind { Plain, Karras, Exponential, Beta };
+std::vector<double> converted_sigmas(SigmaKind kind, double sigma_min, double sigma_max, int64_t n);
+
 // np.log of a float32 array, element by element in float32.
 std::vector<float> log_f32(const std::vector<float>& values);
 

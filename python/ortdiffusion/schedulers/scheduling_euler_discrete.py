@@ -19,8 +19,8 @@ class EulerDiscreteScheduler(SigmaScheduler):
 
     Keyword arguments are diffusers' config keys with the same defaults (``num_train_timesteps``,
     ``beta_start``, ``beta_end``, ``beta_schedule``, ``trained_betas``, ``prediction_type``,
-    ``interpolation_type``, ``use_karras_sigmas``, ``use_exponential_sigmas``, ``use_beta_sigmas`` (not
-    implemented yet: refused), ``sigma_min``, ``sigma_max``, ``timestep_spacing``, ``timestep_type``,
+    ``interpolation_type``, ``use_karras_sigmas``, ``use_exponential_sigmas``, ``use_beta_sigmas``,
+    ``sigma_min``, ``sigma_max``, ``timestep_spacing``, ``timestep_type``,
     ``steps_offset``, ``rescale_betas_zero_snr``, ``final_sigmas_type``)."""
 
     # the public name: diffusers records ["ortdiffusion", "<class>"] in model_index.json and finds the class
