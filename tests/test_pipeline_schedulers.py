@@ -108,7 +108,7 @@ def test_a_diffusers_scheduler_becomes_the_native_one_and_others_are_refused(zoo
     pipe.scheduler = diffusers.PNDMScheduler.from_config(SD15_PNDM)
     assert type(pipe.scheduler) is od.PNDMScheduler and pipe.scheduler.config.steps_offset == 1
     with pytest.raises(TypeError, match="must be an ortdiffusion scheduler \\(DDIMScheduler, PNDMScheduler"):
-        pipe.scheduler = diffusers.KDPM2DiscreteScheduler()
+        pipe.scheduler = diffusers.DEISMultistepScheduler()
     with pytest.raises(TypeError, match="got builtins.str"):
         pipe.scheduler = "PNDM"
 
@@ -145,9 +145,12 @@ SD15_UNIPC = {**SD15_PNDM, "_class_name": "UniPCMultistepScheduler"}
 SD15_LCM = {**SD15_PNDM, "_class_name": "LCMScheduler"}
 SD15_HEUN = {**SD15_PNDM, "_class_name": "HeunDiscreteScheduler"}
 SD15_DDPM = {**SD15_PNDM, "_class_name": "DDPMScheduler"}
+SD15_KDPM2 = {**SD15_PNDM, "_class_name": "KDPM2DiscreteScheduler"}
+SD15_KDPM2_A_KARRAS = {**SD15_PNDM, "_class_name": "KDPM2AncestralDiscreteScheduler", "use_karras_sigmas": True}
 SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A,
                  "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS,
-                 "unipc": SD15_UNIPC, "lcm": SD15_LCM, "heun": SD15_HEUN, "ddpm": SD15_DDPM}
+                 "unipc": SD15_UNIPC, "lcm": SD15_LCM, "heun": SD15_HEUN, "ddpm": SD15_DDPM,
+                 "kdpm2": SD15_KDPM2, "kdpm2-a-karras": SD15_KDPM2_A_KARRAS}
 
 
 def _ours_with(cls_name: str, folder, config: dict):
@@ -164,7 +167,8 @@ def test_text2img_with_sigma_schedulers_matches_diffusers(zoo, torch, name):
     _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32)
 
 
-@pytest.mark.parametrize("name", ["euler", "euler-a", "dpm++2m-karras", "dpm++2m-sde-karras", "unipc", "lcm", "heun"])
+@pytest.mark.parametrize("name", ["euler", "euler-a", "dpm++2m-karras", "dpm++2m-sde-karras", "unipc", "lcm", "heun",
+                                  "kdpm2-a-karras"])
 def test_img2img_and_inpaint_with_sigma_schedulers_match_diffusers(zoo, torch, name):
     config = SIGMA_CONFIGS[name]
     ref = _diffusers_pipe("StableDiffusionImg2ImgPipeline", zoo.diffusers("base"), config)

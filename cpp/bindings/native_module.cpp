@@ -486,4 +486,5 @@ continue the same stream as successive torch calls on one generator do.
   bind_lcm(m);
   bind_heun(m);
   bind_ddpm(m);
+  bind_kdpm2(m);
 }

@@ -26,4 +26,7 @@ void bind_heun(pybind11::module_& m);
 // ortdiffusion._native.DDPMScheduler (bind_ddpm.cpp).
 void bind_ddpm(pybind11::module_& m);
 
+// ortdiffusion._native.KDPM2DiscreteScheduler and KDPM2AncestralDiscreteScheduler (bind_kdpm2.cpp).
+void bind_kdpm2(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

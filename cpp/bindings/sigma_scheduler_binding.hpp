@@ -7,8 +7,11 @@
 #include <pybind11/stl.h>
 
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "array_helpers.hpp"
+#include "ortdiffusion/sigma_stepper.hpp"
 
 namespace ortdiffusion::bindings {
 
@@ -31,6 +34,22 @@ inline py::tuple run_step(const py::array& model_output, const py::array& sample
   step(data_of<T>(model_output, "model_output"), data_of<T>(sample, "sample"), shape, prev.mutable_data(),
        x0.mutable_data());
   return py::make_tuple(std::move(prev), std::move(x0));
+}
+
+// Whether a scheduler scales the model input by a sigma of its own (model_input_sigma(timestep), as KDPM2's
+// midpoints) rather than the step's.
+template <typename S, typename = void>
+struct has_model_input_sigma : std::false_type {};
+template <typename S>
+struct has_model_input_sigma<S, std::void_t<decltype(std::declval<S&>().model_input_sigma(0.0))>> : std::true_type {};
+
+template <typename T, typename Scheduler>
+void scale_model_input_of(Scheduler& s, const T* sample, int64_t n, double timestep, T* out) {
+  if constexpr (has_model_input_sigma<Scheduler>::value) {
+    od::SigmaStepper::scale_by_sigma(sample, n, s.model_input_sigma(timestep), out);
+  } else {
+    s.stepper().scale_model_input(sample, n, timestep, out);
+  }
 }
 
 // What the sigma schedulers share: construction from JSON (`parse` / `dump` read and write its config),
@@ -61,14 +80,14 @@ py::class_<Scheduler> bind_sigma_scheduler(py::module_& m, const char* name, Par
             const int64_t n = od::shape_numel(shape);
             if (sample.dtype().equal(py::dtype::of<double>())) {
               py::array_t<double> out(shape);
-              s.stepper().scale_model_input(data_of<double>(sample, "sample"), n, timestep, out.mutable_data());
+              scale_model_input_of(s, data_of<double>(sample, "sample"), n, timestep, out.mutable_data());
               return std::move(out);
             }
             py::array_t<float> out(shape);
-            s.stepper().scale_model_input(data_of<float>(sample, "sample"), n, timestep, out.mutable_data());
+            scale_model_input_of(s, data_of<float>(sample, "sample"), n, timestep, out.mutable_data());
             return std::move(out);
           },
-          py::arg("sample"), py::arg("timestep"), "sample / sqrt(sigma^2 + 1) for the sigma of `timestep`.")
+          py::arg("sample"), py::arg("timestep"), "sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.")
       .def(
           "add_noise",
           [variance_preserving](const Scheduler& s, const py::array& original, const py::array& noise,

@@ -50,7 +50,11 @@ float SigmaStepper::init_noise_sigma(TimestepSpacing spacing) const {
 
 template <typename T>
 void SigmaStepper::scale_model_input(const T* sample, int64_t n, double timestep, T* out) {
-  const float sigma = sigmas_[current_index(timestep)];
+  scale_by_sigma(sample, n, sigmas_[current_index(timestep)], out);
+}
+
+template <typename T>
+void SigmaStepper::scale_by_sigma(const T* sample, int64_t n, float sigma, T* out) {
   const auto scale = static_cast<T>(torch_sqrt(sigma * sigma + 1.0f));
   for (int64_t i = 0; i < n; ++i) out[i] = sample[i] / scale;
 }
@@ -91,6 +95,8 @@ void SigmaStepper::add_noise(const T* original, const T* noise, const Shape& sha
 
 template void SigmaStepper::scale_model_input<float>(const float*, int64_t, double, float*);
 template void SigmaStepper::scale_model_input<double>(const double*, int64_t, double, double*);
+template void SigmaStepper::scale_by_sigma<float>(const float*, int64_t, float, float*);
+template void SigmaStepper::scale_by_sigma<double>(const double*, int64_t, float, double*);
 template void SigmaStepper::add_noise<float>(const float*, const float*, const Shape&, const double*, int64_t,
                                              float*, bool) const;
 template void SigmaStepper::add_noise<double>(const double*, const double*, const Shape&, const double*, int64_t,

@@ -36,6 +36,10 @@ class SigmaStepper {
   // sample / sqrt(sigma^2 + 1) (the input scaling of Karras et al. 2022, Table 1: c_in).
   template <typename T>
   void scale_model_input(const T* sample, int64_t n, double timestep, T* out);
+  // The same scaling for a given sigma (schedulers whose model input sigma is not the step's, e.g. KDPM2's
+  // midpoints).
+  template <typename T>
+  static void scale_by_sigma(const T* sample, int64_t n, float sigma, T* out);
 
   // original + noise * sigma(t), one timestep per batch item (or one for all); the sigma of each timestep
   // is found as index_for_timestep does, or taken at the begin / current index when those are set.

@@ -8,6 +8,8 @@ from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMult
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_heun_discrete import HeunDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_k_dpm_2_ancestral_discrete import KDPM2AncestralDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_k_dpm_2_discrete import KDPM2DiscreteScheduler
 from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler, LCMSchedulerOutput
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
@@ -22,6 +24,8 @@ __all__ = [
     "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler",
     "HeunDiscreteScheduler",
+    "KDPM2AncestralDiscreteScheduler",
+    "KDPM2DiscreteScheduler",
     "LCMScheduler",
     "LCMSchedulerOutput",
     "PNDMScheduler",

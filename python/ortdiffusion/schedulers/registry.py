@@ -11,6 +11,8 @@ from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMult
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_heun_discrete import HeunDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_k_dpm_2_ancestral_discrete import KDPM2AncestralDiscreteScheduler
+from ortdiffusion.schedulers.scheduling_k_dpm_2_discrete import KDPM2DiscreteScheduler
 from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
@@ -19,7 +21,7 @@ SCHEDULER_CLASSES = MappingProxyType({
     cls.__name__: cls
     for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
                 DPMSolverMultistepScheduler, UniPCMultistepScheduler, LCMScheduler,
-                HeunDiscreteScheduler, DDPMScheduler)
+                HeunDiscreteScheduler, DDPMScheduler, KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler)
 })
 
 
