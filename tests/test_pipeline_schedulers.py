@@ -145,12 +145,13 @@ SD15_UNIPC = {**SD15_PNDM, "_class_name": "UniPCMultistepScheduler"}
 SD15_LCM = {**SD15_PNDM, "_class_name": "LCMScheduler"}
 SD15_HEUN = {**SD15_PNDM, "_class_name": "HeunDiscreteScheduler"}
 SD15_DDPM = {**SD15_PNDM, "_class_name": "DDPMScheduler"}
+SD15_LMS_KARRAS = {**SD15_PNDM, "_class_name": "LMSDiscreteScheduler", "use_karras_sigmas": True}
 SD15_KDPM2 = {**SD15_PNDM, "_class_name": "KDPM2DiscreteScheduler"}
 SD15_KDPM2_A_KARRAS = {**SD15_PNDM, "_class_name": "KDPM2AncestralDiscreteScheduler", "use_karras_sigmas": True}
 SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A,
                  "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS,
                  "unipc": SD15_UNIPC, "lcm": SD15_LCM, "heun": SD15_HEUN, "ddpm": SD15_DDPM,
-                 "kdpm2": SD15_KDPM2, "kdpm2-a-karras": SD15_KDPM2_A_KARRAS}
+                 "kdpm2": SD15_KDPM2, "lms-karras": SD15_LMS_KARRAS, "kdpm2-a-karras": SD15_KDPM2_A_KARRAS}
 
 
 def _ours_with(cls_name: str, folder, config: dict):

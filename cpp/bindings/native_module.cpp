@@ -487,4 +487,5 @@ continue the same stream as successive torch calls on one generator do.
   bind_heun(m);
   bind_ddpm(m);
   bind_kdpm2(m);
+  bind_lms(m);
 }

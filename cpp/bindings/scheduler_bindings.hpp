@@ -29,4 +29,7 @@ void bind_ddpm(pybind11::module_& m);
 // ortdiffusion._native.KDPM2DiscreteScheduler and KDPM2AncestralDiscreteScheduler (bind_kdpm2.cpp).
 void bind_kdpm2(pybind11::module_& m);
 
+// ortdiffusion._native.LMSDiscreteScheduler (bind_lms.cpp).
+void bind_lms(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

@@ -11,6 +11,7 @@ from ortdiffusion.schedulers.scheduling_heun_discrete import HeunDiscreteSchedul
 from ortdiffusion.schedulers.scheduling_k_dpm_2_ancestral_discrete import KDPM2AncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_k_dpm_2_discrete import KDPM2DiscreteScheduler
 from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler, LCMSchedulerOutput
+from ortdiffusion.schedulers.scheduling_lms_discrete import LMSDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 from ortdiffusion.schedulers.sigma_scheduler import SigmaSchedulerOutput
@@ -28,6 +29,7 @@ __all__ = [
     "KDPM2DiscreteScheduler",
     "LCMScheduler",
     "LCMSchedulerOutput",
+    "LMSDiscreteScheduler",
     "PNDMScheduler",
     "SchedulerOutput",
     "SigmaSchedulerOutput",

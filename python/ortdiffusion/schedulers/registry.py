@@ -14,6 +14,7 @@ from ortdiffusion.schedulers.scheduling_heun_discrete import HeunDiscreteSchedul
 from ortdiffusion.schedulers.scheduling_k_dpm_2_ancestral_discrete import KDPM2AncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_k_dpm_2_discrete import KDPM2DiscreteScheduler
 from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler
+from ortdiffusion.schedulers.scheduling_lms_discrete import LMSDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 
@@ -21,7 +22,7 @@ SCHEDULER_CLASSES = MappingProxyType({
     cls.__name__: cls
     for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
                 DPMSolverMultistepScheduler, UniPCMultistepScheduler, LCMScheduler,
-                HeunDiscreteScheduler, DDPMScheduler, KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler)
+                HeunDiscreteScheduler, DDPMScheduler, LMSDiscreteScheduler, KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler)
 })
 
 
