@@ -146,12 +146,13 @@ SD15_LCM = {**SD15_PNDM, "_class_name": "LCMScheduler"}
 SD15_HEUN = {**SD15_PNDM, "_class_name": "HeunDiscreteScheduler"}
 SD15_DDPM = {**SD15_PNDM, "_class_name": "DDPMScheduler"}
 SD15_LMS_KARRAS = {**SD15_PNDM, "_class_name": "LMSDiscreteScheduler", "use_karras_sigmas": True}
+SD15_TCD = {**SD15_PNDM, "_class_name": "TCDScheduler"}
 SD15_KDPM2 = {**SD15_PNDM, "_class_name": "KDPM2DiscreteScheduler"}
 SD15_KDPM2_A_KARRAS = {**SD15_PNDM, "_class_name": "KDPM2AncestralDiscreteScheduler", "use_karras_sigmas": True}
 SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A,
                  "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS,
                  "unipc": SD15_UNIPC, "lcm": SD15_LCM, "heun": SD15_HEUN, "ddpm": SD15_DDPM,
-                 "kdpm2": SD15_KDPM2, "lms-karras": SD15_LMS_KARRAS, "kdpm2-a-karras": SD15_KDPM2_A_KARRAS}
+                 "kdpm2": SD15_KDPM2, "lms-karras": SD15_LMS_KARRAS, "tcd": SD15_TCD, "kdpm2-a-karras": SD15_KDPM2_A_KARRAS}
 
 
 def _ours_with(cls_name: str, folder, config: dict):
@@ -211,3 +212,13 @@ def test_integer_timestep_exports_round_fractional_timesteps_with_a_warning(capl
     with caplog.at_level(logging.WARNING):
         pipe("a red circle", num_inference_steps=3, height=32, width=32, generator=0, output_type="latent")
     assert "integer timesteps" not in caplog.text
+
+
+def test_tcd_with_gamma_draws_like_diffusers(zoo, torch):
+    """The pipeline's eta reaches TCD's step as its gamma (diffusers' prepare_extra_step_kwargs), with the
+    noise drawn from the call's generator."""
+    ref = _diffusers_pipe("StableDiffusionPipeline", zoo.diffusers("base"), SD15_TCD)
+    ours = _ours_with("StableDiffusionPipeline", zoo.exported("base"), SD15_TCD)
+    stochastic = _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32, eta=0.3)
+    deterministic = ours(PROMPT, num_inference_steps=STEPS, height=32, width=32, generator=1, output_type="np").images
+    assert np.abs(stochastic - deterministic).max() > 1e-3

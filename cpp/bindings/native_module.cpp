@@ -488,4 +488,5 @@ continue the same stream as successive torch calls on one generator do.
   bind_ddpm(m);
   bind_kdpm2(m);
   bind_lms(m);
+  bind_tcd(m);
 }

@@ -32,4 +32,7 @@ void bind_kdpm2(pybind11::module_& m);
 // ortdiffusion._native.LMSDiscreteScheduler (bind_lms.cpp).
 void bind_lms(pybind11::module_& m);
 
+// ortdiffusion._native.TCDScheduler (bind_tcd.cpp).
+void bind_tcd(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config_reader.hpp"
+#include "ortdiffusion/consistency_timesteps.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/forward_process.hpp"
 #include "ortdiffusion/thresholding.hpp"
@@ -81,52 +82,15 @@ LCMScheduler::LCMScheduler(LCMConfig config) : config_(std::move(config)) {
 void LCMScheduler::set_timesteps(int64_t n, int64_t original_inference_steps, double strength) {
   const int64_t T = config_.num_train_timesteps;
   const int64_t original = original_inference_steps > 0 ? original_inference_steps : config_.original_inference_steps;
-  if (original > T) {
-    throw ArgumentError("`original_steps`: " + std::to_string(original) +
-                        " cannot be larger than num_train_timesteps: " + std::to_string(T));
-  }
-  if (n < 1) throw ArgumentError("num_inference_steps must be at least 1, got " + std::to_string(n));
-  if (n > T) {
-    throw ArgumentError("`num_inference_steps`: " + std::to_string(n) + " cannot be larger than num_train_timesteps: " +
-                        std::to_string(T));
-  }
-  // LCM distillation schedule: k = T // original_steps; t_i = i * k - 1 for i = 1 .. int(original * strength)
-  const int64_t k = T / original;
-  const auto count = static_cast<int64_t>(static_cast<double>(original) * strength);
-  const int64_t skipping_step = n == 0 ? 0 : count / n;
-  if (skipping_step < 1) {
-    throw ArgumentError("The combination of original_inference_steps x strength (" + std::to_string(original) + " x " +
-                        std::to_string(strength) + ") is smaller than num_inference_steps (" + std::to_string(n) +
-                        "): use at most " + std::to_string(count) + " steps or a higher strength");
-  }
-  if (n > original) {
-    throw ArgumentError("`num_inference_steps`: " + std::to_string(n) +
-                        " cannot be larger than `original_inference_steps`: " + std::to_string(original));
-  }
-  std::vector<int64_t> origin;
-  for (int64_t i = count; i >= 1; --i) origin.push_back(i * k - 1);  // reversed: descending
-  // inference_indices = floor(np.linspace(0, len, num=n, endpoint=False))
-  timesteps_.clear();
-  const double step = static_cast<double>(origin.size()) / static_cast<double>(n);
-  for (int64_t i = 0; i < n; ++i) timesteps_.push_back(origin[static_cast<size_t>(std::floor(static_cast<double>(i) * step))]);
+  timesteps_ = pick_consistency_timesteps(distillation_timesteps(T, original, strength, false), n, T, original, strength);
   num_inference_steps_ = n;
   step_index_.reset();
   begin_index_.reset();
 }
 
 void LCMScheduler::set_timesteps_from(const std::vector<int64_t>& timesteps, double strength) {
-  if (timesteps.empty()) throw ArgumentError("timesteps must not be empty");
-  for (size_t i = 1; i < timesteps.size(); ++i) {
-    if (timesteps[i] >= timesteps[i - 1]) throw ArgumentError("`custom_timesteps` must be in descending order.");
-  }
-  if (timesteps[0] >= config_.num_train_timesteps || timesteps.back() < 0) {
-    throw ArgumentError("`timesteps` must lie in [0, " + std::to_string(config_.num_train_timesteps) + ")");
-  }
-  const auto n = static_cast<int64_t>(timesteps.size());
-  num_inference_steps_ = n;
-  const int64_t init_timestep = std::min(static_cast<int64_t>(static_cast<double>(n) * strength), n);
-  const int64_t t_start = std::max<int64_t>(n - init_timestep, 0);
-  timesteps_.assign(timesteps.begin() + t_start, timesteps.end());
+  timesteps_ = custom_consistency_timesteps(timesteps, config_.num_train_timesteps, strength);
+  num_inference_steps_ = static_cast<int64_t>(timesteps.size());
   step_index_.reset();
   begin_index_.reset();
 }

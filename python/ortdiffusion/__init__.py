@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         LMSDiscreteScheduler,
         PNDMScheduler,
         SchedulerOutput,
+        TCDScheduler,
         UniPCMultistepScheduler,
     )
 
@@ -76,10 +77,11 @@ _LAZY = {
         "HeunDiscreteScheduler",
         "KDPM2AncestralDiscreteScheduler",
         "KDPM2DiscreteScheduler",
-        "LMSDiscreteScheduler",
         "LCMScheduler",
+        "LMSDiscreteScheduler",
         "PNDMScheduler",
         "SchedulerOutput",
+        "TCDScheduler",
         "UniPCMultistepScheduler",
     ), "ortdiffusion.schedulers"),
 }
@@ -144,6 +146,7 @@ __all__ = [
     "StableDiffusionInpaintPipeline",
     "StableDiffusionPipeline",
     "StableDiffusionPipelineOutput",
+    "TCDScheduler",
     "UniPCMultistepScheduler",
     "__version__",
     "default_lora_path",

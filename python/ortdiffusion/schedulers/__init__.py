@@ -13,6 +13,7 @@ from ortdiffusion.schedulers.scheduling_k_dpm_2_discrete import KDPM2DiscreteSch
 from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler, LCMSchedulerOutput
 from ortdiffusion.schedulers.scheduling_lms_discrete import LMSDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
+from ortdiffusion.schedulers.scheduling_tcd import TCDScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 from ortdiffusion.schedulers.sigma_scheduler import SigmaSchedulerOutput
 
@@ -33,6 +34,7 @@ __all__ = [
     "PNDMScheduler",
     "SchedulerOutput",
     "SigmaSchedulerOutput",
+    "TCDScheduler",
     "UniPCMultistepScheduler",
     "scheduler_class",
 ]

@@ -16,13 +16,15 @@ from ortdiffusion.schedulers.scheduling_k_dpm_2_discrete import KDPM2DiscreteSch
 from ortdiffusion.schedulers.scheduling_lcm import LCMScheduler
 from ortdiffusion.schedulers.scheduling_lms_discrete import LMSDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_pndm import PNDMScheduler
+from ortdiffusion.schedulers.scheduling_tcd import TCDScheduler
 from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 
 SCHEDULER_CLASSES = MappingProxyType({
     cls.__name__: cls
     for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
-                DPMSolverMultistepScheduler, UniPCMultistepScheduler, LCMScheduler,
-                HeunDiscreteScheduler, DDPMScheduler, LMSDiscreteScheduler, KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler)
+                DPMSolverMultistepScheduler, UniPCMultistepScheduler, LCMScheduler, HeunDiscreteScheduler,
+                DDPMScheduler, KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler,
+                TCDScheduler)
 })
 
 
