@@ -146,13 +146,15 @@ SD15_LCM = {**SD15_PNDM, "_class_name": "LCMScheduler"}
 SD15_HEUN = {**SD15_PNDM, "_class_name": "HeunDiscreteScheduler"}
 SD15_DDPM = {**SD15_PNDM, "_class_name": "DDPMScheduler"}
 SD15_LMS_KARRAS = {**SD15_PNDM, "_class_name": "LMSDiscreteScheduler", "use_karras_sigmas": True}
+SD15_DPMPP_SDE_KARRAS = {**SD15_PNDM, "_class_name": "DPMSolverSinglestepScheduler", "use_karras_sigmas": True,
+                         "algorithm_type": "sde-dpmsolver++"}
 SD15_TCD = {**SD15_PNDM, "_class_name": "TCDScheduler"}
 SD15_KDPM2 = {**SD15_PNDM, "_class_name": "KDPM2DiscreteScheduler"}
 SD15_KDPM2_A_KARRAS = {**SD15_PNDM, "_class_name": "KDPM2AncestralDiscreteScheduler", "use_karras_sigmas": True}
 SIGMA_CONFIGS = {"euler": SD15_EULER, "euler-karras": SD15_EULER_KARRAS, "euler-a": SD15_EULER_A,
                  "dpm++2m-karras": SD15_DPMPP_2M_KARRAS, "dpm++2m-sde-karras": SD15_DPMPP_2M_SDE_KARRAS,
                  "unipc": SD15_UNIPC, "lcm": SD15_LCM, "heun": SD15_HEUN, "ddpm": SD15_DDPM,
-                 "kdpm2": SD15_KDPM2, "lms-karras": SD15_LMS_KARRAS, "tcd": SD15_TCD, "kdpm2-a-karras": SD15_KDPM2_A_KARRAS}
+                 "kdpm2": SD15_KDPM2, "lms-karras": SD15_LMS_KARRAS, "tcd": SD15_TCD, "dpm++sde-karras": SD15_DPMPP_SDE_KARRAS, "kdpm2-a-karras": SD15_KDPM2_A_KARRAS}
 
 
 def _ours_with(cls_name: str, folder, config: dict):
@@ -170,7 +172,7 @@ def test_text2img_with_sigma_schedulers_matches_diffusers(zoo, torch, name):
 
 
 @pytest.mark.parametrize("name", ["euler", "euler-a", "dpm++2m-karras", "dpm++2m-sde-karras", "unipc", "lcm", "heun",
-                                  "kdpm2-a-karras"])
+                                  "kdpm2-a-karras", "dpm++sde-karras"])
 def test_img2img_and_inpaint_with_sigma_schedulers_match_diffusers(zoo, torch, name):
     config = SIGMA_CONFIGS[name]
     ref = _diffusers_pipe("StableDiffusionImg2ImgPipeline", zoo.diffusers("base"), config)

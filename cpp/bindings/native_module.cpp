@@ -489,4 +489,5 @@ continue the same stream as successive torch calls on one generator do.
   bind_kdpm2(m);
   bind_lms(m);
   bind_tcd(m);
+  bind_dpmsolver_singlestep(m);
 }

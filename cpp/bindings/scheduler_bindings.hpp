@@ -35,4 +35,7 @@ void bind_lms(pybind11::module_& m);
 // ortdiffusion._native.TCDScheduler (bind_tcd.cpp).
 void bind_tcd(pybind11::module_& m);
 
+// ortdiffusion._native.DPMSolverSinglestepScheduler (bind_dpmsolver_singlestep.cpp).
+void bind_dpmsolver_singlestep(pybind11::module_& m);
+
 }  // namespace ortdiffusion::bindings

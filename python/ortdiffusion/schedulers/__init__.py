@@ -5,6 +5,7 @@ from ortdiffusion.schedulers.registry import SCHEDULER_CLASSES, scheduler_class
 from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler, DDIMSchedulerOutput
 from ortdiffusion.schedulers.scheduling_ddpm import DDPMScheduler
 from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
+from ortdiffusion.schedulers.scheduling_dpmsolver_singlestep import DPMSolverSinglestepScheduler
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_heun_discrete import HeunDiscreteScheduler
@@ -23,6 +24,7 @@ __all__ = [
     "DDIMSchedulerOutput",
     "DDPMScheduler",
     "DPMSolverMultistepScheduler",
+    "DPMSolverSinglestepScheduler",
     "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler",
     "HeunDiscreteScheduler",

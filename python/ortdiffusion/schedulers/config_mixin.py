@@ -108,6 +108,11 @@ class SchedulerConfigMixin(ExternalBases):
             )
         self._internal_dict = FrozenConfig({**self._internal_dict, **kwargs})
 
+    def _record_native_change(self, **kwargs: Any) -> None:
+        """Record config values the native scheduler changed itself (as diffusers' schedulers call
+        register_to_config from set_timesteps)."""
+        self._internal_dict = FrozenConfig({**self._internal_dict, **kwargs})
+
     @classmethod
     def extract_init_dict(cls, config_dict: Mapping[str, Any], **kwargs: Any) -> tuple[dict, dict, dict]:
         """diffusers' ``ConfigMixin.extract_init_dict``: the ``__init__`` keywords for ``config_dict``

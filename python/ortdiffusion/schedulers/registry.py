@@ -8,6 +8,7 @@ from types import MappingProxyType
 from ortdiffusion.schedulers.scheduling_ddim import DDIMScheduler
 from ortdiffusion.schedulers.scheduling_ddpm import DDPMScheduler
 from ortdiffusion.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
+from ortdiffusion.schedulers.scheduling_dpmsolver_singlestep import DPMSolverSinglestepScheduler
 from ortdiffusion.schedulers.scheduling_euler_ancestral import EulerAncestralDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from ortdiffusion.schedulers.scheduling_heun_discrete import HeunDiscreteScheduler
@@ -22,9 +23,9 @@ from ortdiffusion.schedulers.scheduling_unipc_multistep import UniPCMultistepSch
 SCHEDULER_CLASSES = MappingProxyType({
     cls.__name__: cls
     for cls in (DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler,
-                DPMSolverMultistepScheduler, UniPCMultistepScheduler, LCMScheduler, HeunDiscreteScheduler,
-                DDPMScheduler, KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler,
-                TCDScheduler)
+                DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, UniPCMultistepScheduler, LCMScheduler,
+                HeunDiscreteScheduler, DDPMScheduler, KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler,
+                LMSDiscreteScheduler, TCDScheduler)
 })
 
 
