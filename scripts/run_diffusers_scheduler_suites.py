@@ -33,6 +33,11 @@ SUITES = {
     "test_scheduler_lcm.py": ["LCMScheduler"],
     "test_scheduler_heun.py": ["HeunDiscreteScheduler"],
     "test_scheduler_ddpm.py": ["DDPMScheduler"],
+    "test_scheduler_dpm_single.py": ["DPMSolverSinglestepScheduler"],
+    "test_scheduler_lms.py": ["LMSDiscreteScheduler"],
+    "test_scheduler_kdpm2_discrete.py": ["KDPM2DiscreteScheduler"],
+    "test_scheduler_kdpm2_ancestral.py": ["KDPM2AncestralDiscreteScheduler"],
+    "test_scheduler_tcd.py": ["TCDScheduler"],
 }
 # what a suite imports from the rest of diffusers' tests folder
 SUPPORT = ["__init__.py", "testing_utils.py", "schedulers/__init__.py", "schedulers/test_schedulers.py",

@@ -219,3 +219,25 @@ def test_bad_input_raises_clear_errors():
     assert np.abs(fresh[0] - fresh[1]).max() > 0
     with pytest.raises(TypeError, match="generator must be an ortdiffusion.Generator or a torch.Generator"):
         ancestral.step(x, ancestral.timesteps[1], x, generator=np.random.default_rng(0))
+
+
+def test_custom_sigmas_match_diffusers(torch):
+    """set_timesteps(sigmas=...): the given levels as they are, their timesteps from diffusers' _sigma_to_t on
+    float32 values (at most an ulp apart: numpy's float32 log), then a whole loop."""
+    for config in ({}, {"beta_schedule": "scaled_linear"}, {"timestep_type": "continuous", "prediction_type": "v_prediction"}):
+        for sigmas in ([14.6, 8.0, 4.0, 1.0, 0.1, 0.0], [*np.linspace(10, 0.03, 30).tolist(), 0.0]):
+            ref, ours = DiffusersEuler(**config), EulerDiscreteScheduler(**config)
+            ref.set_timesteps(sigmas=sigmas)
+            ours.set_timesteps(sigmas=sigmas)
+            assert ours.num_inference_steps == ref.num_inference_steps == len(sigmas) - 1
+            np.testing.assert_array_equal(np.asarray(ours.sigmas), ref.sigmas.numpy())
+            assert np.abs(np.asarray(ours.timesteps, np.float64) - ref.timesteps.numpy()).max() <= 1e-4
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn(SHAPE, generator=g) * float(ref.init_noise_sigma)
+            for i, t in enumerate(ref.timesteps):
+                model_output = torch.randn(SHAPE, generator=g)
+                got = ours.step(model_output.numpy(), ours.timesteps[i], x.numpy()).prev_sample
+                x = ref.step(model_output, t, x).prev_sample
+                assert_matches_oracle(got, x.numpy(), 1e-6, f"{config} step {i}", float(x.abs().max()) * 20)
+    with pytest.raises(ValueError, match="sigmas needs at least 2 values"):
+        EulerDiscreteScheduler().set_timesteps(sigmas=[1.0])

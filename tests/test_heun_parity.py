@@ -11,13 +11,14 @@ import pytest
 from conftest import assert_matches_oracle
 from diffusers import HeunDiscreteScheduler as DiffusersHeun
 
-from ortdiffusion import ConfigError, HeunDiscreteScheduler
+from ortdiffusion import ConfigError, EulerDiscreteScheduler, HeunDiscreteScheduler
 
 SHAPE = (2, 4, 6, 5)
 VARIANTS = {
     "plain": {},
     "scaled_linear": {"beta_schedule": "scaled_linear"},
     "cosine": {"beta_schedule": "squaredcos_cap_v2"},
+    "exp": {"beta_schedule": "exp"},
     "karras": {"use_karras_sigmas": True},
     "exponential": {"use_exponential_sigmas": True},
     "beta": {"use_beta_sigmas": True},
@@ -51,8 +52,10 @@ def test_loops_match_diffusers(torch, variant):
 
 
 def test_bad_input():
-    with pytest.raises(ConfigError, match="beta_schedule 'exp' is not implemented"):
-        HeunDiscreteScheduler(beta_schedule="exp")
+    with pytest.raises(ConfigError, match="beta_schedule 'laplace' is not supported"):
+        HeunDiscreteScheduler(beta_schedule="laplace")
+    with pytest.raises(ConfigError, match="beta_schedule 'exp' is not supported"):
+        EulerDiscreteScheduler(beta_schedule="exp")  # Heun's alone, as in diffusers
     with pytest.raises(ValueError, match="Cannot use `timesteps` with use_karras_sigmas"):
         HeunDiscreteScheduler(use_karras_sigmas=True).set_timesteps(timesteps=[999.0, 500.0])
     s = HeunDiscreteScheduler()

@@ -31,6 +31,7 @@ void bind_euler(py::module_& m) {
   const auto dump = [](bool ancestral) { return [ancestral](const od::EulerConfig& c) { return od::to_json(c, ancestral); }; };
   bind_sigma_scheduler<od::EulerDiscreteScheduler>(m, "EulerDiscreteScheduler", parse(false), dump(false))
       .def("set_timesteps_from", &od::EulerDiscreteScheduler::set_timesteps_from, py::arg("timesteps"))
+      .def("set_sigmas", &od::EulerDiscreteScheduler::set_sigmas, py::arg("sigmas"))
       .def(
           "step",
           [](od::EulerDiscreteScheduler& s, const py::array& model_output, double timestep, const py::array& sample,

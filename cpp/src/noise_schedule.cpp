@@ -20,6 +20,12 @@ const std::pair<const char*, BetaSchedule> kBetaSchedules[] = {
     {"scaled_linear", BetaSchedule::ScaledLinear},
     {"squaredcos_cap_v2", BetaSchedule::SquaredCosCapV2},
 };
+const std::pair<const char*, BetaSchedule> kBetaSchedulesWithExp[] = {
+    {"linear", BetaSchedule::Linear},
+    {"scaled_linear", BetaSchedule::ScaledLinear},
+    {"squaredcos_cap_v2", BetaSchedule::SquaredCosCapV2},
+    {"exp", BetaSchedule::Exp},
+};
 const std::pair<const char*, TimestepSpacing> kSpacings[] = {
     {"leading", TimestepSpacing::Leading},
     {"trailing", TimestepSpacing::Trailing},
@@ -32,7 +38,10 @@ double round_half_even(double x) { return std::nearbyint(x); }
 }  // namespace
 
 BetaSchedule parse_beta_schedule(const std::string& name) { return detail::parse_enum(kBetaSchedules, name, "beta_schedule"); }
-std::string to_string(BetaSchedule schedule) { return detail::enum_name(kBetaSchedules, schedule); }
+BetaSchedule parse_beta_schedule_with_exp(const std::string& name) {
+  return detail::parse_enum(kBetaSchedulesWithExp, name, "beta_schedule");
+}
+std::string to_string(BetaSchedule schedule) { return detail::enum_name(kBetaSchedulesWithExp, schedule); }
 TimestepSpacing parse_timestep_spacing(const std::string& name) {
   return detail::parse_enum(kSpacings, name, "timestep_spacing");
 }
@@ -62,10 +71,11 @@ std::vector<float> torch_linspace_f32(double start_value, double end_value, int6
   return out;
 }
 
-std::vector<float> betas_for_alpha_bar_cosine(int64_t num_diffusion_timesteps, double max_beta) {
-  const double pi = 3.141592653589793;  // math.pi
-  // alpha_bar(t) = cos((t + 0.008) / 1.008 * pi / 2) ** 2  (Nichol & Dhariwal 2021, eq. 17)
-  auto alpha_bar = [pi](double t) { return std::pow(std::cos((t + 0.008) / 1.008 * pi / 2), 2.0); };
+namespace {
+
+// diffusers' betas_for_alpha_bar: beta_i = min(1 - alpha_bar(t_{i+1}) / alpha_bar(t_i), max_beta) in float64.
+template <typename AlphaBar>
+std::vector<float> betas_for_alpha_bar(int64_t num_diffusion_timesteps, double max_beta, AlphaBar alpha_bar) {
   std::vector<float> betas(static_cast<size_t>(num_diffusion_timesteps));
   const auto n = static_cast<double>(num_diffusion_timesteps);
   for (int64_t i = 0; i < num_diffusion_timesteps; ++i) {
@@ -74,6 +84,20 @@ std::vector<float> betas_for_alpha_bar_cosine(int64_t num_diffusion_timesteps, d
     betas[i] = static_cast<float>(std::min(1 - alpha_bar(t2) / alpha_bar(t1), max_beta));
   }
   return betas;
+}
+
+}  // namespace
+
+std::vector<float> betas_for_alpha_bar_cosine(int64_t num_diffusion_timesteps, double max_beta) {
+  const double pi = 3.141592653589793;  // math.pi
+  // alpha_bar(t) = cos((t + 0.008) / 1.008 * pi / 2) ** 2  (Nichol & Dhariwal 2021, eq. 17)
+  return betas_for_alpha_bar(num_diffusion_timesteps, max_beta,
+                             [pi](double t) { return std::pow(std::cos((t + 0.008) / 1.008 * pi / 2), 2.0); });
+}
+
+std::vector<float> betas_for_alpha_bar_exp(int64_t num_diffusion_timesteps, double max_beta) {
+  // alpha_bar(t) = exp(-12 t) (diffusers' alpha_transform_type "exp")
+  return betas_for_alpha_bar(num_diffusion_timesteps, max_beta, [](double t) { return std::exp(t * -12.0); });
 }
 
 std::vector<float> alphas_cumprod_from_betas(const std::vector<float>& betas) {
@@ -131,6 +155,9 @@ std::vector<float> make_betas(BetaSchedule schedule, double beta_start, double b
         break;
       case BetaSchedule::SquaredCosCapV2:
         betas = betas_for_alpha_bar_cosine(num_train_timesteps);
+        break;
+      case BetaSchedule::Exp:
+        betas = betas_for_alpha_bar_exp(num_train_timesteps);
         break;
     }
   }

@@ -87,6 +87,21 @@ void EulerDiscreteScheduler::schedule_from_timesteps(std::vector<float> timestep
   num_inference_steps_ = n;
 }
 
+void EulerDiscreteScheduler::set_sigmas(const std::vector<float>& sigmas) {
+  if (sigmas.size() < 2) {
+    throw ArgumentError("sigmas needs at least 2 values (the levels of the steps, then the level after the last), got " +
+                        std::to_string(sigmas.size()));
+  }
+  std::vector<float> timesteps;
+  const bool continuous_v =
+      config_.timestep_type == TimestepType::Continuous && config_.prediction_type == PredictionType::VPrediction;
+  for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+    timesteps.push_back(continuous_v ? 0.25f * std::log(sigmas[i]) : static_cast<float>(sigma_to_t_f32(sigmas[i], log_sigmas_)));
+  }
+  stepper_.reset(std::move(timesteps), sigmas);
+  num_inference_steps_ = static_cast<int64_t>(sigmas.size()) - 1;
+}
+
 template <typename T>
 void EulerDiscreteScheduler::step(const T* model_output, double timestep, const T* sample, const Shape& shape,
                                   const EulerStepOptions<T>& options, T* prev_sample, T* pred_original_sample) {

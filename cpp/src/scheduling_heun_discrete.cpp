@@ -26,10 +26,8 @@ HeunConfig parse_heun_config(const std::string& json_text, const std::string& so
   const nlohmann::json object = detail::parse_config_object(json_text, source);
   HeunConfig c;
   const detail::ConfigReader r(object, source);
-  if (auto schedule = r.string("beta_schedule"); schedule && *schedule == "exp") {
-    throw ConfigError(source + ": beta_schedule 'exp' is not implemented by ortdiffusion's HeunDiscreteScheduler yet");
-  }
-  detail::read_noise_schedule_keys(r, c, &parse_beta_schedule);
+  detail::read_noise_schedule_keys(r, c, &parse_beta_schedule_with_exp);  // Heun alone takes "exp"
+
   r.read_enum("prediction_type", &parse_prediction_type, c.prediction_type);
   detail::read_sigma_kinds(r, c);
   r.read("clip_sample", c.clip_sample);

@@ -114,6 +114,23 @@ std::vector<double> converted_sigmas(SigmaKind kind, double sigma_min, double si
   throw ArgumentError("converted_sigmas: no conversion for the plain sigma schedule");
 }
 
+double sigma_to_t_f32(float sigma, const std::vector<float>& log_sigmas) {
+  const auto n = static_cast<int64_t>(log_sigmas.size());
+  if (n < 2) throw ArgumentError("sigma_to_t needs at least 2 training timesteps");
+  const float log_sigma = std::log(std::max(sigma, 1e-10f));
+  int64_t count = 0, best = -1, low_idx = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    count += (log_sigma - log_sigmas[i]) >= 0.0f ? 1 : 0;
+    if (count > best) best = count, low_idx = i;
+  }
+  low_idx = std::min(low_idx, n - 2);
+  const int64_t high_idx = low_idx + 1;
+  const float low = log_sigmas[low_idx];
+  const float high = log_sigmas[high_idx];
+  const float w = std::clamp((low - log_sigma) / (low - high), 0.0f, 1.0f);
+  return static_cast<double>(1.0f - w) * static_cast<double>(low_idx) + static_cast<double>(w) * static_cast<double>(high_idx);
+}
+
 VPCoefficients vp_coefficients(float sigma) {
   const float alpha = 1.0f / torch_sqrt(sigma * sigma + 1.0f);
   const float sigma_t = sigma * alpha;

@@ -9,12 +9,15 @@
 
 namespace ortdiffusion {
 
-enum class BetaSchedule { Linear, ScaledLinear, SquaredCosCapV2 };
+// Exp (alpha_bar(t) = exp(-12 t)) is HeunDiscreteScheduler's only: parse_beta_schedule refuses it.
+enum class BetaSchedule { Linear, ScaledLinear, SquaredCosCapV2, Exp };
 enum class TimestepSpacing { Leading, Trailing, Linspace };
 
 // Parse / print the config strings ("linear", "scaled_linear", ...). Unknown names raise
 // ConfigError listing the accepted names (built from the same table the parser uses).
 BetaSchedule parse_beta_schedule(const std::string& name);
+// The same plus "exp" (HeunDiscreteScheduler).
+BetaSchedule parse_beta_schedule_with_exp(const std::string& name);
 std::string to_string(BetaSchedule schedule);
 TimestepSpacing parse_timestep_spacing(const std::string& name);
 std::string to_string(TimestepSpacing spacing);
@@ -26,6 +29,8 @@ std::vector<float> torch_linspace_f32(double start, double end, int64_t steps);
 // diffusers.schedulers.scheduling_ddim.betas_for_alpha_bar (Glide cosine, "squaredcos_cap_v2"):
 // beta_i = min(1 - alpha_bar((i+1)/T) / alpha_bar(i/T), max_beta), computed in double, stored f32.
 std::vector<float> betas_for_alpha_bar_cosine(int64_t num_diffusion_timesteps, double max_beta = 0.999);
+// The same with alpha_bar(t) = exp(-12 t) (alpha_transform_type "exp": HeunDiscreteScheduler's "exp" schedule).
+std::vector<float> betas_for_alpha_bar_exp(int64_t num_diffusion_timesteps, double max_beta = 0.999);
 
 // diffusers rescale_zero_terminal_snr (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample
 // Steps are Flawed", Algorithm 1): shift and scale sqrt(alphas_cumprod) so the last step has SNR 0.

@@ -38,6 +38,9 @@ class EulerDiscreteScheduler {
   // Caller-chosen timesteps (descending training timesteps, float): diffusers'
   // set_timesteps(timesteps=...). ArgumentError with Karras or exponential sigmas (as diffusers).
   void set_timesteps_from(const std::vector<float>& timesteps);
+  // set_timesteps(sigmas=...): the given noise levels (the last is the level after the last step; at least
+  // 2), their timesteps found as diffusers' _sigma_to_t finds them on float32 values.
+  void set_sigmas(const std::vector<float>& sigmas);
   std::optional<int64_t> num_inference_steps() const { return num_inference_steps_; }
 
   SigmaStepper& stepper() { return stepper_; }

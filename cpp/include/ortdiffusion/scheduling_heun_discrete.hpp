@@ -34,8 +34,7 @@ struct HeunConfig {
   static const std::vector<std::string>& keys();
 };
 
-// ConfigError for wrong types, more than one sigma kind, and the "exp" beta schedule (not
-// implemented yet).
+// ConfigError for wrong types and more than one sigma kind; beta_schedule may also be "exp".
 HeunConfig parse_heun_config(const std::string& json_text, const std::string& source = "config");
 HeunConfig load_heun_config(const std::string& path);
 std::string to_json(const HeunConfig& config);

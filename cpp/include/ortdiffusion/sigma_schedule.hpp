@@ -39,6 +39,9 @@ std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, int64
 // The fractional training timestep of `sigma`: linear interpolation of log(sigma) between the two
 // neighbouring entries of log_sigmas (float32 np.log of training_sigmas), diffusers' _sigma_to_t.
 double sigma_to_t(double sigma, const std::vector<float>& log_sigmas);
+// The same for a float32 sigma as numpy evaluates it then: the log, distances and weight in float32, the
+// final (1 - w) low + w high in float64 (float32 times an int64 index).
+double sigma_to_t_f32(float sigma, const std::vector<float>& log_sigmas);
 
 // The variance-preserving view of a noise level (diffusers' _sigma_to_alpha_sigma_t and the log-SNR the
 // multistep solvers use), in float32 as diffusers' 0-d tensors: alpha = 1 / sqrt(sigma^2 + 1),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ortdiffusion import _native
 from ortdiffusion.schedulers.sigma_scheduler import SigmaScheduler, SigmaSchedulerOutput
 from ortdiffusion.schedulers.step_inputs import noise_source
@@ -38,14 +40,18 @@ class EulerDiscreteScheduler(SigmaScheduler):
         self, num_inference_steps: int | None = None, device: Any = None, timesteps: Any = None, sigmas: Any = None
     ) -> None:
         """Timesteps and sigmas for ``num_inference_steps`` as diffusers computes them, or for the given
-        ``timesteps`` (descending training timesteps). ``sigmas=`` is not implemented yet."""
+        ``timesteps`` (descending training timesteps) or ``sigmas`` (descending noise levels, the last one the
+        level after the last step: ``len(sigmas) - 1`` steps)."""
         given = [name for name, value in (("num_inference_steps", num_inference_steps), ("timesteps", timesteps),
                                           ("sigmas", sigmas)) if value is not None]
         if len(given) != 1:
             raise ValueError("Must pass exactly one of `num_inference_steps`, `timesteps` or `sigmas`, got "
                              f"{given or 'none'}")
         if sigmas is not None:
-            raise NotImplementedError("EulerDiscreteScheduler.set_timesteps(sigmas=...) is not implemented yet")
+            values = sigmas.detach().cpu().numpy() if hasattr(sigmas, "detach") else sigmas
+            self._native.set_sigmas([float(s) for s in np.asarray(values, dtype=np.float32).reshape(-1)])
+            self._device = device
+            return
         if timesteps is not None:
             values = timesteps.detach().cpu().numpy() if hasattr(timesteps, "detach") else timesteps
             self._native.set_timesteps_from([float(t) for t in values])

@@ -18,7 +18,7 @@ class HeunDiscreteScheduler(SigmaScheduler):
 
     Keyword arguments are diffusers' config keys with the same defaults (``beta_start`` 0.00085,
     ``beta_end`` 0.012, ``prediction_type``, ``use_karras_sigmas``, ``use_exponential_sigmas``,
-    ``clip_sample``, ``timestep_spacing`` "linspace" ...); the "exp" beta schedule is refused."""
+    ``clip_sample``, ``timestep_spacing`` "linspace" ...; ``beta_schedule`` also "exp")."""
 
     # the public name: diffusers records ["ortdiffusion", "<class>"] in model_index.json and finds the class
     # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package

@@ -25,11 +25,12 @@ class LMSDiscreteScheduler(SigmaScheduler):
 
     _config_keys = tuple(_native.lms_config_keys())
     _native_class = _native.LMSDiscreteScheduler
+    # set by scale_model_input; step warns without it (as diffusers)
+    is_scale_input_called = False
 
     def __init__(self, **config: Any) -> None:
         self._init_config(config, "LMSDiscreteScheduler arguments")
         self._after_init()
-        self.is_scale_input_called = False
 
     def set_timesteps(self, num_inference_steps: int | None = None, device: Any = None, **kwargs: Any) -> None:
         """Timesteps and sigmas for ``num_inference_steps`` as diffusers computes them; clears the derivatives."""
