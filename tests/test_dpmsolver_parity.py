@@ -21,6 +21,7 @@ VARIANTS = {
     "karras": {"use_karras_sigmas": True},
     "exponential": {"use_exponential_sigmas": True},
     "beta": {"use_beta_sigmas": True},
+    "lu-lambdas": {"use_lu_lambdas": True},
     "sigma_min-final": {"final_sigmas_type": "sigma_min"},
     "leading": {"timestep_spacing": "leading", "steps_offset": 1},
     "trailing": {"timestep_spacing": "trailing"},
@@ -86,7 +87,7 @@ def test_loops_match_diffusers_over_grid(torch, algorithm, variant):
                   "solver_type": solver_type, "prediction_type": prediction_type}
         if algorithm in ("dpmsolver", "sde-dpmsolver"):
             config.setdefault("final_sigmas_type", "sigma_min")  # "zero" is refused for them, as in diffusers
-        if schedule == "squaredcos_cap_v2" and variant in ("karras", "exponential", "beta"):
+        if schedule == "squaredcos_cap_v2" and variant in ("karras", "exponential", "beta", "lu-lambdas"):
             continue  # repeated timesteps: diffusers fails with an IndexError (test_repeated_timesteps_...)
         for n in STEP_COUNTS if schedule == "scaled_linear" else [3, 10]:
             _loop(torch, config, n)
@@ -173,8 +174,10 @@ def test_bad_input_raises_clear_errors():
         DPMSolverMultistepScheduler(algorithm_type="dpmsolver")
     with pytest.raises(ConfigError, match="algorithm_type 'dpm\\+\\+' is not supported"):
         DPMSolverMultistepScheduler(algorithm_type="dpm++")
-    with pytest.raises(ConfigError, match="'use_lu_lambdas' is not implemented"):
-        DPMSolverMultistepScheduler(use_lu_lambdas=True)
+    with pytest.raises(ConfigError, match="'use_flow_sigmas' \\(flow-matching models\\) is not implemented"):
+        DPMSolverMultistepScheduler(use_flow_sigmas=True)
+    with pytest.raises(ValueError, match="Cannot use `timesteps` with .*use_lu_lambdas"):
+        DPMSolverMultistepScheduler(use_lu_lambdas=True).set_timesteps(timesteps=[999, 500, 1])
     with pytest.raises(ConfigError, match="no third-order update"):
         DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver", solver_order=3, final_sigmas_type="sigma_min")
     with pytest.raises(ValueError, match="Cannot use `timesteps` with use_karras_sigmas"):

@@ -93,7 +93,6 @@ DPMSolverConfig parse_dpmsolver_config(const std::string& json_text, const std::
                       "(diffusers has no third-order update for it)");
   }
   const std::pair<bool, const char*> unsupported[] = {
-      {c.use_lu_lambdas, "'use_lu_lambdas'"},
       {c.use_flow_sigmas, "'use_flow_sigmas' (flow-matching models)"},
       {c.use_dynamic_shifting, "'use_dynamic_shifting' (flow-matching models)"},
       {c.variance_type.has_value(), "'variance_type' (learned variance)"},

@@ -55,7 +55,7 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t n) {
   std::vector<double> sigmas;
   const bool karras = config_.use_karras_sigmas.value_or(false);
   const bool exponential = config_.use_exponential_sigmas.value_or(false) || config_.use_beta_sigmas.value_or(false);  // beta sigmas' timesteps as exponential's
-  if (karras || exponential) {
+  if (karras || (exponential && !config_.use_lu_lambdas)) {  // diffusers: Karras, then Lu lambdas, then the others
     // sigma range of the whole training schedule (np.flip(sigmas): in_sigmas[-1] is the smallest)
     const double sigma_min = train_sigmas_.front(), sigma_max = train_sigmas_.back();
     sigmas = converted_sigmas(detail::sigma_kind(config_), sigma_min, sigma_max, n);
@@ -65,6 +65,17 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t n) {
       if (karras && config_.beta_schedule != BetaSchedule::SquaredCosCapV2) t = std::nearbyint(t);
       timesteps.push_back(static_cast<int64_t>(t));  // .to(torch.int64) truncates
     }
+  } else if (config_.use_lu_lambdas) {
+    // Lu et al. 2022's uniform log-SNR steps (diffusers' _convert_to_lu, rho = 1): log sigma linear from the
+    // largest training value to the smallest, rounded timesteps (not for the cosine schedule)
+    const double lambda_min = log_sigmas_.front(), lambda_max = log_sigmas_.back();
+    timesteps.clear();
+    for (double r : numpy_linspace(0.0, 1.0, n)) {
+      sigmas.push_back(std::exp(lambda_max + r * (lambda_min - lambda_max)));
+      double t = sigma_to_t(sigmas.back(), log_sigmas_);
+      if (config_.beta_schedule != BetaSchedule::SquaredCosCapV2) t = std::nearbyint(t);
+      timesteps.push_back(static_cast<int64_t>(t));
+    }
   } else {
     std::vector<float> as_float(timesteps.begin(), timesteps.end());
     sigmas = interp_by_index(as_float, train_sigmas_);
@@ -73,8 +84,9 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t n) {
 }
 
 void DPMSolverMultistepScheduler::set_timesteps_from(const std::vector<int64_t>& timesteps) {
-  if (config_.use_karras_sigmas.value_or(false) || config_.use_exponential_sigmas.value_or(false)) {
-    throw ArgumentError("Cannot use `timesteps` with use_karras_sigmas or use_exponential_sigmas");
+  if (detail::sigma_kind(config_) != SigmaKind::Plain || config_.use_lu_lambdas) {
+    throw ArgumentError("Cannot use `timesteps` with use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas or "
+                        "use_lu_lambdas");
   }
   if (timesteps.empty()) throw ArgumentError("timesteps must not be empty");
   std::vector<float> as_float(timesteps.begin(), timesteps.end());

@@ -57,7 +57,7 @@ struct DPMSolverConfig {
 
 // Parses a JSON object as diffusers' from_config does. Refused with ConfigError naming the key: values of
 // the wrong type, solver_order outside 1-3, "zero" final sigmas with dpmsolver / sde-dpmsolver (as
-// diffusers), and the options ortdiffusion does not implement yet (Lu lambdas, flow sigmas,
+// diffusers), and the options ortdiffusion does not implement yet (flow sigmas,
 // dynamic shifting, learned variance).
 DPMSolverConfig parse_dpmsolver_config(const std::string& json_text, const std::string& source = "config");
 DPMSolverConfig load_dpmsolver_config(const std::string& path);

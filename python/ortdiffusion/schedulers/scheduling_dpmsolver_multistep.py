@@ -22,8 +22,8 @@ class DPMSolverMultistepScheduler(SigmaScheduler):
     Keyword arguments are diffusers' config keys with the same defaults (``solver_order`` 2,
     ``algorithm_type`` "dpmsolver++", ``solver_type`` "midpoint", ``lower_order_final``, ``euler_at_final``,
     ``use_karras_sigmas``, ``use_exponential_sigmas``, ``final_sigmas_type``, ``lambda_min_clipped``,
-    ``thresholding`` ...). Beta sigmas, Lu lambdas, flow sigmas, dynamic shifting and learned variance are
-    refused (not implemented yet)."""
+    ``use_beta_sigmas``, ``use_lu_lambdas``, ``thresholding`` ...). Flow sigmas, dynamic shifting and learned
+    variance (not for SD 1.x UNets) are refused."""
 
     # the public name: diffusers records ["ortdiffusion", "<class>"] in model_index.json and finds the class
     # (and, once diffusers is loaded, its SchedulerMixin base) in the top-level package
