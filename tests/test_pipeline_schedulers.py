@@ -224,3 +224,22 @@ def test_tcd_with_gamma_draws_like_diffusers(zoo, torch):
     stochastic = _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32, eta=0.3)
     deterministic = ours(PROMPT, num_inference_steps=STEPS, height=32, width=32, generator=1, output_type="np").images
     assert np.abs(stochastic - deterministic).max() > 1e-3
+
+
+def test_custom_timesteps_and_sigmas_as_diffusers_retrieve_timesteps(zoo, torch):
+    """``timesteps=`` / ``sigmas=`` reach the scheduler's set_timesteps where it takes them (diffusers'
+    retrieve_timesteps), text2img and img2img alike; a scheduler without them is refused by name."""
+    ref = _diffusers_pipe("StableDiffusionPipeline", zoo.diffusers("base"), SD15_EULER)
+    ours = _ours_with("StableDiffusionPipeline", zoo.exported("base"), SD15_EULER)
+    _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32, timesteps=[999, 700, 400, 100])
+    _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32, sigmas=[14.6, 6.0, 2.0, 0.5, 0.0])
+    ref = _diffusers_pipe("StableDiffusionImg2ImgPipeline", zoo.diffusers("base"), SD15_DPMPP_2M_KARRAS)
+    ours = _ours_with("StableDiffusionImg2ImgPipeline", zoo.exported("base"), {**SD15_DPMPP_2M_KARRAS, "use_karras_sigmas": False})
+    ref.scheduler = ref.scheduler.from_config(ref.scheduler.config, use_karras_sigmas=False)
+    _same_pictures(ref, ours, torch, 2, prompt=PROMPT, image=scene(64, 48), strength=0.6,
+                   timesteps=[999, 800, 600, 400, 200, 50])
+    ddim = _ours_with("StableDiffusionPipeline", zoo.exported("base"), {**SD15_PNDM, "_class_name": "DDIMScheduler"})
+    with pytest.raises(ValueError, match="DDIMScheduler's `set_timesteps` does not support custom sigmas schedules"):
+        ddim(PROMPT, height=32, width=32, sigmas=[1.0, 0.0])
+    with pytest.raises(ValueError, match="Only one of `timesteps` or `sigmas`"):
+        ours(PROMPT, image=scene(64, 48), timesteps=[999], sigmas=[1.0, 0.0])

@@ -4,6 +4,7 @@ latent channels, UNet input channels, default sample size, input dtypes."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -182,12 +183,29 @@ class PipelineComponents:
         dim = self.unet.static_dim("controlnet_cond", 0)
         return dim if dim is not None else 1
 
-    def make_scheduler(self, num_inference_steps: int) -> SchedulerConfigMixin:
+    def make_scheduler(
+        self, num_inference_steps: int, timesteps: Any = None, sigmas: Any = None
+    ) -> tuple[SchedulerConfigMixin, int]:
         """A fresh copy of the pipeline's scheduler (one per call: multistep schedulers keep history, and
-        pipelines are re-entrant) with its timesteps set for ``num_inference_steps``."""
+        pipelines are re-entrant) with its timesteps set, and the call's step count: diffusers'
+        ``retrieve_timesteps`` (``num_inference_steps``, or custom ``timesteps`` or ``sigmas`` where the
+        scheduler's ``set_timesteps`` takes them; ValueError naming the class where it does not)."""
         scheduler = type(self.scheduler).from_config(self.scheduler.config)
-        scheduler.set_timesteps(num_inference_steps)
-        return scheduler
+        if timesteps is not None and sigmas is not None:
+            raise ValueError("Only one of `timesteps` or `sigmas` can be passed. Please choose one to set custom values")
+        custom = next(((name, value) for name, value in (("timesteps", timesteps), ("sigmas", sigmas)) if value is not None), None)
+        if custom is None:
+            scheduler.set_timesteps(num_inference_steps)
+            return scheduler, num_inference_steps
+        name, value = custom
+        if name not in inspect.signature(scheduler.set_timesteps).parameters:
+            kind = "timestep" if name == "timesteps" else "sigmas"
+            raise ValueError(
+                f"The current scheduler class {type(scheduler).__name__}'s `set_timesteps` does not support custom "
+                f"{kind} schedules. Please check whether you are using the correct scheduler."
+            )
+        scheduler.set_timesteps(**{name: value})
+        return scheduler, len(scheduler.timesteps)
 
 
 # model_index.json key by which a folder without tokenizer/ asks for the CLIP tokenizer shipped in the package

@@ -54,6 +54,8 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 50,
+        timesteps: Sequence[int] | None = None,
+        sigmas: Sequence[float] | None = None,
         guidance_scale: float = 7.5,
         negative_prompt: str | list[str] | None = None,
         num_images_per_prompt: int = 1,
@@ -89,7 +91,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         # 3. Control images batched per ControlNet
         control = batch_control_images(prepared, batch_size, num_images_per_prompt, do_cfg)
         # 4. Timesteps
-        scheduler = self.components.make_scheduler(num_inference_steps)
+        scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
         timesteps = self.get_timesteps(scheduler, num_inference_steps)
         # 5. Latents
         shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)

@@ -77,7 +77,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
                 f"{init_image.shape[-1]}x{init_image.shape[-2]} after preprocessing; pass height and width or same-size images"
             )
         # 4. Timesteps, cut by strength
-        scheduler = self.components.make_scheduler(num_inference_steps)
+        scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
         # 5. Latents: the image's latents noised to the first timestep (or the caller's, used as given)
         if latents is None:

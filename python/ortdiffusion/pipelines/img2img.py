@@ -22,6 +22,8 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         image: Any,
         strength: float = 0.8,
         num_inference_steps: int = 50,
+        timesteps: Sequence[int] | None = None,
+        sigmas: Sequence[float] | None = None,
         guidance_scale: float = 7.5,
         negative_prompt: str | list[str] | None = None,
         num_images_per_prompt: int = 1,
@@ -51,7 +53,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, guidance_scale > 1.0)
         # 3. Timesteps, cut by strength
-        scheduler = self.components.make_scheduler(num_inference_steps)
+        scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
         # 4. Latents: the image's latents noised to the first timestep
         latents = self.prepare_image_latents(init_image, timesteps[0], batch_size, scheduler, generator)

@@ -47,6 +47,8 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         width: int | None = None,
         strength: float = 1.0,
         num_inference_steps: int = 50,
+        timesteps: Sequence[int] | None = None,
+        sigmas: Sequence[float] | None = None,
         guidance_scale: float = 7.5,
         negative_prompt: str | list[str] | None = None,
         num_images_per_prompt: int = 1,
@@ -87,7 +89,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
         # 3. Timesteps, cut by strength
-        scheduler = self.components.make_scheduler(num_inference_steps)
+        scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
         is_strength_max = strength == 1.0
         # 4. Preprocess image and mask

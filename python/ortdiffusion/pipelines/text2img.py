@@ -22,6 +22,8 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 50,
+        timesteps: Sequence[int] | None = None,
+        sigmas: Sequence[float] | None = None,
         guidance_scale: float = 7.5,
         negative_prompt: str | list[str] | None = None,
         num_images_per_prompt: int = 1,
@@ -50,7 +52,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt (negatives first when guiding)
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, guidance_scale > 1.0)
         # 3. Timesteps
-        scheduler = self.components.make_scheduler(num_inference_steps)
+        scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
         timesteps = self.get_timesteps(scheduler, num_inference_steps)
         # 4. Latents: randn * init_noise_sigma (diffusers' prepare_latents)
         shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
