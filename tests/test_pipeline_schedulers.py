@@ -243,3 +243,36 @@ def test_custom_timesteps_and_sigmas_as_diffusers_retrieve_timesteps(zoo, torch)
         ddim(PROMPT, height=32, width=32, sigmas=[1.0, 0.0])
     with pytest.raises(ValueError, match="Only one of `timesteps` or `sigmas`"):
         ours(PROMPT, image=scene(64, 48), timesteps=[999], sigmas=[1.0, 0.0])
+
+
+def test_lcm_distilled_unet_takes_the_guidance_embedding_as_diffusers(zoo, torch):
+    """A UNet with time_cond_proj_dim exports with a timestep_cond input; the pipeline feeds diffusers'
+    guidance-scale embedding there and runs no unconditional half (diffusers' rule), so pictures match
+    diffusers' at several guidance scales, and the scale changes the picture."""
+    ours_folder = zoo.exported("lcm")
+    ref = _diffusers_pipe("StableDiffusionPipeline", zoo.diffusers("lcm"), SD15_LCM)
+    ours = _ours_with("StableDiffusionPipeline", ours_folder, SD15_LCM)
+    assert "timestep_cond" in ours.components.unet.inputs
+    pictures = [
+        _same_pictures(ref, ours, torch, 1, prompt=PROMPT, height=32, width=32, guidance_scale=g) for g in (1.0, 8.0)
+    ]
+    assert np.abs(pictures[0] - pictures[1]).max() > 1e-3
+    ref = _diffusers_pipe("StableDiffusionImg2ImgPipeline", zoo.diffusers("lcm"), SD15_LCM)
+    ours = _ours_with("StableDiffusionImg2ImgPipeline", ours_folder, SD15_LCM)
+    _same_pictures(ref, ours, torch, 2, prompt=PROMPT, image=scene(64, 48), strength=0.6, guidance_scale=4.0)
+
+
+def test_guidance_embedding_matches_diffusers(torch):
+    from diffusers import StableDiffusionPipeline as DiffusersPipeline
+
+    from ortdiffusion.pipelines.guidance_embedding import guidance_scale_embedding
+
+    # the angles w f reach 7500 rad, where one float32 ulp of a frequency (torch's MKL exp against numpy's)
+    # moves sin/cos by up to 5e-4; the frequencies themselves agree to an ulp
+    for g, dim in ((1.0, 32), (8.5, 256), (3.0, 33)):
+        want = DiffusersPipeline.get_guidance_scale_embedding(None, torch.tensor(g - 1).repeat(2), embedding_dim=dim)
+        got = guidance_scale_embedding(g, 2, dim)
+        assert got.shape == tuple(want.shape) and got.dtype == np.float32
+        np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match="time_cond_proj_dim must be at least 4"):
+        guidance_scale_embedding(2.0, 1, 2)

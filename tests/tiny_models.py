@@ -46,10 +46,11 @@ def _jitter(module: torch.nn.Module, seed: int, scale: float = 0.05) -> None:
             p.add_(torch.randn(p.shape, generator=generator) * scale)
 
 
-def build_unet(in_channels: int = 4, seed: int = 0) -> UNet2DConditionModel:
-    """A tiny UNet2DConditionModel (9 input channels for inpainting)."""
+def build_unet(in_channels: int = 4, seed: int = 0, **extra: Any) -> UNet2DConditionModel:
+    """A tiny UNet2DConditionModel (9 input channels for inpainting; ``extra`` config such as
+    ``time_cond_proj_dim`` for an LCM-distilled UNet)."""
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(in_channels=in_channels, **UNET_KWARGS)
+    unet = UNet2DConditionModel(in_channels=in_channels, **UNET_KWARGS, **extra)
     _jitter(unet, seed + 100)
     return unet
 
@@ -66,9 +67,9 @@ def build_controlnet(seed: int) -> ControlNetModel:
     return net
 
 
-def build_pipeline(in_channels: int = 4, seed: int = 0) -> StableDiffusionPipeline:
+def build_pipeline(in_channels: int = 4, seed: int = 0, **unet_extra: Any) -> StableDiffusionPipeline:
     """A tiny diffusers StableDiffusionPipeline with a DDIM scheduler and the real CLIP tokenizer."""
-    unet = build_unet(in_channels, seed)
+    unet = build_unet(in_channels, seed, **unet_extra)
     torch.manual_seed(seed + 1)
     vae = AutoencoderKL(
         block_out_channels=(16, 16, 32, 32), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=16,
@@ -150,9 +151,11 @@ class TinyModelZoo:
         return self._cache[key]
 
     def diffusers(self, kind: str = "base") -> Path:
-        """Diffusers folder: ``"base"`` (4-channel UNet) or ``"inpaint"`` (9-channel UNet)."""
-        channels = {"base": 4, "inpaint": 9}[kind]
-        return self._once(f"diffusers-{kind}", lambda p: save_pipeline(build_pipeline(channels), p))
+        """Diffusers folder: ``"base"`` (4-channel UNet), ``"inpaint"`` (9-channel UNet) or ``"lcm"`` (a UNet
+        with a guidance condition, time_cond_proj_dim 32, as LCM-distilled UNets have)."""
+        channels = {"base": 4, "inpaint": 9, "lcm": 4}[kind]
+        extra = {"time_cond_proj_dim": 32} if kind == "lcm" else {}
+        return self._once(f"diffusers-{kind}", lambda p: save_pipeline(build_pipeline(channels, **extra), p))
 
     def controlnet(self, index: int) -> Path:
         """Diffusers ControlNet folder number ``index`` (different weights per index)."""
@@ -164,13 +167,13 @@ class TinyModelZoo:
 
     def exported(self, kind: str = "base") -> Path:
         """ortdiffusion export: ``"base"``, ``"inpaint"``, ``"cn1"`` (one ControlNet), ``"cn2"`` (two),
-        ``"swap"`` (LoRA slots of rank 12 on the default targets and the resnets' conv1), ``"plain"``
+        ``"lcm"`` (the LCM-distilled UNet's folder), ``"swap"`` (LoRA slots of rank 12 on the default targets and the resnets' conv1), ``"plain"``
         (the base model with attention as MatMul/Softmax instead of the fused MultiHeadAttention op)."""
         from ortdiffusion.exporter import export_pipeline
         from ortdiffusion.exporter.pipeline import DEFAULT_LORA_TARGETS
 
         def build(path: Path) -> Path:
-            source = self.diffusers("inpaint" if kind == "inpaint" else "base")
+            source = self.diffusers(kind if kind in ("inpaint", "lcm") else "base")
             nets = [self.controlnet(k) for k in range({"cn1": 1, "cn2": 2}.get(kind, 0))]
             if kind == "swap":
                 export_pipeline(source, path, lora_rank=12, lora_targets=(*DEFAULT_LORA_TARGETS, "conv1"))

@@ -27,6 +27,7 @@ from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
 from ortdiffusion.exporter.weights_map import build_weights_map, write_weights_map
 from ortdiffusion.exporter.wrappers import (
+    GuidanceConditionedUNetForExport,
     TextEncoderForExport,
     UNetForExport,
     UNetWithControlNetsForExport,
@@ -137,7 +138,21 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
         "encoder_hidden_states": {0: "batch", 1: "sequence"},
     }
     modules = {"unet": _parameter_shapes(unet)}
-    if not controlnet_dirs:
+    guidance_dim = config.get("time_cond_proj_dim")
+    if guidance_dim is not None and controlnet_dirs:
+        raise ValueError(
+            f"{source / 'unet'} is distilled with a guidance condition (time_cond_proj_dim={guidance_dim}, an "
+            "LCM UNet); fusing ControlNets into it is not supported: export it without --controlnet"
+        )
+    if guidance_dim is not None:
+        # LCM-distilled UNet: the guidance-scale embedding enters as timestep_cond (batch, time_cond_proj_dim)
+        guidance = torch.randn(DUMMY_BATCH, guidance_dim)
+        graph = export_module(
+            GuidanceConditionedUNetForExport(unet), [sample, timestep, text, guidance], [*axes, "timestep_cond"],
+            ["out_sample"], {**axes, "timestep_cond": {0: "batch"}, "out_sample": {0: "batch", 2: "height", 3: "width"}},
+            out / "model.onnx", external_data=True, opset=opset, custom_opsets=custom_opsets,
+        )
+    elif not controlnet_dirs:
         graph = export_module(
             UNetForExport(unet), [sample, timestep, text], list(axes), ["out_sample"],
             {**axes, "out_sample": {0: "batch", 2: "height", 3: "width"}},

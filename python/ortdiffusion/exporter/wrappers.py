@@ -55,6 +55,19 @@ class UNetForExport(torch.nn.Module):
         return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
 
 
+class GuidanceConditionedUNetForExport(torch.nn.Module):
+    """A UNet distilled with guidance as a condition (LCM: ``time_cond_proj_dim`` set) -> noise prediction;
+    its ``timestep_cond`` input takes the guidance-scale embedding the pipeline computes."""
+
+    def __init__(self, unet: torch.nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                timestep_cond: torch.Tensor) -> torch.Tensor:
+        return self.unet(sample, timestep, encoder_hidden_states, timestep_cond=timestep_cond, return_dict=False)[0]
+
+
 class UNetWithControlNetsForExport(torch.nn.Module):
     """UNet and N ControlNets fused into one graph.
 

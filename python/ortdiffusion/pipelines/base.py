@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ortdiffusion.image import postprocess
 from ortdiffusion.pipelines.bound_run import BoundRun
 from ortdiffusion.pipelines.components import PipelineComponents, load_components
+from ortdiffusion.pipelines.guidance_embedding import guidance_scale_embedding
 from ortdiffusion.pipelines.lora_support import LoraSupport
 from ortdiffusion.pipelines.noise import randn
 from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
@@ -338,9 +339,10 @@ class StableDiffusionPipelineBase(LoraSupport):
         The new latents alternate between two buffers (a step reads one while it writes the other). With
         ``eta > 0`` or a ``callback_on_step_end`` (which may keep or change the arrays it is given), each
         step's latents are new arrays, as in diffusers."""
-        do_cfg = guidance_scale > 1.0
+        do_cfg = self.do_classifier_free_guidance(guidance_scale)
         unet = self.components.unet
         n = latents.shape[0]
+        guidance_feed = self._guidance_condition(guidance_scale, n)
         batched = np.empty((2 * n, *latents.shape[1:]), dtype=np.float32) if do_cfg else None
         guided = np.empty(latents.shape, dtype=np.float32) if do_cfg else None
         warn_if_timesteps_are_rounded(unet, timesteps, scheduler)
@@ -365,6 +367,7 @@ class StableDiffusionPipelineBase(LoraSupport):
                     "sample": model_input,
                     "timestep": timestep_feeds[i],
                     "encoder_hidden_states": prompt_embeds,
+                    **guidance_feed,
                 }
                 if feed_hook is not None:
                     feeds.update(feed_hook(i, t, model_input))
@@ -393,6 +396,25 @@ class StableDiffusionPipelineBase(LoraSupport):
                     prompt_embeds = np.asarray(outputs.pop("prompt_embeds", prompt_embeds), dtype=np.float32)
                 progress.update()
         return latents
+
+    def do_classifier_free_guidance(self, guidance_scale: float) -> bool:
+        """Whether a call guides with an unconditional half (diffusers: guidance_scale > 1 and a UNet without
+        a guidance condition; an LCM-distilled UNet takes the scale through ``timestep_cond`` instead)."""
+        return guidance_scale > 1.0 and "timestep_cond" not in self.components.unet.inputs
+
+    def _guidance_condition(self, guidance_scale: float, batch_size: int) -> dict[str, np.ndarray]:
+        """The ``timestep_cond`` feed of an LCM-distilled UNet (its guidance-scale embedding), else nothing."""
+        unet = self.components.unet
+        if "timestep_cond" not in unet.inputs:
+            if unet.config.get("time_cond_proj_dim") is not None:
+                raise ValueError(
+                    f"{unet.path.parent} is an LCM-distilled UNet (time_cond_proj_dim="
+                    f"{unet.config['time_cond_proj_dim']}) exported without its timestep_cond input: export it again "
+                    "with `ortdiffusion export`"
+                )
+            return {}
+        dim = unet.config.get("time_cond_proj_dim") or unet.static_dim("timestep_cond", 1)
+        return {"timestep_cond": guidance_scale_embedding(guidance_scale, batch_size, int(dim))}
 
     def decode(self, latents: np.ndarray, output_type: str, return_dict: bool) -> Any:
         """Latents -> images (``vae.decode(latents / scaling_factor)`` and diffusers' postprocess)."""

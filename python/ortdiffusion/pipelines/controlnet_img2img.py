@@ -64,7 +64,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         )
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
-        do_cfg = guidance_scale > 1.0
+        do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
         # 3. Control images, which must match the init image's size

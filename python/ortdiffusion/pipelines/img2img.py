@@ -51,7 +51,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         # 2. Encode the prompt
-        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, guidance_scale > 1.0)
+        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale))
         # 3. Timesteps, cut by strength
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)

@@ -85,7 +85,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
                     f"`mask_image` is {mw}x{mh} but `image` is {iw}x{ih}; the mask must cover the image pixel for pixel"
                 )
         generator = resolve_generator(generator)
-        do_cfg = guidance_scale > 1.0
+        do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
         # 3. Timesteps, cut by strength
