@@ -2,7 +2,9 @@
 #include "ortdiffusion/generator.hpp"
 
 #include <cmath>
+#include <type_traits>
 
+#include "box_muller_avx2.hpp"
 #include "cephes_float_math.hpp"
 #include "ortdiffusion/errors.hpp"
 
@@ -30,7 +32,7 @@ void box_muller_16_scalar(float* data) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
-void box_muller_16_vectorized(float* data) {
+[[maybe_unused]] void box_muller_16_vectorized(float* data) {
   const auto two_pi = static_cast<float>(2.0f * kPi);
   for (int j = 0; j < 8; ++j) {
     const float u1 = 1.0f - data[j];
@@ -84,7 +86,7 @@ void Generator::manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(mutex_);
   seed_ = seed;
   // at::mt19937(seed) -> init_with_uint32(seed): the standard mt19937 initialisation of the low word.
-  engine_.seed(static_cast<std::mt19937::result_type>(seed & 0xffffffffULL));
+  engine_.seed_with(static_cast<uint32_t>(seed & 0xffffffffULL));
   next_double_normal_.reset();
 }
 
@@ -93,7 +95,7 @@ uint64_t Generator::initial_seed() const {
   return seed_;
 }
 
-uint32_t Generator::random() { return static_cast<uint32_t>(engine_()); }
+uint32_t Generator::random() { return engine_.next(); }
 
 uint64_t Generator::random64() {
   const uint32_t hi = random();
@@ -104,6 +106,16 @@ uint64_t Generator::random64() {
 // transformation::uniform_real<float>: (x & (2^24 - 1)) * 2^-24
 float Generator::uniform_float() {
   return static_cast<float>(random() & ((1u << 24) - 1)) * (1.0f / static_cast<float>(1u << 24));
+}
+
+void Generator::uniform_floats(float* out, int64_t n) {
+  // the words land in `out` itself, then each becomes (x & (2^24 - 1)) * 2^-24 in place
+  static_assert(sizeof(float) == sizeof(uint32_t));
+  auto* words = reinterpret_cast<uint32_t*>(out);
+  engine_.fill(words, n);
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = static_cast<float>(words[i] & ((1u << 24) - 1)) * (1.0f / static_cast<float>(1u << 24));
+  }
 }
 
 // transformation::uniform_real<double>: (x & (2^53 - 1)) * 2^-53
@@ -140,7 +152,11 @@ void Generator::fill_normal(T* out, int64_t numel, Uniform uniform, Transform tr
     randn_scalar_path(out, numel);
     return;
   }
-  for (int64_t i = 0; i < numel; ++i) out[i] = (this->*uniform)();
+  if constexpr (std::is_same_v<T, float>) {
+    uniform_floats(out, numel);
+  } else {
+    for (int64_t i = 0; i < numel; ++i) out[i] = (this->*uniform)();
+  }
   for (int64_t i = 0; i + 16 <= numel; i += 16) transform(out + i);
   if (numel % 16 != 0) {
     T* tail = out + numel - 16;
@@ -150,8 +166,14 @@ void Generator::fill_normal(T* out, int64_t numel, Uniform uniform, Transform tr
 }
 
 void Generator::randn(float* out, int64_t numel) {
+  // the AVX2/AVX512 builds' kernel in AVX2 intrinsics where torch runs it (the CPU then has AVX2 and FMA)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  void (*vectorized)(float*) = &detail::box_muller_16_avx2;
+#else
+  void (*vectorized)(float*) = &box_muller_16_vectorized;
+#endif
   fill_normal(out, numel, &Generator::uniform_float,
-              capability_ == TorchCpuCapability::Default ? &box_muller_16_scalar : &box_muller_16_vectorized);
+              capability_ == TorchCpuCapability::Default ? &box_muller_16_scalar : vectorized);
 }
 
 void Generator::randn(double* out, int64_t numel) {

@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <vector>
 
+#include "ortdiffusion/mt19937.hpp"
 #include "ortdiffusion/torch_cpu_capability.hpp"
 
 namespace ortdiffusion {
@@ -54,9 +54,10 @@ class Generator {
   void randn_scalar_path(T* out, int64_t numel);
   template <typename T, typename Uniform, typename Transform>
   void fill_normal(T* out, int64_t numel, Uniform uniform, Transform transform);
+  void uniform_floats(float* out, int64_t n);  // n of uniform_float() at once
 
   mutable std::mutex mutex_;
-  std::mt19937 engine_;
+  Mt19937 engine_;
   uint64_t seed_ = kDefaultSeed;
   std::optional<double> next_double_normal_;
   TorchCpuCapability capability_;
