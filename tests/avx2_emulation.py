@@ -11,6 +11,7 @@ As a script (the child side):
     python avx2_emulation.py unet MODEL.onnx FEEDS.npz OUT.npy     one UNet run on the saved feeds
     python avx2_emulation.py latents FOLDER SPEC.json OUT.npy      text-to-image latents (output_type="latent")
     python avx2_emulation.py int8-dot-products                     what ortdiffusion detects on this CPU
+    python avx2_emulation.py randn SEED COUNT OUT.npy              ortdiffusion.Generator(SEED).randn(COUNT)
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ def _child(argv: list[str]) -> int:
         from ortdiffusion import _native
 
         print(_native.cpu_int8_dot_products(), _native.torch_cpu_capability())  # the vector ISA the child sees
+        return 0
+    if kind == "randn":
+        import ortdiffusion as od
+
+        seed, count, out = rest
+        np.save(out, od.Generator(int(seed)).randn((int(count),)))
         return 0
     source, spec, out = rest
     if kind == "unet":

@@ -16,6 +16,9 @@ from diffusers import DPMSolverSinglestepScheduler as DiffusersSinglestep
 from ortdiffusion import ConfigError, DPMSolverSinglestepScheduler
 
 SD15 = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012}
+# trained betas (a list of num_train_timesteps values, as a config file holds them)
+TRAINED = {"trained_betas": [0.0001 + 0.0199 * (i / 999) ** 1.5 for i in range(1000)]}
+
 VARIANTS = {
     "plain": {},
     "sd15": SD15,
@@ -23,6 +26,7 @@ VARIANTS = {
     "karras": {**SD15, "use_karras_sigmas": True},
     "exponential": {**SD15, "use_exponential_sigmas": True},
     "beta": {**SD15, "use_beta_sigmas": True},
+    "trained": TRAINED,
     "sigma_min-final": {"final_sigmas_type": "sigma_min"},
     "lower-order-final": {"lower_order_final": True, "final_sigmas_type": "sigma_min"},
     "lambda-clipped": {"lambda_min_clipped": -5.1},

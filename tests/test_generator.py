@@ -77,3 +77,18 @@ def test_matches_torch_under_other_cpu_capabilities(capability):
     env = {**os.environ, "ATEN_CPU_CAPABILITY": capability}
     out = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_an_avx2_cpu_draws_the_same_numbers(tmp_path, torch):
+    """torch's AVX2 and AVX-512 builds share one Box-Muller kernel, which Generator runs in AVX2 intrinsics:
+    under an emulated Haswell (AVX2 + FMA, no AVX-512) the draws equal torch.randn's here."""
+    from avx2_emulation import emulator, run_as_haswell
+
+    if emulator() is None:
+        if os.environ.get("CI"):
+            pytest.fail("qemu-user is missing on CI (.ci/run installs it)")
+        pytest.skip("qemu-user is not installed")
+    out = tmp_path / "draws.npy"
+    run_as_haswell(["randn", "5", "20011", str(out)], timeout=600)
+    expected = torch.randn(20011, generator=torch.Generator().manual_seed(5)).numpy()
+    np.testing.assert_array_equal(np.load(out).view(np.uint32), expected.view(np.uint32))

@@ -14,6 +14,9 @@ from diffusers import HeunDiscreteScheduler as DiffusersHeun
 from ortdiffusion import ConfigError, EulerDiscreteScheduler, HeunDiscreteScheduler
 
 SHAPE = (2, 4, 6, 5)
+# trained betas (a list of num_train_timesteps values, as a config file holds them)
+TRAINED = {"trained_betas": [0.0001 + 0.0199 * (i / 999) ** 1.5 for i in range(1000)]}
+
 VARIANTS = {
     "plain": {},
     "scaled_linear": {"beta_schedule": "scaled_linear"},
@@ -22,6 +25,7 @@ VARIANTS = {
     "karras": {"use_karras_sigmas": True},
     "exponential": {"use_exponential_sigmas": True},
     "beta": {"use_beta_sigmas": True},
+    "trained": TRAINED,
     "clip": {"clip_sample": True, "clip_sample_range": 2.0},
     "offset": {"timestep_spacing": "leading", "steps_offset": 1},
 }

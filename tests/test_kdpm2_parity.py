@@ -14,6 +14,9 @@ from conftest import assert_matches_oracle, torch_sqrt_reproduced, ulps_apart
 from ortdiffusion import ConfigError, KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler
 
 SHAPE = (2, 4, 6, 5)
+# trained betas (a list of num_train_timesteps values, as a config file holds them)
+TRAINED = {"trained_betas": [0.0001 + 0.0199 * (i / 999) ** 1.5 for i in range(1000)]}
+
 VARIANTS = {
     "plain": {},
     "scaled_linear": {"beta_schedule": "scaled_linear"},
@@ -21,6 +24,7 @@ VARIANTS = {
     "karras": {"use_karras_sigmas": True},
     "exponential": {"use_exponential_sigmas": True},
     "beta": {"use_beta_sigmas": True},
+    "trained": TRAINED,
     "offset": {"timestep_spacing": "leading", "steps_offset": 1},
 }
 CLASSES = {"KDPM2DiscreteScheduler": KDPM2DiscreteScheduler,

@@ -16,6 +16,9 @@ from ortdiffusion import ConfigError, LMSDiscreteScheduler
 
 SHAPE = (2, 4, 6, 5)
 SD15 = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012}
+# trained betas (a list of num_train_timesteps values, as a config file holds them)
+TRAINED = {"trained_betas": [0.0001 + 0.0199 * (i / 999) ** 1.5 for i in range(1000)]}
+
 VARIANTS = {
     "plain": {},
     "sd15": SD15,
@@ -23,6 +26,7 @@ VARIANTS = {
     "karras": {**SD15, "use_karras_sigmas": True},
     "exponential": {"use_exponential_sigmas": True},
     "beta": {"use_beta_sigmas": True},
+    "trained": TRAINED,
     "offset": {"timestep_spacing": "leading", "steps_offset": 1},
 }
 

@@ -15,12 +15,16 @@ from diffusers import TCDScheduler as DiffusersTCD
 from ortdiffusion import Generator, TCDScheduler
 
 SHAPE = (2, 4, 6, 5)
+# trained betas (a list of num_train_timesteps values, as a config file holds them)
+TRAINED = {"trained_betas": [0.0001 + 0.0199 * (i / 999) ** 1.5 for i in range(1000)]}
+
 VARIANTS = {
     "plain": {},
     "v": {"prediction_type": "v_prediction"},
     "sample": {"prediction_type": "sample"},
     "original-100": {"original_inference_steps": 100, "set_alpha_to_one": False},
     "linear": {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02},
+    "trained": TRAINED,
     "cosine-zero-snr": {"beta_schedule": "squaredcos_cap_v2", "rescale_betas_zero_snr": True},
 }
 
