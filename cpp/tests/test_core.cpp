@@ -1,6 +1,7 @@
 // The C++ core's own tests: no Python, no framework, run by ctest. Reference values marked "torch"
 // were printed by torch 2.13 (torch.randn on torch.Generator().manual_seed(0)); the rest are
 // properties the DDIM equations guarantee.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,12 @@
 #include "ortdiffusion/ddim_config.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/generator.hpp"
+#include "ortdiffusion/incomplete_beta.hpp"
+#include "ortdiffusion/scheduling_dpmsolver_singlestep.hpp"
+#include "ortdiffusion/scheduling_k_dpm_2_discrete.hpp"
+#include "ortdiffusion/scheduling_lms_discrete.hpp"
+#include "ortdiffusion/scheduling_tcd.hpp"
+#include "ortdiffusion/kdpm2_config.hpp"
 #include "ortdiffusion/lora_merge.hpp"
 #include "ortdiffusion/noise_schedule.hpp"
 #include "ortdiffusion/onnx_initializers.hpp"
@@ -249,8 +256,13 @@ void test_euler_from_config() {
   check_throws<od::ArgumentError>(
       [&] { s.step<float>(eps.data(), 123.5, xt.data(), shape, {}, prev.data(), pred.data()); },
       "not one of this schedule's", "Euler timestep outside the schedule");
-  check_throws<od::ConfigError>([] { od::parse_euler_config(R"({"use_beta_sigmas": true})", "e.json", false); },
-                                "not implemented", "beta sigmas refused");
+  // beta sigmas: from the largest training sigma down to the smallest, decreasing
+  od::EulerDiscreteScheduler beta(od::parse_euler_config(R"({"use_beta_sigmas": true})", "e.json", false));
+  beta.set_timesteps(8);
+  const auto& bs = beta.stepper().sigmas();
+  bool decreasing = bs.size() == 9 && bs.back() == 0.0f;
+  for (size_t i = 1; i + 1 < bs.size(); ++i) decreasing = decreasing && bs[i] < bs[i - 1];
+  check(decreasing, "beta sigmas: 8 decreasing levels, then 0");
   // Euler ancestral: the same seed gives the same step
   od::EulerAncestralDiscreteScheduler a(od::parse_euler_config(kSd15Config, "sd15", true));
   od::EulerAncestralDiscreteScheduler b(od::parse_euler_config(kSd15Config, "sd15", true));
@@ -283,6 +295,46 @@ void test_mkl_avx512_sqrt() {
   check(y == od::mkl_avx512_sqrt(2.0f) || y == std::sqrt(2.0f), "torch_sqrt is one of the two");
 }
 
+// The schedulers added for AUTOMATIC1111's sampler names, each driven from a config alone.
+void test_more_schedulers_from_config() {
+  // the beta quantile inverts the regularized incomplete beta; Beta(0.6, 0.6) is symmetric about 1/2
+  check(std::fabs(od::inverse_regularized_incomplete_beta(0.6, 0.6, 0.5) - 0.5) < 1e-15, "beta median 1/2");
+  bool inverse_ok = true;
+  for (double p : {1e-6, 0.01, 0.3, 0.77, 0.999999}) {
+    const double x = od::inverse_regularized_incomplete_beta(0.6, 0.6, p);
+    inverse_ok = inverse_ok && std::fabs(od::regularized_incomplete_beta(0.6, 0.6, x) - p) < 1e-12 * std::max(p, 1e-3);
+  }
+  check(inverse_ok, "I_x(a, b) at the inverse gives p back");
+  // LMS: the first-order coefficient integrates 1 from sigma_t to sigma_{t+1}
+  od::LMSDiscreteScheduler lms(od::parse_lms_config(kSd15Config, "sd15"));
+  lms.set_timesteps(10);
+  const auto& ls = lms.stepper().sigmas();
+  check(std::fabs(lms.lms_coefficient(1, 3, 0) - (static_cast<double>(ls[4]) - ls[3])) < 1e-12 * ls[3],
+        "LMS order-1 coefficient = sigma_{t+1} - sigma_t");
+  // KDPM2: two calls per step but the last; a whole loop stays finite
+  od::KDPM2DiscreteScheduler kdpm2(od::parse_kdpm2_config(kSd15Config, "sd15", "KDPM2DiscreteScheduler"));
+  kdpm2.set_timesteps(5);
+  const od::Shape shape = {1, 4, 2, 2};
+  std::vector<float> x(16, 1.0f), eps(16, 0.5f), prev(16), x0(16);
+  const std::vector<float> kt = kdpm2.stepper().timesteps();
+  for (float t : kt) {
+    kdpm2.step<float>(eps.data(), t, x.data(), shape, prev.data(), x0.data());
+    x = prev;
+  }
+  // t0, then (midpoint, t_i) pairs: the last call is a first half whose midpoint call never comes
+  check(kt.size() == 9 && std::isfinite(x[0]) && !kdpm2.state_in_first_order(), "a KDPM2 loop: 9 calls, finite");
+  // TCD: LCM's distillation schedule (50 original steps, every 20th training timestep)
+  od::TCDScheduler tcd(od::parse_lcm_config("{}", "tcd.json"));
+  tcd.set_timesteps(4);
+  const auto& tt = tcd.timesteps();
+  check(tt.size() == 4 && tt[0] == 999 && tt[1] == 759 && tt[2] == 499 && tt[3] == 259, "TCD timesteps 999 759 499 259");
+  // DPM-Solver singlestep: 7 steps of order 2 alternate 1, 2 and end at order 1, lower_order_final switched on
+  od::DPMSolverSinglestepScheduler single(od::parse_dpmsolver_singlestep_config(R"({"final_sigmas_type": "sigma_min"})"));
+  single.set_timesteps(7);
+  check(single.order_list() == std::vector<int>({1, 2, 1, 2, 1, 2, 1}) && single.config().lower_order_final,
+        "singlestep order list 1 2 1 2 1 2 1 with lower_order_final");
+}
+
 }  // namespace
 
 int main() {
@@ -294,6 +346,7 @@ int main() {
   test_mkl_avx512_sqrt();
   test_pndm_from_config();
   test_euler_from_config();
+  test_more_schedulers_from_config();
   test_initializer_reader();
   test_lora_merge();
   if (failures == 0) std::printf("ortdiffusion core: all checks passed\n");
