@@ -38,6 +38,10 @@ class CLIPTokenizer:
         # Truncation counts the <|startoftext|>/<|endoftext|> the post-processor adds, as transformers does.
         self._tokenizer.enable_truncation(max_length=model_max_length)
         self._tokenizer.enable_padding(length=model_max_length, pad_id=pad_id, pad_token=pad_token)
+        # the same vocabulary without padding or truncation, for AUTOMATIC1111's chunking of long prompts
+        self._raw = Tokenizer.from_str(tokenizer.to_str())
+        self._raw.no_padding()
+        self._raw.no_truncation()
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, subfolder: str | None = None) -> CLIPTokenizer:
@@ -85,6 +89,15 @@ class CLIPTokenizer:
                     "%d tokens: %r (prompt starts %r)", self.model_max_length, removed, text[:40]
                 )
         return np.array([e.ids for e in encodings], dtype=np.int64)
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The token ids of each text without <|startoftext|>, <|endoftext|>, padding or truncation
+        (transformers' ``tokenizer(texts, truncation=False, add_special_tokens=False)``)."""
+        return [e.ids for e in self._raw.encode_batch(list(texts), add_special_tokens=False)]
+
+    def token_id(self, token: str) -> int | None:
+        """The id of ``token`` (e.g. ``",</w>"``), or None when the vocabulary lacks it."""
+        return self._raw.token_to_id(token)
 
     def _decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` without special tokens; CLIP's ``</w>`` word ends become spaces."""

@@ -16,6 +16,7 @@ from ortdiffusion.models import (
     embedded_model_folder,
     shipped_lora_file,
 )
+from ortdiffusion.prompts.syntax import PROMPT_SYNTAXES
 
 CANNY_LOW, CANNY_HIGH = 100, 200  # OpenCV Canny hysteresis thresholds of --canny
 EMBEDDED_TRAINED_SIZE = (64, 64)  # (width, height) of the pictures the embedded model was trained on
@@ -222,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
     for index in range(args.num_images):  # each picture its own seed, seed + index, as AUTOMATIC1111 does
         result = pipe(
             prompt, negative_prompt=args.negative_prompt, num_inference_steps=args.steps,
-            guidance_scale=args.guidance, num_images_per_prompt=1, eta=args.eta, generator=seed + index, **kwargs,
+            guidance_scale=args.guidance, num_images_per_prompt=1, eta=args.eta, generator=seed + index,
+            prompt_syntax=args.prompt_syntax, **kwargs,
         )
         pictures += [p.crop(box) for p in result.images] if box else result.images
     first = pictures[0]
@@ -237,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         "guidance_scale": args.guidance, "seed": seed, "size": f"{first.width}x{first.height}",
         "model": str(model), "pipeline": pipeline_class.__name__, "eta": args.eta,
         "strength": kwargs.get("strength"), "fit": args.fit,
-        "loras": [f"{Path(p).name}:{w}" for p, w in loras] or None,
+        "loras": [f"{Path(p).name}:{w}" for p, w in loras] or None, "prompt_syntax": args.prompt_syntax,
     }
     for index, (picture, path) in enumerate(zip(pictures, _output_paths(args.out, len(pictures)))):
         save_png(picture, path, {**params, "seed": seed + index, "image_index": index})
@@ -254,6 +256,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "default: the embedded tiny shapes model (its inpainting and Canny ControlNet variants for "
                      "--mask and --canny/--control-image)")
     gen.add_argument("--negative-prompt", help="what the picture should not show (default: none)")
+    gen.add_argument("--prompt-syntax", choices=PROMPT_SYNTAXES, default="a1111",
+                     help="a1111 (default): AUTOMATIC1111's (word:1.3), (word), [word], BREAK and prompts of any "
+                          "length; plain: diffusers' (77 tokens, no weights)")
     gen.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     gen.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5; <= 1 disables)")
     gen.add_argument("--seed", type=int, help="seed (default: random, printed and stored in the PNG)")

@@ -25,6 +25,9 @@ from ortdiffusion.pipelines.lora_support import LoraSupport
 from ortdiffusion.pipelines.noise import randn
 from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
 from ortdiffusion.pipelines.scheduler_choice import as_pipeline_scheduler
+from ortdiffusion.prompts.attention import plain_text
+from ortdiffusion.prompts.syntax import check_prompt_syntax
+from ortdiffusion.prompts.weighted_embeddings import weighted_embeddings
 from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
 from ortdiffusion.sessions import require_inputs
 
@@ -214,19 +217,42 @@ class StableDiffusionPipelineBase(LoraSupport):
     # -- prompt ---------------------------------------------------------------------------------------------
 
     def encode_prompt(
-        self, prompts: list[str], negatives: list[str], num_images_per_prompt: int, do_classifier_free_guidance: bool
+        self, prompts: list[str], negatives: list[str], num_images_per_prompt: int, do_classifier_free_guidance: bool,
+        prompt_syntax: str = "plain",
     ) -> np.ndarray:
-        """Text embeddings [(2 x) B * n, 77, D]: negatives first when guiding, each prompt's embedding repeated
-        ``num_images_per_prompt`` times in a row (diffusers' ``encode_prompt`` + the CFG concatenation)."""
+        """Text embeddings [(2 x) B * n, 77 k, D]: negatives first when guiding, each prompt's embedding repeated
+        ``num_images_per_prompt`` times in a row (diffusers' ``encode_prompt`` + the CFG concatenation).
+        ``prompt_syntax`` "plain" is diffusers' (77 tokens, truncated with a warning); "a1111" reads
+        AUTOMATIC1111's weights and BREAK and takes any length in 77-token chunks (k of them, the shorter
+        prompts padded with the empty prompt's chunk)."""
+        check_prompt_syntax(prompt_syntax)
         texts = negatives + prompts if do_classifier_free_guidance else prompts
-        self._warn_unknown_words(texts)
-        ids = self.components.tokenizer(texts)
-        hidden = self.components.text_encoder.run(input_ids=ids)[0].astype(np.float32, copy=False)
+        self._warn_unknown_words(texts if prompt_syntax == "plain" else [plain_text(t) for t in texts])
+        text_encoder = self.components.text_encoder
+        if prompt_syntax == "a1111":
+            hidden = weighted_embeddings(
+                texts, self.components.tokenizer,
+                lambda ids: text_encoder.run(input_ids=ids)[0].astype(np.float32, copy=False),
+            )
+            self._check_sequence_length(hidden.shape[1])
+        else:
+            ids = self.components.tokenizer(texts)
+            hidden = text_encoder.run(input_ids=ids)[0].astype(np.float32, copy=False)
         if not do_classifier_free_guidance:
             return np.repeat(hidden, num_images_per_prompt, axis=0)
         negative, positive = np.split(hidden, 2)
         return np.concatenate([np.repeat(negative, num_images_per_prompt, axis=0),
                                np.repeat(positive, num_images_per_prompt, axis=0)])
+
+    def _check_sequence_length(self, length: int) -> None:
+        """ValueError when the UNet was exported for a fixed number of text tokens other than ``length``."""
+        fixed = self.components.unet.static_dim("encoder_hidden_states", 1)
+        if fixed is not None and fixed != length:
+            raise ValueError(
+                f"this prompt needs {length} text tokens ({length // 77} chunks of 77) but {self.components.unet.path} "
+                f"takes exactly {fixed}: export the model again with `ortdiffusion export` (its UNet takes any "
+                "number), or shorten the prompt to 75 tokens"
+            )
 
     def _warn_unknown_words(self, texts: list[str]) -> None:
         """Log the words a vocabulary-pruned text encoder (the embedded model's) cannot tell apart: they all

@@ -69,6 +69,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         control_guidance_end: float | list[float] = 1.0,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        prompt_syntax: str = "plain",
     ) -> Any:
         """Generate images for ``prompt`` guided by ``control_image`` (one image, or one per ControlNet).
         The output size is the control image's (rounded down to a multiple of 8) unless ``height``/``width``
@@ -87,7 +88,9 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         batch_size = len(prompts) * num_images_per_prompt
         do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
-        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
+        prompt_embeds = self.encode_prompt(
+            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax
+        )
         # 3. Control images batched per ControlNet
         control = batch_control_images(prepared, batch_size, num_images_per_prompt, do_cfg)
         # 4. Timesteps

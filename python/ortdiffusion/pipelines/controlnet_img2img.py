@@ -47,6 +47,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         control_guidance_end: float | list[float] = 1.0,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        prompt_syntax: str = "plain",
     ) -> Any:
         """Re-draw ``image`` toward ``prompt`` guided by ``control_image``; ``strength`` in [0, 1].
         ``height``/``width`` default to each image's own size rounded down to a multiple of 8."""
@@ -66,7 +67,9 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         batch_size = len(prompts) * num_images_per_prompt
         do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
-        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
+        prompt_embeds = self.encode_prompt(
+            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax
+        )
         # 3. Control images, which must match the init image's size
         control = batch_control_images(
             preprocess_control_images(per_net, height, width, self.vae_scale_factor), batch_size, num_images_per_prompt, do_cfg

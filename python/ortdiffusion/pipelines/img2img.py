@@ -33,6 +33,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        prompt_syntax: str = "plain",
         height: int | None = None,
         width: int | None = None,
     ) -> Any:
@@ -51,7 +52,9 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         # 2. Encode the prompt
-        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale))
+        prompt_embeds = self.encode_prompt(
+            prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale), prompt_syntax
+        )
         # 3. Timesteps, cut by strength
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)

@@ -59,6 +59,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        prompt_syntax: str = "plain",
     ) -> Any:
         """Repaint the white part of ``mask_image`` (same size as ``image``; binarized at 0.5) following
         ``prompt``. ``height``/``width`` default to the UNet's sample size x 8, as in diffusers."""
@@ -87,7 +88,9 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         generator = resolve_generator(generator)
         do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
-        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, do_cfg)
+        prompt_embeds = self.encode_prompt(
+            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax
+        )
         # 3. Timesteps, cut by strength
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)

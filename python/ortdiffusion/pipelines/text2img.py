@@ -34,6 +34,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        prompt_syntax: str = "plain",
     ) -> Any:
         """Generate images for ``prompt``. ``generator``: an int seed, an ``ortdiffusion.Generator`` or a
         ``torch.Generator`` (the same seed gives diffusers' image). Returns ``StableDiffusionPipelineOutput``
@@ -50,7 +51,9 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         # 2. Encode the prompt (negatives first when guiding)
-        prompt_embeds = self.encode_prompt(prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale))
+        prompt_embeds = self.encode_prompt(
+            prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale), prompt_syntax
+        )
         # 3. Timesteps
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
         timesteps = self.get_timesteps(scheduler, num_inference_steps)
