@@ -66,8 +66,11 @@ def test_controlnet_export_without_a_control_image(zoo, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_a_1000_token_prompt_is_truncated_with_a_warning(tmp_path, caplog):
+def test_a_1000_token_prompt_runs_in_chunks_or_is_truncated_with_a_warning(tmp_path, caplog):
     out = tmp_path / "long.png"
+    # AUTOMATIC1111's syntax (the CLI's default): 14 chunks of 75 tokens, nothing cut
     assert main(["generate", " ".join(["red"] * 1000), "--steps", "1", "--quiet", "--out", str(out)]) == 0
+    assert "truncated" not in caplog.text and out.is_file()
+    assert main(["generate", " ".join(["red"] * 1000), "--steps", "1", "--quiet", "--out", str(tmp_path / "plain.png"),
+                 "--prompt-syntax", "plain"]) == 0
     assert "truncated because CLIP can only handle sequences up to 77 tokens" in caplog.text
-    assert out.is_file()

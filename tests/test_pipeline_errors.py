@@ -118,7 +118,7 @@ def test_pipeline_refuses_a_unet_exported_for_another_task(zoo):
 def test_controlnet_arguments_are_checked(zoo):
     pipe = od.StableDiffusionControlNetPipeline.from_pretrained(zoo.exported("cn2"))
     pipe.set_progress_bar_config(disable=True)
-    with pytest.raises(ValueError, match="pass `control_image`"):
+    with pytest.raises(ValueError, match="`image` is required \\(the control picture"):
         pipe("a cat")
     with pytest.raises(TypeError, match="list of 2 images"):
         pipe("a cat", control_image=gray(32, 32))

@@ -68,6 +68,34 @@ def as_prompt_list(prompt: Any, name: str = "prompt") -> list[str]:
     return list(prompts)
 
 
+def rescale_noise_cfg(noise_cfg: np.ndarray, noise_pred_text: np.ndarray, guidance_rescale: float) -> np.ndarray:
+    """diffusers' ``rescale_noise_cfg`` (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps
+    are Flawed", section 3.4): the guided prediction rescaled to the text prediction's standard deviation per
+    sample, mixed with the unrescaled one by ``guidance_rescale``."""
+    axes = tuple(range(1, noise_pred_text.ndim))
+    std_text = noise_pred_text.std(axis=axes, keepdims=True, ddof=1, dtype=np.float32)  # torch's std: unbiased
+    std_cfg = noise_cfg.std(axis=axes, keepdims=True, ddof=1, dtype=np.float32)
+    rescaled = noise_cfg * (std_text / std_cfg)
+    return np.float32(guidance_rescale) * rescaled + np.float32(1.0 - guidance_rescale) * noise_cfg
+
+
+def require_input(value: Any, name: str, what: str) -> None:
+    """ValueError naming ``name`` when a required input is None (the argument is optional only so that
+    ``prompt`` may be left out when ``prompt_embeds`` is given, as in diffusers)."""
+    if value is None:
+        raise ValueError(f"`{name}` is required ({what})")
+
+
+def embeddings_array(value: Any, name: str) -> np.ndarray:
+    """``prompt_embeds`` / ``negative_prompt_embeds`` (numpy or torch) as a float32 [batch, tokens, width]."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().float().numpy()
+    array = np.asarray(value, dtype=np.float32)
+    if array.ndim != 3:
+        raise ValueError(f"`{name}` must be [batch, tokens, width] text embeddings, got shape {array.shape}")
+    return array
+
+
 class StableDiffusionPipelineBase(LoraSupport):
     """Shared machinery; use the task classes (``StableDiffusionPipeline`` ...)."""
 
@@ -154,8 +182,31 @@ class StableDiffusionPipelineBase(LoraSupport):
         eta: Any,
         output_type: str,
         callback_on_step_end_tensor_inputs: Sequence[str],
+        prompt_embeds: Any = None,
+        negative_prompt_embeds: Any = None,
     ) -> tuple[list[str], list[str]]:
-        """diffusers' ``check_inputs`` for what all tasks share; returns (prompts, negative prompts)."""
+        """diffusers' ``check_inputs`` for what all tasks share; returns (prompts, negative prompts). With
+        ``prompt_embeds`` (and no ``prompt``) the prompts are placeholders, one per embedding."""
+        if prompt is not None and prompt_embeds is not None:
+            raise ValueError("Cannot forward both `prompt` and `prompt_embeds`: pass only one of them")
+        if prompt is None and prompt_embeds is None:
+            raise ValueError("Provide either `prompt` or `prompt_embeds`")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise ValueError("Cannot forward both `negative_prompt` and `negative_prompt_embeds`: pass only one of them")
+        if prompt_embeds is not None:
+            embeds = embeddings_array(prompt_embeds, "prompt_embeds")
+            width = self.components.unet.static_dim("encoder_hidden_states", 2)
+            if width is not None and embeds.shape[2] != width:
+                raise ValueError(f"`prompt_embeds` are {embeds.shape[2]} wide but the UNet takes {width}-wide text "
+                                 "embeddings")
+            if negative_prompt_embeds is not None:
+                negative = embeddings_array(negative_prompt_embeds, "negative_prompt_embeds")
+                if negative.shape != embeds.shape:
+                    raise ValueError(
+                        "`prompt_embeds` and `negative_prompt_embeds` must have the same shape when passed directly, "
+                        f"but got: `prompt_embeds` {embeds.shape} != `negative_prompt_embeds` {negative.shape}"
+                    )
+            prompt = [""] * embeds.shape[0]
         prompts = as_prompt_list(prompt)
         if negative_prompt is None:
             negatives = [""] * len(prompts)
@@ -218,7 +269,7 @@ class StableDiffusionPipelineBase(LoraSupport):
 
     def encode_prompt(
         self, prompts: list[str], negatives: list[str], num_images_per_prompt: int, do_classifier_free_guidance: bool,
-        prompt_syntax: str = "plain",
+        prompt_syntax: str = "plain", prompt_embeds: Any = None, negative_prompt_embeds: Any = None,
     ) -> np.ndarray:
         """Text embeddings [(2 x) B * n, 77 k, D]: negatives first when guiding, each prompt's embedding repeated
         ``num_images_per_prompt`` times in a row (diffusers' ``encode_prompt`` + the CFG concatenation).
@@ -226,6 +277,9 @@ class StableDiffusionPipelineBase(LoraSupport):
         AUTOMATIC1111's weights and BREAK and takes any length in 77-token chunks (k of them, the shorter
         prompts padded with the empty prompt's chunk)."""
         check_prompt_syntax(prompt_syntax)
+        if prompt_embeds is not None:
+            return self._given_embeddings(negatives, num_images_per_prompt, do_classifier_free_guidance,
+                                          prompt_syntax, prompt_embeds, negative_prompt_embeds)
         texts = negatives + prompts if do_classifier_free_guidance else prompts
         self._warn_unknown_words(texts if prompt_syntax == "plain" else [plain_text(t) for t in texts])
         text_encoder = self.components.text_encoder
@@ -243,6 +297,32 @@ class StableDiffusionPipelineBase(LoraSupport):
         negative, positive = np.split(hidden, 2)
         return np.concatenate([np.repeat(negative, num_images_per_prompt, axis=0),
                                np.repeat(positive, num_images_per_prompt, axis=0)])
+
+    def _given_embeddings(
+        self, negatives: list[str], num_images_per_prompt: int, do_classifier_free_guidance: bool, prompt_syntax: str,
+        prompt_embeds: Any, negative_prompt_embeds: Any,
+    ) -> np.ndarray:
+        """encode_prompt with ``prompt_embeds`` given: used as they are; without ``negative_prompt_embeds`` the
+        negative prompts (or "") are encoded, to as many tokens as the given embeddings (diffusers'
+        ``max_length=prompt_embeds.shape[1]``; multiples of 77 are padded with the empty prompt's chunk)."""
+        positive = embeddings_array(prompt_embeds, "prompt_embeds")
+        self._check_sequence_length(positive.shape[1])
+        repeated = np.repeat(positive, num_images_per_prompt, axis=0)
+        if not do_classifier_free_guidance:
+            return repeated
+        if negative_prompt_embeds is not None:
+            negative = embeddings_array(negative_prompt_embeds, "negative_prompt_embeds")
+        else:
+            negative = self.encode_prompt([*negatives], [], 1, False, prompt_syntax)
+            tokens = positive.shape[1]
+            if negative.shape[1] < tokens and tokens % negative.shape[1] == 0:
+                empty = self.encode_prompt([""], [], 1, False, "a1111")
+                negative = np.concatenate([negative] + [np.repeat(empty, len(negatives), axis=0)] *
+                                          ((tokens - negative.shape[1]) // empty.shape[1]), axis=1)
+            if negative.shape[1] != tokens:
+                raise ValueError(f"the negative prompt encodes to {negative.shape[1]} tokens but `prompt_embeds` has "
+                                 f"{tokens}; pass `negative_prompt_embeds` of the same shape")
+        return np.concatenate([np.repeat(negative, num_images_per_prompt, axis=0), repeated])
 
     def _check_sequence_length(self, length: int) -> None:
         """ValueError when the UNet was exported for a fixed number of text tokens other than ``length``."""
@@ -356,6 +436,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         post_step_hook: PostStepHook | None = None,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        guidance_rescale: float = 0.0,
     ) -> np.ndarray:
         """The denoising loop: one UNet run per step (unconditional and text halves batched), the guidance
         combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``.
@@ -405,6 +486,8 @@ class StableDiffusionPipelineBase(LoraSupport):
                     np.subtract(noise_pred[n:], noise_pred[:n], out=guided)
                     guided *= np.float32(guidance_scale)
                     guided += noise_pred[:n]
+                    if guidance_rescale > 0.0:
+                        guided = rescale_noise_cfg(guided, noise_pred[n:], guidance_rescale)
                     noise_pred = guided
                 if in_place_steps and latents.dtype == np.float32 and latents.flags.c_contiguous:
                     target = latent_buffers[1] if latents is latent_buffers[0] else latent_buffers[0]
@@ -422,6 +505,13 @@ class StableDiffusionPipelineBase(LoraSupport):
                     prompt_embeds = np.asarray(outputs.pop("prompt_embeds", prompt_embeds), dtype=np.float32)
                 progress.update()
         return latents
+
+    @staticmethod
+    def check_guidance_rescale(guidance_rescale: Any) -> float:
+        """``guidance_rescale`` as a float in [0, 1], or ValueError naming it."""
+        if not is_real(guidance_rescale) or not 0.0 <= guidance_rescale <= 1.0:
+            raise ValueError(f"`guidance_rescale` must be a number in [0, 1], got {guidance_rescale!r}")
+        return float(guidance_rescale)
 
     def do_classifier_free_guidance(self, guidance_scale: float) -> bool:
         """Whether a call guides with an unconditional half (diffusers: guidance_scale > 1 and a UNet without

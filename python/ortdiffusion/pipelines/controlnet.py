@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ortdiffusion.pipelines.base import StableDiffusionPipelineBase
+from ortdiffusion.pipelines.base import StableDiffusionPipelineBase, require_input
 from ortdiffusion.pipelines.control import (
     batch_control_images,
     control_images_per_net,
@@ -49,8 +49,8 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
 
     def __call__(
         self,
-        prompt: str | list[str],
-        control_image: Any = None,
+        prompt: str | list[str] | None = None,
+        image: Any = None,
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 50,
@@ -62,6 +62,8 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         eta: float = 0.0,
         generator: GeneratorInput = None,
         latents: np.ndarray | None = None,
+        prompt_embeds: Any = None,
+        negative_prompt_embeds: Any = None,
         output_type: str = "pil",
         return_dict: bool = True,
         controlnet_conditioning_scale: float | list[float] = 1.0,
@@ -70,26 +72,35 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
+        control_image: Any = None,
     ) -> Any:
-        """Generate images for ``prompt`` guided by ``control_image`` (one image, or one per ControlNet).
+        """Generate images for ``prompt`` guided by the control ``image`` (one image, or one per ControlNet; as
+        diffusers names it, ``control_image`` is the same argument under ortdiffusion's earlier name).
         The output size is the control image's (rounded down to a multiple of 8) unless ``height``/``width``
         are given."""
         # 1. Check inputs; the control images set height and width
         scales, starts, ends = self.check_control_args(controlnet_conditioning_scale, control_guidance_start, control_guidance_end)
         self.check_size(height, width)
-        per_net = control_images_per_net(control_image, self.components.num_controlnets)
+        if control_image is not None:
+            if image is not None:
+                raise ValueError("`image` and `control_image` are the same argument (the control picture); pass one")
+            image = control_image
+        require_input(image, "image", "the control picture: edges, depth ... one per ControlNet")
+        per_net = control_images_per_net(image, self.components.num_controlnets)
         prepared = preprocess_control_images(per_net, height, width, self.vae_scale_factor)
         height, width = prepared[0].shape[-2:]
         prompts, negatives = self.check_common_inputs(
             prompt, negative_prompt, height, width, num_inference_steps, num_images_per_prompt, guidance_scale,
             eta, output_type, callback_on_step_end_tensor_inputs,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
         )
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(
-            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax
+            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax,
+            prompt_embeds, negative_prompt_embeds,
         )
         # 3. Control images batched per ControlNet
         control = batch_control_images(prepared, batch_size, num_images_per_prompt, do_cfg)

@@ -27,7 +27,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
 
     def __call__(  # type: ignore[override]
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | None = None,
         image: Any = None,
         control_image: Any = None,
         height: int | None = None,
@@ -40,6 +40,8 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         eta: float = 0.0,
         generator: GeneratorInput = None,
         latents: np.ndarray | None = None,
+        prompt_embeds: Any = None,
+        negative_prompt_embeds: Any = None,
         output_type: str = "pil",
         return_dict: bool = True,
         controlnet_conditioning_scale: float | list[float] = 0.8,
@@ -62,13 +64,15 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         prompts, negatives = self.check_common_inputs(
             prompt, negative_prompt, init_image.shape[-2], init_image.shape[-1], num_inference_steps,
             num_images_per_prompt, guidance_scale, eta, output_type, callback_on_step_end_tensor_inputs,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
         )
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(
-            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax
+            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax,
+            prompt_embeds, negative_prompt_embeds,
         )
         # 3. Control images, which must match the init image's size
         control = batch_control_images(

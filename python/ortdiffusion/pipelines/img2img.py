@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ortdiffusion.image import prepare_image
-from ortdiffusion.pipelines.base import StableDiffusionPipelineBase
+from ortdiffusion.pipelines.base import StableDiffusionPipelineBase, require_input
 from ortdiffusion.pipelines.noise import GeneratorInput, resolve_generator
 
 
@@ -18,8 +18,8 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
 
     def __call__(
         self,
-        prompt: str | list[str],
-        image: Any,
+        prompt: str | list[str] | None = None,
+        image: Any = None,
         strength: float = 0.8,
         num_inference_steps: int = 50,
         timesteps: Sequence[int] | None = None,
@@ -29,6 +29,8 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         num_images_per_prompt: int = 1,
         eta: float = 0.0,
         generator: GeneratorInput = None,
+        prompt_embeds: Any = None,
+        negative_prompt_embeds: Any = None,
         output_type: str = "pil",
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
@@ -41,6 +43,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         is how much of the schedule is run (1 ignores the image's content). ``height``/``width`` default to the
         image's size rounded down to a multiple of 8, as diffusers does."""
         # 1. Check inputs and preprocess the image
+        require_input(image, "image", "the picture to re-draw")
         strength = self.check_strength(strength)
         self.check_size(height, width)
         init_image = prepare_image(image, height, width, self.vae_scale_factor)
@@ -48,12 +51,14 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         prompts, negatives = self.check_common_inputs(
             prompt, negative_prompt, height, width, num_inference_steps, num_images_per_prompt, guidance_scale,
             eta, output_type, callback_on_step_end_tensor_inputs,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
         )
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(
-            prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale), prompt_syntax
+            prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale), prompt_syntax,
+            prompt_embeds, negative_prompt_embeds,
         )
         # 3. Timesteps, cut by strength
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion.image import load_image, prepare_image, prepare_mask
-from ortdiffusion.pipelines.base import StableDiffusionPipelineBase
+from ortdiffusion.pipelines.base import StableDiffusionPipelineBase, require_input
 from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
 
 
@@ -40,9 +40,9 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
 
     def __call__(
         self,
-        prompt: str | list[str],
-        image: Any,
-        mask_image: Any,
+        prompt: str | list[str] | None = None,
+        image: Any = None,
+        mask_image: Any = None,
         height: int | None = None,
         width: int | None = None,
         strength: float = 1.0,
@@ -55,6 +55,8 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         eta: float = 0.0,
         generator: GeneratorInput = None,
         latents: np.ndarray | None = None,
+        prompt_embeds: Any = None,
+        negative_prompt_embeds: Any = None,
         output_type: str = "pil",
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
@@ -68,10 +70,13 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         height = default if height is None else height
         width = default if width is None else width
         # 1. Check inputs
+        require_input(image, "image", "the picture to repaint")
+        require_input(mask_image, "mask_image", "white where to repaint")
         strength = self.check_strength(strength)
         prompts, negatives = self.check_common_inputs(
             prompt, negative_prompt, height, width, num_inference_steps, num_images_per_prompt, guidance_scale,
             eta, output_type, callback_on_step_end_tensor_inputs,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
         )
         batch_size = len(prompts) * num_images_per_prompt
         image_sizes, mask_sizes = _sizes(image, "image"), _sizes(mask_image, "mask_image")
@@ -89,7 +94,8 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(
-            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax
+            prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax,
+            prompt_embeds, negative_prompt_embeds,
         )
         # 3. Timesteps, cut by strength
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)

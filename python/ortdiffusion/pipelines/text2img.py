@@ -18,7 +18,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
 
     def __call__(
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | None = None,
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 50,
@@ -30,11 +30,14 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         eta: float = 0.0,
         generator: GeneratorInput = None,
         latents: np.ndarray | None = None,
+        prompt_embeds: Any = None,
+        negative_prompt_embeds: Any = None,
         output_type: str = "pil",
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
+        guidance_rescale: float = 0.0,
     ) -> Any:
         """Generate images for ``prompt``. ``generator``: an int seed, an ``ortdiffusion.Generator`` or a
         ``torch.Generator`` (the same seed gives diffusers' image). Returns ``StableDiffusionPipelineOutput``
@@ -47,12 +50,14 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         prompts, negatives = self.check_common_inputs(
             prompt, negative_prompt, height, width, num_inference_steps, num_images_per_prompt, guidance_scale,
             eta, output_type, callback_on_step_end_tensor_inputs,
+            prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
         )
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         # 2. Encode the prompt (negatives first when guiding)
         prompt_embeds = self.encode_prompt(
-            prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale), prompt_syntax
+            prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale), prompt_syntax,
+            prompt_embeds, negative_prompt_embeds,
         )
         # 3. Timesteps
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
@@ -66,6 +71,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
             latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            guidance_rescale=self.check_guidance_rescale(guidance_rescale),
         )
         # 6. Decode
         return self.decode(latents, output_type, return_dict)

@@ -1,0 +1,91 @@
+"""The rest of diffusers' call signature (issue 16, part 4), against diffusers on tiny models: prompt_embeds and
+negative_prompt_embeds (numpy or torch, from diffusers' own encode_prompt), guidance_rescale, the ControlNet
+pipeline's control picture as ``image`` (``control_image`` kept as its alias), and their bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_pipeline_parity import PROMPT, TOLERANCE, scene
+
+import ortdiffusion as od
+
+ARGS = {"num_inference_steps": 6, "height": 32, "width": 32, "output_type": "np"}
+
+
+@pytest.fixture(scope="module")
+def pipes(zoo):
+    import diffusers
+
+    ref = diffusers.StableDiffusionPipeline.from_pretrained(zoo.diffusers("base"), safety_checker=None,
+                                                            requires_safety_checker=False)
+    ref.set_progress_bar_config(disable=True)
+    ours = od.StableDiffusionPipeline.from_pretrained(zoo.exported("base"))
+    ours.set_progress_bar_config(disable=True)
+    return ref, ours
+
+
+def _compare(torch, ref, ours, seed=1, ours_kwargs=None, **kwargs):
+    with torch.no_grad():
+        expected = ref(generator=torch.Generator().manual_seed(seed), **ARGS, **kwargs).images
+    got = ours(generator=seed, **ARGS, **(ours_kwargs or kwargs)).images
+    assert float(np.abs(got - expected).max()) <= TOLERANCE
+    return got
+
+
+def test_prompt_embeds_from_diffusers_encode_prompt(torch, pipes):
+    ref, ours = pipes
+    with torch.no_grad():
+        positive, negative = ref.encode_prompt([PROMPT, "a green square"], "cpu", 1, True, ["blurry", "dark"])
+    both = _compare(torch, ref, ours, prompt_embeds=positive, negative_prompt_embeds=negative)
+    # numpy works too, and without negative embeddings the negatives are encoded ("" here)
+    _compare(torch, ref, ours, prompt_embeds=positive, ours_kwargs={"prompt_embeds": positive.numpy()})
+    _compare(torch, ref, ours, prompt_embeds=positive, negative_prompt=["blurry", "dark"])
+    from_text = ours([PROMPT, "a green square"], negative_prompt=["blurry", "dark"], generator=1, **ARGS).images
+    assert np.abs(from_text - both).max() <= TOLERANCE
+
+
+def test_guidance_rescale(torch, pipes):
+    ref, ours = pipes
+    rescaled = _compare(torch, ref, ours, prompt=PROMPT, guidance_rescale=0.7)
+    plain = ours(PROMPT, generator=1, **ARGS).images
+    assert np.abs(rescaled - plain).max() > 1e-3
+
+
+def test_controlnet_takes_image_as_diffusers_names_it(torch, zoo):
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    net = ControlNetModel.from_pretrained(zoo.controlnet(0))
+    ref = StableDiffusionControlNetPipeline.from_pretrained(zoo.diffusers("base"), controlnet=net, safety_checker=None,
+                                                            requires_safety_checker=False)
+    ref.set_progress_bar_config(disable=True)
+    ours = od.StableDiffusionControlNetPipeline.from_pretrained(zoo.exported("cn1"))
+    ours.set_progress_bar_config(disable=True)
+    args = {"num_inference_steps": 4, "output_type": "np"}
+    with torch.no_grad():
+        expected = ref(PROMPT, image=scene(48, 32, seed=1), generator=torch.Generator().manual_seed(5), **args).images
+    got = ours(PROMPT, image=scene(48, 32, seed=1), generator=5, **args).images
+    assert float(np.abs(got - expected).max()) <= TOLERANCE
+    positional = ours(PROMPT, scene(48, 32, seed=1), generator=5, **args).images
+    alias = ours(PROMPT, control_image=scene(48, 32, seed=1), generator=5, **args).images
+    np.testing.assert_array_equal(positional, got)
+    np.testing.assert_array_equal(alias, got)
+    with pytest.raises(ValueError, match="`image` and `control_image` are the same argument"):
+        ours(PROMPT, image=scene(48, 32), control_image=scene(48, 32))
+
+
+def test_bad_embeddings_and_rescale_are_named(pipes):
+    _, ours = pipes
+    good = np.zeros((1, 77, 32), np.float32)
+    cases = [
+        ({"prompt": PROMPT, "prompt_embeds": good}, "Cannot forward both `prompt` and `prompt_embeds`"),
+        ({}, "Provide either `prompt` or `prompt_embeds`"),
+        ({"prompt_embeds": np.zeros((77, 32), np.float32)}, "`prompt_embeds` must be \\[batch, tokens, width\\]"),
+        ({"prompt_embeds": np.zeros((1, 77, 16), np.float32)}, "`prompt_embeds` are 16 wide but the UNet takes 32"),
+        ({"prompt_embeds": good, "negative_prompt_embeds": np.zeros((2, 77, 32), np.float32)},
+         "must have the same shape"),
+        ({"prompt": PROMPT, "guidance_rescale": 2}, "`guidance_rescale` must be a number in \\[0, 1\\], got 2"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            ours(num_inference_steps=2, height=32, width=32, **kwargs)
