@@ -89,3 +89,33 @@ def test_bad_embeddings_and_rescale_are_named(pipes):
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             ours(num_inference_steps=2, height=32, width=32, **kwargs)
+
+
+def _clip_skipped(torch, ref, texts, clip_skip):
+    """diffusers' encode_prompt with clip_skip, written out: with transformers 5 diffusers' own call fails
+    (it reaches for text_encoder.text_model, which CLIPTextModel no longer has)."""
+    ids = ref.tokenizer(texts, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    with torch.no_grad():
+        hidden = ref.text_encoder(ids, output_hidden_states=True).hidden_states[-(clip_skip + 1)]
+        encoder = ref.text_encoder
+        return getattr(encoder, "text_model", encoder).final_layer_norm(hidden)
+
+
+@pytest.mark.parametrize("clip_skip", [1, 2])
+def test_clip_skip(torch, pipes, clip_skip):
+    ref, ours = pipes
+    skipped = _compare(torch, ref, ours, prompt_embeds=_clip_skipped(torch, ref, [PROMPT], clip_skip),
+                       negative_prompt_embeds=_clip_skipped(torch, ref, [""], clip_skip),
+                       ours_kwargs={"prompt": PROMPT, "clip_skip": clip_skip})
+    assert np.abs(skipped - ours(PROMPT, generator=1, **ARGS).images).max() > 1e-3
+    # clip_skip 0 is the last layer itself
+    np.testing.assert_allclose(ours(PROMPT, generator=1, clip_skip=0, **ARGS).images,
+                               ours(PROMPT, generator=1, **ARGS).images, atol=1e-5)
+
+
+def test_clip_skip_needs_the_hidden_states_output():
+    pipe = od.StableDiffusionPipeline.from_pretrained("default")  # exported before the output existed
+    with pytest.raises(ValueError, match="has no normed_hidden_states output, which clip_skip needs"):
+        pipe("a red circle", clip_skip=1, num_inference_steps=1)
+    with pytest.raises(ValueError, match="`clip_skip` must be an integer >= 0, got -1"):
+        pipe("a red circle", clip_skip=-1, num_inference_steps=1)

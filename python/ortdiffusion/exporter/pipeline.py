@@ -65,9 +65,9 @@ def _export_text_encoder(source: Path, out: Path, opset: int) -> None:
     wrapper = TextEncoderForExport(model)
     ids = torch.zeros((DUMMY_BATCH, DUMMY_SEQUENCE), dtype=torch.int64)
     graph = export_module(
-        wrapper, [ids], ["input_ids"], ["last_hidden_state", "pooler_output"],
+        wrapper, [ids], ["input_ids"], ["last_hidden_state", "pooler_output", "normed_hidden_states"],
         {"input_ids": {0: "batch", 1: "sequence"}, "last_hidden_state": {0: "batch", 1: "sequence"},
-         "pooler_output": {0: "batch"}},
+         "pooler_output": {0: "batch"}, "normed_hidden_states": {1: "batch", 2: "sequence"}},
         out / "model.onnx", external_data=True, opset=opset,  # external: LoRA replaces weights zero-copy
     )
     write_weights_map(out, build_weights_map(graph, {"text_encoder": _parameter_shapes(model)}))

@@ -9,15 +9,21 @@ import torch
 
 
 class TextEncoderForExport(torch.nn.Module):
-    """CLIPTextModel -> (last_hidden_state, pooler_output), as optimum exports it."""
+    """CLIPTextModel -> (last_hidden_state, pooler_output), as optimum exports it, plus
+    ``normed_hidden_states`` [layers + 1, batch, sequence, width]: every layer's hidden states through the final
+    layer norm, so that diffusers' ``clip_skip`` (``final_layer_norm(hidden_states[-(clip_skip + 1)])``) needs
+    no other graph."""
 
     def __init__(self, text_encoder: torch.nn.Module) -> None:
         super().__init__()
         self.text_encoder = text_encoder
 
-    def forward(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.text_encoder(input_ids=input_ids, return_dict=True)
-        return out.last_hidden_state, out.pooler_output
+    def forward(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.text_encoder(input_ids=input_ids, output_hidden_states=True, return_dict=True)
+        # transformers < 5 nests the modules under text_model
+        norm = getattr(self.text_encoder, "text_model", self.text_encoder).final_layer_norm
+        normed = torch.stack([norm(h) for h in out.hidden_states])
+        return out.last_hidden_state, out.pooler_output, normed
 
 
 class VaeEncoderForExport(torch.nn.Module):

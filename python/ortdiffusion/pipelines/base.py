@@ -270,6 +270,7 @@ class StableDiffusionPipelineBase(LoraSupport):
     def encode_prompt(
         self, prompts: list[str], negatives: list[str], num_images_per_prompt: int, do_classifier_free_guidance: bool,
         prompt_syntax: str = "plain", prompt_embeds: Any = None, negative_prompt_embeds: Any = None,
+        clip_skip: int | None = None,
     ) -> np.ndarray:
         """Text embeddings [(2 x) B * n, 77 k, D]: negatives first when guiding, each prompt's embedding repeated
         ``num_images_per_prompt`` times in a row (diffusers' ``encode_prompt`` + the CFG concatenation).
@@ -279,28 +280,48 @@ class StableDiffusionPipelineBase(LoraSupport):
         check_prompt_syntax(prompt_syntax)
         if prompt_embeds is not None:
             return self._given_embeddings(negatives, num_images_per_prompt, do_classifier_free_guidance,
-                                          prompt_syntax, prompt_embeds, negative_prompt_embeds)
+                                          prompt_syntax, prompt_embeds, negative_prompt_embeds, clip_skip)
         texts = negatives + prompts if do_classifier_free_guidance else prompts
         self._warn_unknown_words(texts if prompt_syntax == "plain" else [plain_text(t) for t in texts])
-        text_encoder = self.components.text_encoder
+        encode = self._text_encoder_output(clip_skip)
         if prompt_syntax == "a1111":
-            hidden = weighted_embeddings(
-                texts, self.components.tokenizer,
-                lambda ids: text_encoder.run(input_ids=ids)[0].astype(np.float32, copy=False),
-            )
+            hidden = weighted_embeddings(texts, self.components.tokenizer, encode)
             self._check_sequence_length(hidden.shape[1])
         else:
-            ids = self.components.tokenizer(texts)
-            hidden = text_encoder.run(input_ids=ids)[0].astype(np.float32, copy=False)
+            hidden = encode(self.components.tokenizer(texts))
         if not do_classifier_free_guidance:
             return np.repeat(hidden, num_images_per_prompt, axis=0)
         negative, positive = np.split(hidden, 2)
         return np.concatenate([np.repeat(negative, num_images_per_prompt, axis=0),
                                np.repeat(positive, num_images_per_prompt, axis=0)])
 
+    def _text_encoder_output(self, clip_skip: int | None) -> Callable[[np.ndarray], np.ndarray]:
+        """input_ids -> the text embeddings: the last hidden state, or with ``clip_skip`` = k the hidden states
+        k layers before the last through the final layer norm (diffusers' clip_skip)."""
+        text_encoder = self.components.text_encoder
+        if clip_skip is None:
+            return lambda ids: text_encoder.run(input_ids=ids)[0].astype(np.float32, copy=False)
+        if not is_integer(clip_skip) or clip_skip < 0:
+            raise ValueError(f"`clip_skip` must be an integer >= 0, got {clip_skip!r}")
+        names = list(text_encoder.outputs)
+        if "normed_hidden_states" not in names:
+            raise ValueError(
+                f"{text_encoder.path} has no normed_hidden_states output, which clip_skip needs (exports before this "
+                "version, optimum's): export the model again with `ortdiffusion export`"
+            )
+        index = names.index("normed_hidden_states")
+
+        def encode(ids: np.ndarray) -> np.ndarray:
+            layers = text_encoder.run(input_ids=ids)[index]
+            if clip_skip + 1 > layers.shape[0]:
+                raise ValueError(f"`clip_skip` {clip_skip} is past the text encoder's {layers.shape[0] - 1} layers")
+            return layers[-(clip_skip + 1)].astype(np.float32, copy=False)
+
+        return encode
+
     def _given_embeddings(
         self, negatives: list[str], num_images_per_prompt: int, do_classifier_free_guidance: bool, prompt_syntax: str,
-        prompt_embeds: Any, negative_prompt_embeds: Any,
+        prompt_embeds: Any, negative_prompt_embeds: Any, clip_skip: int | None = None,
     ) -> np.ndarray:
         """encode_prompt with ``prompt_embeds`` given: used as they are; without ``negative_prompt_embeds`` the
         negative prompts (or "") are encoded, to as many tokens as the given embeddings (diffusers'
@@ -313,7 +334,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         if negative_prompt_embeds is not None:
             negative = embeddings_array(negative_prompt_embeds, "negative_prompt_embeds")
         else:
-            negative = self.encode_prompt([*negatives], [], 1, False, prompt_syntax)
+            negative = self.encode_prompt([*negatives], [], 1, False, prompt_syntax, clip_skip=clip_skip)
             tokens = positive.shape[1]
             if negative.shape[1] < tokens and tokens % negative.shape[1] == 0:
                 empty = self.encode_prompt([""], [], 1, False, "a1111")

@@ -72,6 +72,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
+        clip_skip: int | None = None,
         control_image: Any = None,
     ) -> Any:
         """Generate images for ``prompt`` guided by the control ``image`` (one image, or one per ControlNet; as
@@ -100,7 +101,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(
             prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax,
-            prompt_embeds, negative_prompt_embeds,
+            prompt_embeds, negative_prompt_embeds, clip_skip,
         )
         # 3. Control images batched per ControlNet
         control = batch_control_images(prepared, batch_size, num_images_per_prompt, do_cfg)

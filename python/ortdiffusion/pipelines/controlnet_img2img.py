@@ -50,6 +50,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
+        clip_skip: int | None = None,
     ) -> Any:
         """Re-draw ``image`` toward ``prompt`` guided by ``control_image``; ``strength`` in [0, 1].
         ``height``/``width`` default to each image's own size rounded down to a multiple of 8."""
@@ -72,7 +73,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(
             prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax,
-            prompt_embeds, negative_prompt_embeds,
+            prompt_embeds, negative_prompt_embeds, clip_skip,
         )
         # 3. Control images, which must match the init image's size
         control = batch_control_images(

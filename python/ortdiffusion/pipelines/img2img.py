@@ -36,6 +36,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
+        clip_skip: int | None = None,
         height: int | None = None,
         width: int | None = None,
     ) -> Any:
@@ -58,7 +59,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(
             prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale), prompt_syntax,
-            prompt_embeds, negative_prompt_embeds,
+            prompt_embeds, negative_prompt_embeds, clip_skip,
         )
         # 3. Timesteps, cut by strength
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)

@@ -62,6 +62,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
+        clip_skip: int | None = None,
     ) -> Any:
         """Repaint the white part of ``mask_image`` (same size as ``image``; binarized at 0.5) following
         ``prompt``. ``height``/``width`` default to the UNet's sample size x 8, as in diffusers."""
@@ -95,7 +96,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt
         prompt_embeds = self.encode_prompt(
             prompts, negatives, num_images_per_prompt, do_cfg, prompt_syntax,
-            prompt_embeds, negative_prompt_embeds,
+            prompt_embeds, negative_prompt_embeds, clip_skip,
         )
         # 3. Timesteps, cut by strength
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)

@@ -37,6 +37,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
+        clip_skip: int | None = None,
         guidance_rescale: float = 0.0,
     ) -> Any:
         """Generate images for ``prompt``. ``generator``: an int seed, an ``ortdiffusion.Generator`` or a
@@ -57,7 +58,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         # 2. Encode the prompt (negatives first when guiding)
         prompt_embeds = self.encode_prompt(
             prompts, negatives, num_images_per_prompt, self.do_classifier_free_guidance(guidance_scale), prompt_syntax,
-            prompt_embeds, negative_prompt_embeds,
+            prompt_embeds, negative_prompt_embeds, clip_skip,
         )
         # 3. Timesteps
         scheduler, num_inference_steps = self.components.make_scheduler(num_inference_steps, timesteps, sigmas)
