@@ -308,3 +308,20 @@ def test_swap_mode_refuses_layers_without_slots(swap):
                "unet.down_blocks.0.resnets.0.conv2.lora_B.weight": rng.standard_normal((32, 2, 1, 1)).astype(np.float32)}
     with pytest.raises(ValueError, match="not for \\['down_blocks.0.resnets.0.conv2'\\]"):
         swap.load_lora_weights(tensors)
+
+
+def test_cross_attention_kwargs_scale_scales_the_loras_for_one_call(loras, torch, ours):
+    """diffusers' cross_attention_kwargs={"scale": s}: the call's LoRA scale, text encoder and UNet alike."""
+    def setup(pipe):
+        loras["a"].apply_to(pipe, "x")
+
+    pipe = build_pipeline()
+    setup(pipe)
+    with torch.no_grad():
+        expected = pipe(**ARGS, generator=torch.Generator().manual_seed(0), cross_attention_kwargs={"scale": 0.5}).images
+    ours.load_lora_weights(_path(loras["a"]), adapter_name="x")
+    full = ours(**ARGS, generator=0).images
+    _close(ours(**ARGS, generator=0, cross_attention_kwargs={"scale": 0.5}).images, expected)
+    np.testing.assert_array_equal(ours(**ARGS, generator=0).images, full)  # the weights come back after the call
+    with pytest.raises(ValueError, match="supports only 'scale'"):
+        ours(**ARGS, generator=0, cross_attention_kwargs={"ip_adapter_masks": None})

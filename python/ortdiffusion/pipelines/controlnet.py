@@ -17,6 +17,7 @@ from ortdiffusion.pipelines.control import (
     per_controlnet,
     preprocess_control_images,
 )
+from ortdiffusion.pipelines.lora_support import applies_lora_scale
 from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
 
 
@@ -47,6 +48,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         ends = [float(e) for e in per_controlnet(control_guidance_end, count, "control_guidance_end")]
         return scales, starts, ends
 
+    @applies_lora_scale
     def __call__(
         self,
         prompt: str | list[str] | None = None,
@@ -73,6 +75,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
         clip_skip: int | None = None,
+        cross_attention_kwargs: dict | None = None,
         control_image: Any = None,
     ) -> Any:
         """Generate images for ``prompt`` guided by the control ``image`` (one image, or one per ControlNet; as

@@ -16,6 +16,7 @@ from ortdiffusion.pipelines.control import (
     preprocess_control_images,
 )
 from ortdiffusion.pipelines.controlnet import StableDiffusionControlNetPipeline
+from ortdiffusion.pipelines.lora_support import applies_lora_scale
 from ortdiffusion.pipelines.noise import GeneratorInput, resolve_generator
 
 
@@ -25,6 +26,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
     task = "ControlNet image-to-image"
     needs_vae_encoder = True
 
+    @applies_lora_scale
     def __call__(  # type: ignore[override]
         self,
         prompt: str | list[str] | None = None,
@@ -51,6 +53,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
         clip_skip: int | None = None,
+        cross_attention_kwargs: dict | None = None,
     ) -> Any:
         """Re-draw ``image`` toward ``prompt`` guided by ``control_image``; ``strength`` in [0, 1].
         ``height``/``width`` default to each image's own size rounded down to a multiple of 8."""

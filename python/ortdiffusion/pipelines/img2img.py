@@ -7,6 +7,7 @@ from typing import Any
 
 from ortdiffusion.image import prepare_image
 from ortdiffusion.pipelines.base import StableDiffusionPipelineBase, require_input
+from ortdiffusion.pipelines.lora_support import applies_lora_scale
 from ortdiffusion.pipelines.noise import GeneratorInput, resolve_generator
 
 
@@ -16,6 +17,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
     task = "image-to-image"
     needs_vae_encoder = True
 
+    @applies_lora_scale
     def __call__(
         self,
         prompt: str | list[str] | None = None,
@@ -37,6 +39,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
         clip_skip: int | None = None,
+        cross_attention_kwargs: dict | None = None,
         height: int | None = None,
         width: int | None = None,
     ) -> Any:

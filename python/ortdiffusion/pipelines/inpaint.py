@@ -11,6 +11,7 @@ import numpy as np
 
 from ortdiffusion.image import load_image, prepare_image, prepare_mask
 from ortdiffusion.pipelines.base import StableDiffusionPipelineBase, require_input
+from ortdiffusion.pipelines.lora_support import applies_lora_scale
 from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
 
 
@@ -38,6 +39,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
     needs_vae_encoder = True
     unet_channels = (9, 4)
 
+    @applies_lora_scale
     def __call__(
         self,
         prompt: str | list[str] | None = None,
@@ -63,6 +65,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
         clip_skip: int | None = None,
+        cross_attention_kwargs: dict | None = None,
     ) -> Any:
         """Repaint the white part of ``mask_image`` (same size as ``image``; binarized at 0.5) following
         ``prompt``. ``height``/``width`` default to the UNet's sample size x 8, as in diffusers."""

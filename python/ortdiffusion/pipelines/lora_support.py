@@ -5,9 +5,11 @@ initializers, so the exported model never changes and untouched weights stay mem
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,18 @@ class LoraState:
     live: dict[str, LiveWeights] = field(default_factory=dict)
     slots: dict[str, dict[str, Slot]] = field(default_factory=dict)  # swap-mode exports: part -> module -> slot
     base: dict[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+
+
+def applies_lora_scale(call: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorates a pipeline's ``__call__``: its ``cross_attention_kwargs={"scale": s}`` scales the active
+    LoRAs for that call (:meth:`LoraSupport.lora_scale`)."""
+
+    @functools.wraps(call)
+    def wrapper(self: LoraSupport, *args: Any, **kwargs: Any) -> Any:
+        with self.lora_scale(kwargs.get("cross_attention_kwargs")):
+            return call(self, *args, **kwargs)
+
+    return wrapper
 
 
 class LoraSupport:
@@ -102,6 +116,32 @@ class LoraSupport:
             raise ValueError(f"{len(names)} adapters but {len(weights)} adapter_weights")
         state.active = dict(zip(names, weights))
         self._apply_lora()
+
+    @contextmanager
+    def lora_scale(self, cross_attention_kwargs: Mapping[str, Any] | None) -> Iterator[None]:
+        """Within the block, every active adapter's weight times ``cross_attention_kwargs["scale"]`` (diffusers'
+        LoRA scale of a call, for the UNet and the text encoder alike), restored afterwards. Keys other than
+        "scale" are refused (they would reach diffusers' attention processors, which ortdiffusion has not).
+        The adapters are shared by the pipeline: calls with different scales should not run at once."""
+        kwargs = dict(cross_attention_kwargs or {})
+        unknown = sorted(k for k in kwargs if k != "scale")
+        if unknown:
+            raise ValueError(f"cross_attention_kwargs: ortdiffusion supports only 'scale' (the LoRA scale), got {unknown}")
+        scale = kwargs.get("scale", 1.0)
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not np.isfinite(scale):
+            raise ValueError(f"cross_attention_kwargs['scale'] must be a finite number, got {scale!r}")
+        state = self._lora()
+        if scale == 1.0 or not state.active or not state.enabled:
+            yield
+            return
+        previous = dict(state.active)
+        state.active = {name: weight * float(scale) for name, weight in previous.items()}
+        self._apply_lora()
+        try:
+            yield
+        finally:
+            state.active = previous
+            self._apply_lora()
 
     def get_active_adapters(self) -> list[str]:
         """Names of the active adapters."""

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion.pipelines.base import StableDiffusionPipelineBase
+from ortdiffusion.pipelines.lora_support import applies_lora_scale
 from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
 
 
@@ -16,6 +17,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
 
     task = "text-to-image"
 
+    @applies_lora_scale
     def __call__(
         self,
         prompt: str | list[str] | None = None,
@@ -38,6 +40,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         prompt_syntax: str = "plain",
         clip_skip: int | None = None,
+        cross_attention_kwargs: dict | None = None,
         guidance_rescale: float = 0.0,
     ) -> Any:
         """Generate images for ``prompt``. ``generator``: an int seed, an ``ortdiffusion.Generator`` or a
