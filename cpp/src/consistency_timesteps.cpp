@@ -69,4 +69,14 @@ std::vector<int64_t> custom_consistency_timesteps(const std::vector<int64_t>& ti
   return {timesteps.begin() + t_start, timesteps.end()};
 }
 
+int64_t index_in_schedule(const std::vector<int64_t>& timesteps, int64_t timestep) {
+  const auto first = std::find(timesteps.begin(), timesteps.end(), timestep);
+  if (first == timesteps.end()) {
+    throw ArgumentError("timestep " + std::to_string(timestep) + " is not one of this schedule's " +
+                        std::to_string(timesteps.size()) + " timesteps; pass a value of scheduler.timesteps");
+  }
+  const auto second = std::find(first + 1, timesteps.end(), timestep);
+  return (second != timesteps.end() ? second : first) - timesteps.begin();
+}
+
 }  // namespace ortdiffusion

@@ -30,27 +30,3 @@ std::vector<float> repeat_interleave_inner(const std::vector<float>& x);
 
 }  // namespace ortdiffusion::detail
 
-#include <algorithm>
-
-#include "ortdiffusion/prediction_type.hpp"
-#include "ortdiffusion/torch_float_sqrt.hpp"
-
-namespace ortdiffusion::detail {
-
-// The predicted x_0 of both KDPM2 steps at noise level `sigma_input`: epsilon x - sigma eps;
-// v-prediction v (-sigma / sqrt(sigma^2 + 1)) + x / (sigma^2 + 1) ("sample" is refused by the config).
-template <typename T>
-void kdpm2_pred_original_sample(PredictionType prediction_type, float sigma_input, const T* model_output,
-                                const T* sample, int64_t n, T* out) {
-  if (prediction_type == PredictionType::Epsilon) {
-    const auto s = static_cast<T>(sigma_input);
-    for (int64_t i = 0; i < n; ++i) out[i] = sample[i] - s * model_output[i];
-  } else {
-    const float denominator = sigma_input * sigma_input + 1.0f;
-    const auto c_out = static_cast<T>(-sigma_input / torch_sqrt(denominator));
-    const auto c_in = static_cast<T>(denominator);
-    for (int64_t i = 0; i < n; ++i) out[i] = model_output[i] * c_out + sample[i] / c_in;
-  }
-}
-
-}  // namespace ortdiffusion::detail

@@ -16,6 +16,7 @@
 
 #include "loop_history.hpp"
 #include "config_reader.hpp"
+#include "dpm_model_output.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/thresholding.hpp"
@@ -124,50 +125,12 @@ DPMHistory<T>& DPMSolverMultistepScheduler::history(const Shape& shape) {
 }
 
 template <typename T>
-void DPMSolverMultistepScheduler::convert_model_output(const T* mo, const T* x, const Shape& shape, float sigma,
-                                                       T* out) const {
-  const int64_t n = shape_numel(shape);
-  const VPCoefficients s = vp_coefficients(sigma);
-  const auto a = static_cast<T>(s.alpha), sg = static_cast<T>(s.sigma);
+void DPMSolverMultistepScheduler::convert_model_output(const T* mo, const T* x, const Shape& shape, float sigma, T* out) const {
   const bool data_prediction = config_.algorithm_type == DPMAlgorithm::DPMSolverPP ||
                                config_.algorithm_type == DPMAlgorithm::SDEDPMSolverPP;
-  auto threshold = [&](T* x0) {
-    if (shape.size() < 2) throw ArgumentError("thresholding needs a sample of at least 2 dimensions (batch, ...)");
-    threshold_sample(x0, shape[0], shape[0] == 0 ? 0 : n / shape[0], config_.dynamic_thresholding_ratio,
-                     config_.sample_max_value);
-  };
-  if (data_prediction) {
-    switch (config_.prediction_type) {
-      case PredictionType::Epsilon:  // x0 = (sample - sigma_t * model_output) / alpha_t
-        for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - sg * mo[i]) / a;
-        break;
-      case PredictionType::Sample:
-        std::copy(mo, mo + n, out);
-        break;
-      case PredictionType::VPrediction:  // x0 = alpha_t * sample - sigma_t * model_output
-        for (int64_t i = 0; i < n; ++i) out[i] = a * x[i] - sg * mo[i];
-        break;
-    }
-    if (config_.thresholding) threshold(out);
-    return;
-  }
-  switch (config_.prediction_type) {  // epsilon prediction for dpmsolver / sde-dpmsolver
-    case PredictionType::Epsilon:
-      std::copy(mo, mo + n, out);
-      break;
-    case PredictionType::Sample:  // (sample - alpha_t * model_output) / sigma_t
-      for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - a * mo[i]) / sg;
-      break;
-    case PredictionType::VPrediction:  // alpha_t * model_output + sigma_t * sample
-      for (int64_t i = 0; i < n; ++i) out[i] = a * mo[i] + sg * x[i];
-      break;
-  }
-  if (config_.thresholding) {
-    std::vector<T> x0(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) x0[i] = (x[i] - sg * out[i]) / a;
-    threshold(x0.data());
-    for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - a * x0[i]) / sg;
-  }
+  detail::dpm_convert_model_output<T>({data_prediction, config_.prediction_type, config_.thresholding,
+                                       config_.dynamic_thresholding_ratio, config_.sample_max_value},
+                                      mo, x, shape, sigma, out);
 }
 
 template <typename T>

@@ -6,8 +6,10 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 
 #include "config_reader.hpp"
+#include "sigma_prediction.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
@@ -54,11 +56,8 @@ std::string to_json(const HeunConfig& c) {
 }
 
 HeunDiscreteScheduler::HeunDiscreteScheduler(HeunConfig config) : config_(std::move(config)) {
-  betas_ = make_betas(config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps,
-                      config_.trained_betas ? &*config_.trained_betas : nullptr, false);
-  alphas_cumprod_ = alphas_cumprod_from_betas(betas_);
-  train_sigmas_ = training_sigmas(alphas_cumprod_);
-  log_sigmas_ = log_f32(train_sigmas_);
+  std::tie(betas_, alphas_cumprod_, train_sigmas_, log_sigmas_) = training_sigma_tables(
+      config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps, config_.trained_betas);
   set_timesteps(config_.num_train_timesteps);  // diffusers' __init__ does the same
   num_inference_steps_.reset();
 }
@@ -118,23 +117,7 @@ void HeunDiscreteScheduler::step(const T* model_output, double timestep, const T
   const float sigma_hat = sigma;  // gamma = 0
   const float sigma_input = first ? sigma_hat : sigma_next;
   // 1. predicted original sample (x_0) from sigma-scaled predicted noise
-  switch (config_.prediction_type) {
-    case PredictionType::Epsilon: {
-      const auto s = static_cast<T>(sigma_input);
-      for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = sample[i] - s * model_output[i];
-      break;
-    }
-    case PredictionType::VPrediction: {
-      const float denominator = sigma_input * sigma_input + 1.0f;
-      const auto c_out = static_cast<T>(-sigma_input / torch_sqrt(denominator));
-      const auto c_in = static_cast<T>(denominator);
-      for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = model_output[i] * c_out + sample[i] / c_in;
-      break;
-    }
-    case PredictionType::Sample:
-      std::copy(model_output, model_output + n, pred_original_sample);
-      break;
-  }
+  detail::sigma_pred_original_sample(config_.prediction_type, sigma_input, model_output, sample, n, pred_original_sample);
   if (config_.clip_sample) {
     const auto lo = static_cast<T>(-config_.clip_sample_range), hi = static_cast<T>(config_.clip_sample_range);
     for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = std::min(std::max(pred_original_sample[i], lo), hi);

@@ -3,19 +3,18 @@
 #include "ortdiffusion/scheduling_k_dpm_2_discrete.hpp"
 
 #include <string>
+#include <tuple>
 
 #include "kdpm2_schedule.hpp"
+#include "sigma_prediction.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 
 namespace ortdiffusion {
 
 KDPM2DiscreteScheduler::KDPM2DiscreteScheduler(KDPM2Config config) : config_(std::move(config)) {
-  betas_ = make_betas(config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps,
-                      config_.trained_betas ? &*config_.trained_betas : nullptr, false);
-  alphas_cumprod_ = alphas_cumprod_from_betas(betas_);
-  train_sigmas_ = training_sigmas(alphas_cumprod_);
-  log_sigmas_ = log_f32(train_sigmas_);
+  std::tie(betas_, alphas_cumprod_, train_sigmas_, log_sigmas_) = training_sigma_tables(
+      config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps, config_.trained_betas);
   set_timesteps(config_.num_train_timesteps);  // diffusers' __init__ does the same
   num_inference_steps_.reset();
 }
@@ -63,7 +62,7 @@ void KDPM2DiscreteScheduler::step(const T* model_output, double timestep, const 
   const float sigma_interpol = first ? sigmas_interpol_[index + 1] : sigmas_interpol_[index];
   const float sigma_next = first ? sigmas[index + 1] : sigmas[index];
   // 1. predicted x_0 at the step's sigma (first half) or at the midpoint (second half)
-  detail::kdpm2_pred_original_sample(config_.prediction_type, first ? sigma : sigma_interpol, model_output, sample, n,
+  detail::sigma_pred_original_sample(config_.prediction_type, first ? sigma : sigma_interpol, model_output, sample, n,
                                      pred_original_sample);
   if (first) {
     // 2. Euler to the midpoint: derivative at sigma, dt = sigma_interpol - sigma

@@ -111,13 +111,7 @@ void LCMScheduler::step(const T* model_output, int64_t timestep, const T* sample
     if (begin_index_) {
       step_index_ = *begin_index_;
     } else {
-      const auto first = std::find(timesteps_.begin(), timesteps_.end(), timestep);
-      if (first == timesteps_.end()) {
-        throw ArgumentError("timestep " + std::to_string(timestep) + " is not one of this schedule's " +
-                            std::to_string(timesteps_.size()) + " timesteps; pass a value of scheduler.timesteps");
-      }
-      const auto second = std::find(first + 1, timesteps_.end(), timestep);
-      step_index_ = (second != timesteps_.end() ? second : first) - timesteps_.begin();
+      step_index_ = index_in_schedule(timesteps_, timestep);
     }
   }
   check_timestep(alphas_cumprod_, timestep, "timestep");

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 
 #include "config_reader.hpp"
+#include "sigma_prediction.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/gauss_kronrod.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
@@ -48,11 +50,8 @@ std::string to_json(const LMSConfig& c) {
 }
 
 LMSDiscreteScheduler::LMSDiscreteScheduler(LMSConfig config) : config_(std::move(config)) {
-  betas_ = make_betas(config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps,
-                      config_.trained_betas ? &*config_.trained_betas : nullptr, false);
-  alphas_cumprod_ = alphas_cumprod_from_betas(betas_);
-  train_sigmas_ = training_sigmas(alphas_cumprod_);
-  log_sigmas_ = log_f32(train_sigmas_);
+  std::tie(betas_, alphas_cumprod_, train_sigmas_, log_sigmas_) = training_sigma_tables(
+      config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps, config_.trained_betas);
   set_timesteps(config_.num_train_timesteps);  // diffusers' __init__ does the same
   num_inference_steps_.reset();
 }
@@ -114,23 +113,7 @@ void LMSDiscreteScheduler::step(const T* model_output, double timestep, const T*
   const int64_t index = stepper_.current_index(timestep);
   const float sigma = stepper_.sigmas()[index];
   // 1. predicted original sample (x_0) from sigma-scaled predicted noise
-  switch (config_.prediction_type) {
-    case PredictionType::Epsilon: {
-      const auto s = static_cast<T>(sigma);
-      for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = sample[i] - s * model_output[i];
-      break;
-    }
-    case PredictionType::VPrediction: {
-      const float denominator = sigma * sigma + 1.0f;
-      const auto c_out = static_cast<T>(-sigma / torch_sqrt(denominator));
-      const auto c_in = static_cast<T>(denominator);
-      for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = model_output[i] * c_out + sample[i] / c_in;
-      break;
-    }
-    case PredictionType::Sample:
-      std::copy(model_output, model_output + n, pred_original_sample);
-      break;
-  }
+  detail::sigma_pred_original_sample(config_.prediction_type, sigma, model_output, sample, n, pred_original_sample);
   // 2. the ODE derivative, kept for up to `order` steps
   std::vector<double> derivative(static_cast<size_t>(n));
   const auto s = static_cast<T>(sigma);

@@ -41,14 +41,7 @@ void TCDScheduler::set_timesteps_from(const std::vector<int64_t>& timesteps, dou
 int64_t TCDScheduler::init_step_index(int64_t timestep) {
   if (step_index_) return *step_index_;
   if (begin_index_) return *begin_index_;
-  // index_for_timestep: the second match when the timestep occurs twice
-  const auto first = std::find(timesteps_.begin(), timesteps_.end(), timestep);
-  if (first == timesteps_.end()) {
-    throw ArgumentError("timestep " + std::to_string(timestep) + " is not one of this schedule's " +
-                        std::to_string(timesteps_.size()) + " timesteps; pass a value of scheduler.timesteps");
-  }
-  const auto second = std::find(first + 1, timesteps_.end(), timestep);
-  return (second != timesteps_.end() ? second : first) - timesteps_.begin();
+  return index_in_schedule(timesteps_, timestep);
 }
 
 bool TCDScheduler::step_draws_noise(int64_t timestep, double eta) {

@@ -131,6 +131,17 @@ double sigma_to_t_f32(float sigma, const std::vector<float>& log_sigmas) {
   return static_cast<double>(1.0f - w) * static_cast<double>(low_idx) + static_cast<double>(w) * static_cast<double>(high_idx);
 }
 
+std::tuple<std::vector<float>, std::vector<float>, std::vector<float>, std::vector<float>> training_sigma_tables(
+    BetaSchedule schedule, double beta_start, double beta_end, int64_t num_train_timesteps,
+    const std::optional<std::vector<double>>& trained_betas) {
+  std::vector<float> betas = make_betas(schedule, beta_start, beta_end, num_train_timesteps,
+                                        trained_betas ? &*trained_betas : nullptr, false);
+  std::vector<float> alphas_cumprod = alphas_cumprod_from_betas(betas);
+  std::vector<float> sigmas = training_sigmas(alphas_cumprod);
+  std::vector<float> logs = log_f32(sigmas);
+  return {std::move(betas), std::move(alphas_cumprod), std::move(sigmas), std::move(logs)};
+}
+
 VPCoefficients vp_coefficients(float sigma) {
   const float alpha = 1.0f / torch_sqrt(sigma * sigma + 1.0f);
   const float sigma_t = sigma * alpha;

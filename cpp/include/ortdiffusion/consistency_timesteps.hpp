@@ -24,4 +24,8 @@ std::vector<int64_t> pick_consistency_timesteps(const std::vector<int64_t>& orig
 std::vector<int64_t> custom_consistency_timesteps(const std::vector<int64_t>& timesteps, int64_t num_train_timesteps,
                                                   double strength);
 
+// diffusers' index_for_timestep on an integer schedule: the position of `timestep` (the second one when it
+// occurs twice). ArgumentError naming the timestep when it is not in the schedule.
+int64_t index_in_schedule(const std::vector<int64_t>& timesteps, int64_t timestep);
+
 }  // namespace ortdiffusion

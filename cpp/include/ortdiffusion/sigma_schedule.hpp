@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include "ortdiffusion/noise_schedule.hpp"
@@ -19,6 +21,12 @@ std::vector<float> sigma_alphas_cumprod(const std::vector<float>& betas, bool re
 
 // ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5 in float32, by training timestep (ascending).
 std::vector<float> training_sigmas(const std::vector<float>& alphas_cumprod);
+
+// What the sigma schedulers without zero-SNR rescaling (Heun, KDPM2, LMS) build in __init__: betas,
+// alphas_cumprod, the training sigmas and their float32 logs (for std::tie into the scheduler's members).
+std::tuple<std::vector<float>, std::vector<float>, std::vector<float>, std::vector<float>> training_sigma_tables(
+    BetaSchedule schedule, double beta_start, double beta_end, int64_t num_train_timesteps,
+    const std::optional<std::vector<double>>& trained_betas);
 
 // The float32 inference timesteps of EulerDiscreteScheduler.set_timesteps (descending): "linspace" keeps
 // np.linspace(0, T - 1, n, dtype=float32)'s fractions, "leading" and "trailing" are whole numbers.

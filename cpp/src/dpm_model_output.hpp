@@ -1,0 +1,70 @@
+// Private: diffusers' convert_model_output of the DPM-Solver schedulers (multistep and singlestep): the model
+// output as x_0 (dpmsolver++, sde-dpmsolver++: data prediction) or epsilon (dpmsolver, sde-dpmsolver: noise
+// prediction), thresholded when asked, with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma alpha_t in float32.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/prediction_type.hpp"
+#include "ortdiffusion/sigma_schedule.hpp"
+#include "ortdiffusion/tensor_shape.hpp"
+#include "ortdiffusion/thresholding.hpp"
+
+namespace ortdiffusion::detail {
+
+struct DPMOutputConversion {
+  bool data_prediction;  // x_0 (the ++ algorithms) rather than epsilon
+  PredictionType prediction_type;
+  bool thresholding;
+  double dynamic_thresholding_ratio;
+  double sample_max_value;
+};
+
+template <typename T>
+void dpm_convert_model_output(const DPMOutputConversion& c, const T* mo, const T* x, const Shape& shape, float sigma,
+                              T* out) {
+  const int64_t n = shape_numel(shape);
+  const VPCoefficients s = vp_coefficients(sigma);
+  const auto a = static_cast<T>(s.alpha), sg = static_cast<T>(s.sigma);
+  auto threshold = [&](T* x0) {
+    if (shape.size() < 2) throw ArgumentError("thresholding needs a sample of at least 2 dimensions (batch, ...)");
+    threshold_sample(x0, shape[0], shape[0] == 0 ? 0 : n / shape[0], c.dynamic_thresholding_ratio, c.sample_max_value);
+  };
+  if (c.data_prediction) {
+    switch (c.prediction_type) {
+      case PredictionType::Epsilon:  // x0 = (sample - sigma_t * model_output) / alpha_t
+        for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - sg * mo[i]) / a;
+        break;
+      case PredictionType::Sample:
+        std::copy(mo, mo + n, out);
+        break;
+      case PredictionType::VPrediction:  // x0 = alpha_t * sample - sigma_t * model_output
+        for (int64_t i = 0; i < n; ++i) out[i] = a * x[i] - sg * mo[i];
+        break;
+    }
+    if (c.thresholding) threshold(out);
+    return;
+  }
+  switch (c.prediction_type) {  // epsilon prediction
+    case PredictionType::Epsilon:
+      std::copy(mo, mo + n, out);
+      break;
+    case PredictionType::Sample:  // (sample - alpha_t * model_output) / sigma_t
+      for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - a * mo[i]) / sg;
+      break;
+    case PredictionType::VPrediction:  // alpha_t * model_output + sigma_t * sample
+      for (int64_t i = 0; i < n; ++i) out[i] = a * mo[i] + sg * x[i];
+      break;
+  }
+  if (c.thresholding) {  // through x_0 and back (multistep's dpmsolver)
+    std::vector<T> x0(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) x0[i] = (x[i] - sg * out[i]) / a;
+    threshold(x0.data());
+    for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - a * x0[i]) / sg;
+  }
+}
+
+}  // namespace ortdiffusion::detail
