@@ -15,23 +15,31 @@ __all__: list[str] = [
     "DDIMScheduler",
     "DDPMScheduler",
     "DPMSolverMultistepScheduler",
+    "DPMSolverSinglestepScheduler",
     "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler",
     "ExternalDataError",
     "FormatError",
     "Generator",
     "HeunDiscreteScheduler",
+    "KDPM2AncestralDiscreteScheduler",
+    "KDPM2DiscreteScheduler",
     "LCMScheduler",
+    "LMSDiscreteScheduler",
     "OrtDiffusionError",
     "PNDMScheduler",
+    "TCDScheduler",
     "UniPCMultistepScheduler",
     "cpu_int8_dot_products",
     "ddim_config_keys",
     "ddpm_config_keys",
     "dpmsolver_config_keys",
+    "dpmsolver_singlestep_config_keys",
     "euler_config_keys",
     "heun_config_keys",
+    "kdpm2_config_keys",
     "lcm_config_keys",
+    "lms_config_keys",
     "load_ddim_config",
     "load_pndm_config",
     "lora_merge",
@@ -203,9 +211,12 @@ class EulerDiscreteScheduler:
         self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
     ) -> numpy.ndarray:
         """
-        sample / sqrt(sigma^2 + 1) for the sigma of `timestep`.
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
         """
     def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def set_sigmas(
+        self, sigmas: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]
+    ) -> None: ...
     def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     def set_timesteps_from(
         self, timesteps: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]
@@ -255,7 +266,7 @@ class EulerAncestralDiscreteScheduler:
         self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
     ) -> numpy.ndarray:
         """
-        sample / sqrt(sigma^2 + 1) for the sigma of `timestep`.
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
         """
     def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
@@ -300,7 +311,7 @@ class DPMSolverMultistepScheduler:
         self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
     ) -> numpy.ndarray:
         """
-        sample / sqrt(sigma^2 + 1) for the sigma of `timestep`.
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
         """
     def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
@@ -351,7 +362,7 @@ class UniPCMultistepScheduler:
         self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
     ) -> numpy.ndarray:
         """
-        sample / sqrt(sigma^2 + 1) for the sigma of `timestep`.
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
         """
     def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
@@ -448,7 +459,7 @@ class HeunDiscreteScheduler:
         self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
     ) -> numpy.ndarray:
         """
-        sample / sqrt(sigma^2 + 1) for the sigma of `timestep`.
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
         """
     def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
@@ -519,6 +530,266 @@ class DDPMScheduler:
     @property
     def timesteps(self) -> numpy.ndarray: ...
 
+class KDPM2DiscreteScheduler:
+    def __init__(self, config_json: str, source: str = "config") -> None: ...
+    def add_noise(
+        self,
+        original_samples: numpy.ndarray,
+        noise: numpy.ndarray,
+        timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    ) -> numpy.ndarray: ...
+    def config_json(self) -> str: ...
+    def scale_model_input(
+        self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
+    ) -> numpy.ndarray:
+        """
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
+        """
+    def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def step(
+        self,
+        model_output: numpy.ndarray,
+        timestep: typing.SupportsFloat | typing.SupportsIndex,
+        sample: numpy.ndarray,
+    ) -> tuple:
+        """
+        One KDPM2 call (first or second half of a step); returns (prev_sample, pred_original_sample).
+        """
+    @property
+    def alphas_cumprod(self) -> numpy.ndarray: ...
+    @property
+    def begin_index(self) -> int | None: ...
+    @property
+    def betas(self) -> numpy.ndarray: ...
+    @property
+    def init_noise_sigma(self) -> float: ...
+    @property
+    def num_inference_steps(self) -> int | None: ...
+    @property
+    def sigmas(self) -> numpy.ndarray: ...
+    @property
+    def sigmas_interpol(self) -> numpy.ndarray: ...
+    @property
+    def state_in_first_order(self) -> bool: ...
+    @property
+    def step_index(self) -> int | None: ...
+    @property
+    def timesteps(self) -> numpy.ndarray: ...
+
+class KDPM2AncestralDiscreteScheduler:
+    def __init__(self, config_json: str, source: str = "config") -> None: ...
+    def add_noise(
+        self,
+        original_samples: numpy.ndarray,
+        noise: numpy.ndarray,
+        timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    ) -> numpy.ndarray: ...
+    def config_json(self) -> str: ...
+    def scale_model_input(
+        self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
+    ) -> numpy.ndarray:
+        """
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
+        """
+    def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def step(
+        self,
+        model_output: numpy.ndarray,
+        timestep: typing.SupportsFloat | typing.SupportsIndex,
+        sample: numpy.ndarray,
+        noise: typing.Any = None,
+        generator: Generator = None,
+    ) -> tuple:
+        """
+        One KDPM2 ancestral call (the second half adds noise); returns (prev_sample, pred_original_sample).
+        """
+    @property
+    def alphas_cumprod(self) -> numpy.ndarray: ...
+    @property
+    def begin_index(self) -> int | None: ...
+    @property
+    def betas(self) -> numpy.ndarray: ...
+    @property
+    def init_noise_sigma(self) -> float: ...
+    @property
+    def num_inference_steps(self) -> int | None: ...
+    @property
+    def sigmas(self) -> numpy.ndarray: ...
+    @property
+    def sigmas_down(self) -> numpy.ndarray: ...
+    @property
+    def sigmas_interpol(self) -> numpy.ndarray: ...
+    @property
+    def sigmas_up(self) -> numpy.ndarray: ...
+    @property
+    def state_in_first_order(self) -> bool: ...
+    @property
+    def step_index(self) -> int | None: ...
+    @property
+    def timesteps(self) -> numpy.ndarray: ...
+
+class LMSDiscreteScheduler:
+    def __init__(self, config_json: str, source: str = "config") -> None: ...
+    def add_noise(
+        self,
+        original_samples: numpy.ndarray,
+        noise: numpy.ndarray,
+        timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    ) -> numpy.ndarray: ...
+    def config_json(self) -> str: ...
+    def get_lms_coefficient(
+        self,
+        order: typing.SupportsInt | typing.SupportsIndex,
+        t: typing.SupportsInt | typing.SupportsIndex,
+        current_order: typing.SupportsInt | typing.SupportsIndex,
+    ) -> float: ...
+    def scale_model_input(
+        self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
+    ) -> numpy.ndarray:
+        """
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
+        """
+    def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def step(
+        self,
+        model_output: numpy.ndarray,
+        timestep: typing.SupportsFloat | typing.SupportsIndex,
+        sample: numpy.ndarray,
+        order: typing.SupportsInt | typing.SupportsIndex = 4,
+    ) -> tuple:
+        """
+        One linear multistep step; returns (prev_sample, pred_original_sample).
+        """
+    @property
+    def alphas_cumprod(self) -> numpy.ndarray: ...
+    @property
+    def begin_index(self) -> int | None: ...
+    @property
+    def betas(self) -> numpy.ndarray: ...
+    @property
+    def init_noise_sigma(self) -> float: ...
+    @property
+    def num_derivatives(self) -> int: ...
+    @property
+    def num_inference_steps(self) -> int | None: ...
+    @property
+    def sigmas(self) -> numpy.ndarray: ...
+    @property
+    def step_index(self) -> int | None: ...
+    @property
+    def timesteps(self) -> numpy.ndarray: ...
+
+class TCDScheduler:
+    def __init__(self, config_json: str, source: str = "config") -> None: ...
+    def add_noise(
+        self,
+        original_samples: numpy.ndarray,
+        noise: numpy.ndarray,
+        timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+    ) -> numpy.ndarray: ...
+    def config_json(self) -> str: ...
+    def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def set_timesteps(
+        self,
+        num_inference_steps: typing.SupportsInt | typing.SupportsIndex,
+        original_inference_steps: typing.SupportsInt | typing.SupportsIndex = 0,
+        strength: typing.SupportsFloat | typing.SupportsIndex = 1.0,
+    ) -> None: ...
+    def set_timesteps_from(
+        self,
+        timesteps: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+        strength: typing.SupportsFloat | typing.SupportsIndex = 1.0,
+    ) -> None: ...
+    def step(
+        self,
+        model_output: numpy.ndarray,
+        timestep: typing.SupportsInt | typing.SupportsIndex,
+        sample: numpy.ndarray,
+        eta: typing.SupportsFloat | typing.SupportsIndex = 0.3,
+        noise: typing.Any = None,
+        generator: Generator = None,
+    ) -> tuple:
+        """
+        One TCD step; returns (prev_sample, pred_noised_sample).
+        """
+    def step_draws_noise(
+        self,
+        timestep: typing.SupportsInt | typing.SupportsIndex,
+        eta: typing.SupportsFloat | typing.SupportsIndex,
+    ) -> bool: ...
+    @property
+    def alphas_cumprod(self) -> numpy.ndarray: ...
+    @property
+    def begin_index(self) -> int | None: ...
+    @property
+    def betas(self) -> numpy.ndarray: ...
+    @property
+    def final_alpha_cumprod(self) -> float: ...
+    @property
+    def init_noise_sigma(self) -> float: ...
+    @property
+    def num_inference_steps(self) -> int | None: ...
+    @property
+    def step_index(self) -> int | None: ...
+    @property
+    def timesteps(self) -> numpy.ndarray: ...
+
+class DPMSolverSinglestepScheduler:
+    def __init__(self, config_json: str, source: str = "config") -> None: ...
+    def add_noise(
+        self,
+        original_samples: numpy.ndarray,
+        noise: numpy.ndarray,
+        timesteps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    ) -> numpy.ndarray: ...
+    def config_json(self) -> str: ...
+    def get_order_list(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> list[int]: ...
+    def scale_model_input(
+        self, sample: numpy.ndarray, timestep: typing.SupportsFloat | typing.SupportsIndex
+    ) -> numpy.ndarray:
+        """
+        sample / sqrt(sigma^2 + 1) for the model input sigma of `timestep`.
+        """
+    def set_begin_index(self, begin_index: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def set_timesteps(self, num_inference_steps: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def set_timesteps_from(
+        self, timesteps: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]
+    ) -> None: ...
+    def step(
+        self,
+        model_output: numpy.ndarray,
+        timestep: typing.SupportsFloat | typing.SupportsIndex,
+        sample: numpy.ndarray,
+        noise: typing.Any = None,
+        generator: Generator = None,
+    ) -> numpy.ndarray:
+        """
+        One singlestep update; returns prev_sample.
+        """
+    @property
+    def alphas_cumprod(self) -> numpy.ndarray: ...
+    @property
+    def begin_index(self) -> int | None: ...
+    @property
+    def betas(self) -> numpy.ndarray: ...
+    @property
+    def init_noise_sigma(self) -> float: ...
+    @property
+    def lower_order_final(self) -> bool: ...
+    @property
+    def num_inference_steps(self) -> int | None: ...
+    @property
+    def order_list(self) -> list[int]: ...
+    @property
+    def sigmas(self) -> numpy.ndarray: ...
+    @property
+    def step_index(self) -> int | None: ...
+    @property
+    def timesteps(self) -> numpy.ndarray: ...
+
 def cpu_int8_dot_products() -> str:
     """
     This CPU's int8 dot products in ONNX Runtime's uint8 x int8 kernels: 'x86-vnni' (exact), 'x86-saturating' (x86 without VNNI: pairs of products saturate in 16 bits) or 'not-x86'.
@@ -539,6 +810,11 @@ def dpmsolver_config_keys() -> list[str]:
     The config keys DPMSolverMultistepScheduler understands.
     """
 
+def dpmsolver_singlestep_config_keys() -> list[str]:
+    """
+    The config keys DPMSolverSinglestepScheduler understands.
+    """
+
 def euler_config_keys(ancestral: bool) -> list[str]:
     """
     The config keys of EulerDiscreteScheduler (ancestral=False) or EulerAncestralDiscreteScheduler.
@@ -549,9 +825,19 @@ def heun_config_keys() -> list[str]:
     The config keys HeunDiscreteScheduler understands.
     """
 
+def kdpm2_config_keys() -> list[str]:
+    """
+    The config keys KDPM2DiscreteScheduler and KDPM2AncestralDiscreteScheduler understand.
+    """
+
 def lcm_config_keys() -> list[str]:
     """
     The config keys LCMScheduler understands.
+    """
+
+def lms_config_keys() -> list[str]:
+    """
+    The config keys LMSDiscreteScheduler understands.
     """
 
 def load_ddim_config(path: str) -> str:
