@@ -30,3 +30,39 @@ std::vector<float> repeat_interleave_inner(const std::vector<float>& x);
 
 }  // namespace ortdiffusion::detail
 
+#include <string>
+
+#include "ortdiffusion/errors.hpp"
+#include "ortdiffusion/prediction_type.hpp"
+#include "sigma_prediction.hpp"
+
+namespace ortdiffusion::detail {
+
+// One call of a KDPM2 step (both classes; diffusers' step from "1. compute predicted original sample"):
+// x_0 at sigma (first half) or at the midpoint sigma_interpol (second half), then
+// first half: out = x + ((x - x_0) / sigma) dt, keeping x in `first_sample`;
+// second half: out = first_sample + ((x - x_0) / sigma_interpol) dt.
+// ArgumentError naming `scheduler` when the second half's size differs from the first's.
+template <typename T>
+void kdpm2_half_step(bool first, PredictionType prediction_type, float sigma, float sigma_interpol, float dt,
+                     const T* model_output, const T* sample, int64_t n, std::vector<double>& first_sample,
+                     T* prev_sample, T* pred_original_sample, const char* scheduler) {
+  if (!first && static_cast<int64_t>(first_sample.size()) != n) {
+    throw ArgumentError(std::string(scheduler) + ".step: the second half got " + std::to_string(n) +
+                        " elements but the first had " + std::to_string(first_sample.size()));
+  }
+  const float sigma_input = first ? sigma : sigma_interpol;
+  sigma_pred_original_sample(prediction_type, sigma_input, model_output, sample, n, pred_original_sample);
+  const auto s = static_cast<T>(sigma_input);
+  const auto step = static_cast<T>(dt);
+  if (first) {
+    first_sample.assign(sample, sample + n);
+    for (int64_t i = 0; i < n; ++i) prev_sample[i] = sample[i] + ((sample[i] - pred_original_sample[i]) / s) * step;
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      prev_sample[i] = static_cast<T>(first_sample[i]) + ((sample[i] - pred_original_sample[i]) / s) * step;
+    }
+  }
+}
+
+}  // namespace ortdiffusion::detail

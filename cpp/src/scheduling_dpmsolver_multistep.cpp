@@ -16,7 +16,7 @@
 
 #include "loop_history.hpp"
 #include "config_reader.hpp"
-#include "dpm_model_output.hpp"
+#include "dpm_solver_common.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/thresholding.hpp"
@@ -29,11 +29,7 @@ DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(DPMSolverConfig config)
   alphas_cumprod_ = sigma_alphas_cumprod(betas_, config_.rescale_betas_zero_snr);
   train_sigmas_ = training_sigmas(alphas_cumprod_);
   log_sigmas_ = log_f32(train_sigmas_);
-  // alpha_t = sqrt(alphas_cumprod), sigma_t = sqrt(1 - alphas_cumprod), lambda_t = log(alpha_t) - log(sigma_t)
-  lambda_t_.resize(alphas_cumprod_.size());
-  for (size_t i = 0; i < alphas_cumprod_.size(); ++i) {
-    lambda_t_[i] = std::log(torch_sqrt(alphas_cumprod_[i])) - std::log(torch_sqrt(1.0f - alphas_cumprod_[i]));
-  }
+  lambda_t_ = detail::dpm_lambda_table(alphas_cumprod_);
   // Before set_timesteps: every training timestep, descending (diffusers' init; sigmas by training index).
   const std::vector<double> t = numpy_linspace(0.0, static_cast<double>(config_.num_train_timesteps - 1),
                                                config_.num_train_timesteps);
@@ -45,11 +41,7 @@ DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(DPMSolverConfig config)
 void DPMSolverMultistepScheduler::set_timesteps(int64_t n) {
   if (n < 1) throw ArgumentError("num_inference_steps must be at least 1, got " + std::to_string(n));
   const int64_t T = config_.num_train_timesteps;
-  // Clipping lambda for numerical stability (lambda_min_clipped): the last usable training timestep.
-  int64_t clipped = 0;  // torch.searchsorted(flip(lambda_t), lambda_min_clipped)
-  for (auto it = lambda_t_.rbegin(); it != lambda_t_.rend() && static_cast<double>(*it) < config_.lambda_min_clipped; ++it) {
-    ++clipped;
-  }
+  const int64_t clipped = detail::dpm_clipped_timesteps(lambda_t_, config_.lambda_min_clipped);
   const int64_t last_timestep = T - clipped;
   std::vector<int64_t> timesteps =
       solver_timesteps(config_.timestep_spacing, last_timestep, T, n, config_.steps_offset);
@@ -126,11 +118,7 @@ DPMHistory<T>& DPMSolverMultistepScheduler::history(const Shape& shape) {
 
 template <typename T>
 void DPMSolverMultistepScheduler::convert_model_output(const T* mo, const T* x, const Shape& shape, float sigma, T* out) const {
-  const bool data_prediction = config_.algorithm_type == DPMAlgorithm::DPMSolverPP ||
-                               config_.algorithm_type == DPMAlgorithm::SDEDPMSolverPP;
-  detail::dpm_convert_model_output<T>({data_prediction, config_.prediction_type, config_.thresholding,
-                                       config_.dynamic_thresholding_ratio, config_.sample_max_value},
-                                      mo, x, shape, sigma, out);
+  detail::dpm_convert_model_output<T>(detail::dpm_output_conversion(config_), mo, x, shape, sigma, out);
 }
 
 template <typename T>

@@ -12,9 +12,10 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 
 #include "config_reader.hpp"
-#include "dpm_model_output.hpp"
+#include "dpm_solver_common.hpp"
 #include "loop_history.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
@@ -25,16 +26,9 @@ namespace ortdiffusion {
 
 DPMSolverSinglestepScheduler::DPMSolverSinglestepScheduler(DPMSolverSinglestepConfig config)
     : config_(std::move(config)) {
-  betas_ = make_betas(config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps,
-                      config_.trained_betas ? &*config_.trained_betas : nullptr, false);
-  alphas_cumprod_ = alphas_cumprod_from_betas(betas_);
-  train_sigmas_ = training_sigmas(alphas_cumprod_);
-  log_sigmas_ = log_f32(train_sigmas_);
-  // lambda_t = log(sqrt(alphas_cumprod)) - log(sqrt(1 - alphas_cumprod))
-  lambda_t_.resize(alphas_cumprod_.size());
-  for (size_t i = 0; i < alphas_cumprod_.size(); ++i) {
-    lambda_t_[i] = std::log(torch_sqrt(alphas_cumprod_[i])) - std::log(torch_sqrt(1.0f - alphas_cumprod_[i]));
-  }
+  std::tie(betas_, alphas_cumprod_, train_sigmas_, log_sigmas_) = training_sigma_tables(
+      config_.beta_schedule, config_.beta_start, config_.beta_end, config_.num_train_timesteps, config_.trained_betas);
+  lambda_t_ = detail::dpm_lambda_table(alphas_cumprod_);
   // before set_timesteps: every training timestep, descending; sigmas by training index (no final sigma)
   const std::vector<double> t = numpy_linspace(0.0, static_cast<double>(config_.num_train_timesteps - 1),
                                                config_.num_train_timesteps);
@@ -87,11 +81,7 @@ std::vector<int> DPMSolverSinglestepScheduler::order_list(int64_t steps) const {
 void DPMSolverSinglestepScheduler::set_timesteps(int64_t n) {
   if (n < 1) throw ArgumentError("num_inference_steps must be at least 1, got " + std::to_string(n));
   const int64_t T = config_.num_train_timesteps;
-  // clipping lambda for numerical stability: torch.searchsorted(flip(lambda_t), lambda_min_clipped)
-  int64_t clipped = 0;
-  for (auto it = lambda_t_.rbegin(); it != lambda_t_.rend() && static_cast<double>(*it) < config_.lambda_min_clipped; ++it) {
-    ++clipped;
-  }
+  const int64_t clipped = detail::dpm_clipped_timesteps(lambda_t_, config_.lambda_min_clipped);
   std::vector<int64_t> timesteps = solver_timesteps(TimestepSpacing::Linspace, T - clipped, T, n, 0);
   std::vector<double> sigmas;
   const SigmaKind kind = detail::sigma_kind(config_);
@@ -152,11 +142,7 @@ DPMSolverSinglestepScheduler::Loop<T>& DPMSolverSinglestepScheduler::loop() {
 
 template <typename T>
 void DPMSolverSinglestepScheduler::convert_model_output(const T* mo, const T* x, const Shape& shape, float sigma, T* out) const {
-  const bool data_prediction = config_.algorithm_type == DPMAlgorithm::DPMSolverPP ||
-                               config_.algorithm_type == DPMAlgorithm::SDEDPMSolverPP;
-  detail::dpm_convert_model_output<T>({data_prediction, config_.prediction_type, config_.thresholding,
-                                       config_.dynamic_thresholding_ratio, config_.sample_max_value},
-                                      mo, x, shape, sigma, out);
+  detail::dpm_convert_model_output<T>(detail::dpm_output_conversion(config_), mo, x, shape, sigma, out);
 }
 
 template <typename T>

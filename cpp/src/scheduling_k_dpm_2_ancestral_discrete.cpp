@@ -6,7 +6,6 @@
 #include <tuple>
 
 #include "kdpm2_schedule.hpp"
-#include "sigma_prediction.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
@@ -66,10 +65,6 @@ void KDPM2AncestralDiscreteScheduler::step(const T* model_output, double timeste
   }
   if (noise && generator) throw ArgumentError("Cannot pass both generator and noise: make sure that either stays None");
   const bool first = state_in_first_order();
-  if (!first && static_cast<int64_t>(first_sample_.size()) != n) {
-    throw ArgumentError("KDPM2AncestralDiscreteScheduler.step: the second half got " + std::to_string(n) +
-                        " elements but the first had " + std::to_string(first_sample_.size()));
-  }
   if (!first && !noise && !generator) {
     throw ArgumentError("the ancestral step needs noise or a generator to draw it from");
   }
@@ -77,35 +72,22 @@ void KDPM2AncestralDiscreteScheduler::step(const T* model_output, double timeste
   const int64_t at = first ? index : index - 1;
   const float sigma = stepper_.sigmas()[at];  // sigma_hat (gamma = 0)
   const float sigma_interpol = sigmas_interpol_[at];
-  const float sigma_up = sigmas_up_[at];
-  const float sigma_down = sigmas_down_[at];
-  // 1. predicted x_0 at the step's sigma (first half) or at the midpoint (second half)
-  detail::sigma_pred_original_sample(config_.prediction_type, first ? sigma : sigma_interpol, model_output, sample, n,
-                                     pred_original_sample);
-  if (first) {
-    // 2. Euler to the midpoint
-    const auto s = static_cast<T>(sigma);
-    const auto dt = static_cast<T>(sigma_interpol - sigma);
-    first_sample_.assign(sample, sample + n);
-    for (int64_t i = 0; i < n; ++i) prev_sample[i] = sample[i] + ((sample[i] - pred_original_sample[i]) / s) * dt;
-    has_sample_ = true;
-  } else {
-    // 3. DPM-Solver-2 to sigma_down from the first half's sample, then noise of standard deviation sigma_up
-    const auto s = static_cast<T>(sigma_interpol);
-    const auto dt = static_cast<T>(sigma_down - sigma);
-    for (int64_t i = 0; i < n; ++i) {
-      prev_sample[i] = static_cast<T>(first_sample_[i]) + ((sample[i] - pred_original_sample[i]) / s) * dt;
-    }
+  // Euler to the midpoint, then DPM-Solver-2 to sigma_down
+  detail::kdpm2_half_step(first, config_.prediction_type, sigma, sigma_interpol,
+                          first ? sigma_interpol - sigma : sigmas_down_[at] - sigma, model_output, sample, n,
+                          first_sample_, prev_sample, pred_original_sample, "KDPM2AncestralDiscreteScheduler");
+  if (!first) {
+    // noise of standard deviation sigma_up
     std::vector<T> drawn;
     if (!noise) {
       drawn.resize(static_cast<size_t>(n));
       generator->randn(drawn.data(), n);
       noise = drawn.data();
     }
-    const auto u = static_cast<T>(sigma_up);
-    for (int64_t i = 0; i < n; ++i) prev_sample[i] = prev_sample[i] + noise[i] * u;
-    has_sample_ = false;
+    const auto up = static_cast<T>(sigmas_up_[at]);
+    for (int64_t i = 0; i < n; ++i) prev_sample[i] = prev_sample[i] + noise[i] * up;
   }
+  has_sample_ = first;
   stepper_.advance();
 }
 

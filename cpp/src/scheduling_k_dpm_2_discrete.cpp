@@ -6,7 +6,6 @@
 #include <tuple>
 
 #include "kdpm2_schedule.hpp"
-#include "sigma_prediction.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 
@@ -52,34 +51,16 @@ void KDPM2DiscreteScheduler::step(const T* model_output, double timestep, const 
     throw ArgumentError("KDPM2DiscreteScheduler.step: output buffers must not overlap the inputs or each other");
   }
   const bool first = state_in_first_order();
-  if (!first && static_cast<int64_t>(first_sample_.size()) != n) {
-    throw ArgumentError("KDPM2DiscreteScheduler.step: the second half got " + std::to_string(n) +
-                        " elements but the first had " + std::to_string(first_sample_.size()));
-  }
   const int64_t index = stepper_.current_index(timestep);
   const std::vector<float>& sigmas = stepper_.sigmas();
   const float sigma = first ? sigmas[index] : sigmas[index - 1];  // sigma_hat (gamma = 0)
   const float sigma_interpol = first ? sigmas_interpol_[index + 1] : sigmas_interpol_[index];
   const float sigma_next = first ? sigmas[index + 1] : sigmas[index];
-  // 1. predicted x_0 at the step's sigma (first half) or at the midpoint (second half)
-  detail::sigma_pred_original_sample(config_.prediction_type, first ? sigma : sigma_interpol, model_output, sample, n,
-                                     pred_original_sample);
-  if (first) {
-    // 2. Euler to the midpoint: derivative at sigma, dt = sigma_interpol - sigma
-    const auto s = static_cast<T>(sigma);
-    const auto dt = static_cast<T>(sigma_interpol - sigma);
-    first_sample_.assign(sample, sample + n);
-    for (int64_t i = 0; i < n; ++i) prev_sample[i] = sample[i] + ((sample[i] - pred_original_sample[i]) / s) * dt;
-    has_sample_ = true;
-  } else {
-    // 3. DPM-Solver-2: the midpoint's derivative over the whole step, from the first half's sample
-    const auto s = static_cast<T>(sigma_interpol);
-    const auto dt = static_cast<T>(sigma_next - sigma);
-    for (int64_t i = 0; i < n; ++i) {
-      prev_sample[i] = static_cast<T>(first_sample_[i]) + ((sample[i] - pred_original_sample[i]) / s) * dt;
-    }
-    has_sample_ = false;
-  }
+  // Euler to the midpoint, then DPM-Solver-2: the midpoint's derivative over the whole step
+  detail::kdpm2_half_step(first, config_.prediction_type, sigma, sigma_interpol,
+                          first ? sigma_interpol - sigma : sigma_next - sigma, model_output, sample, n, first_sample_,
+                          prev_sample, pred_original_sample, "KDPM2DiscreteScheduler");
+  has_sample_ = first;
   stepper_.advance();
 }
 

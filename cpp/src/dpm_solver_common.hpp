@@ -1,19 +1,43 @@
-// Private: diffusers' convert_model_output of the DPM-Solver schedulers (multistep and singlestep): the model
-// output as x_0 (dpmsolver++, sde-dpmsolver++: data prediction) or epsilon (dpmsolver, sde-dpmsolver: noise
-// prediction), thresholded when asked, with alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma alpha_t in float32.
+// Private: what DPMSolverMultistepScheduler and DPMSolverSinglestepScheduler share: the training log-SNR table and
+// its lambda_min_clipped cut, and diffusers' convert_model_output (the model output as x_0 for dpmsolver++ /
+// sde-dpmsolver++, as epsilon for dpmsolver / sde-dpmsolver, thresholded when asked, with alpha_t = 1 /
+// sqrt(sigma^2 + 1), sigma_t = sigma alpha_t in float32).
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "ortdiffusion/dpmsolver_config.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/prediction_type.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/tensor_shape.hpp"
 #include "ortdiffusion/thresholding.hpp"
+#include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion::detail {
+
+// lambda_t = log(alpha_t) - log(sigma_t) with alpha_t = sqrt(alphas_cumprod), sigma_t = sqrt(1 - alphas_cumprod),
+// by training timestep (diffusers' __init__), in float32.
+inline std::vector<float> dpm_lambda_table(const std::vector<float>& alphas_cumprod) {
+  std::vector<float> lambda_t(alphas_cumprod.size());
+  for (size_t i = 0; i < alphas_cumprod.size(); ++i) {
+    lambda_t[i] = std::log(torch_sqrt(alphas_cumprod[i])) - std::log(torch_sqrt(1.0f - alphas_cumprod[i]));
+  }
+  return lambda_t;
+}
+
+// How many of the last training timesteps lambda_min_clipped cuts off (clipping lambda for numerical
+// stability): torch.searchsorted(flip(lambda_t), lambda_min_clipped).
+inline int64_t dpm_clipped_timesteps(const std::vector<float>& lambda_t, double lambda_min_clipped) {
+  int64_t clipped = 0;
+  for (auto it = lambda_t.rbegin(); it != lambda_t.rend() && static_cast<double>(*it) < lambda_min_clipped; ++it) {
+    ++clipped;
+  }
+  return clipped;
+}
 
 struct DPMOutputConversion {
   bool data_prediction;  // x_0 (the ++ algorithms) rather than epsilon
@@ -22,6 +46,15 @@ struct DPMOutputConversion {
   double dynamic_thresholding_ratio;
   double sample_max_value;
 };
+
+// The conversion a DPM-Solver config asks for (any config with algorithm_type, prediction_type and the
+// thresholding keys).
+template <typename Config>
+DPMOutputConversion dpm_output_conversion(const Config& c) {
+  const bool data_prediction =
+      c.algorithm_type == DPMAlgorithm::DPMSolverPP || c.algorithm_type == DPMAlgorithm::SDEDPMSolverPP;
+  return {data_prediction, c.prediction_type, c.thresholding, c.dynamic_thresholding_ratio, c.sample_max_value};
+}
 
 template <typename T>
 void dpm_convert_model_output(const DPMOutputConversion& c, const T* mo, const T* x, const Shape& shape, float sigma,
