@@ -4,6 +4,7 @@ CLIP tokenizer to (``padding="max_length", truncation=True``), with a logged war
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -38,10 +39,6 @@ class CLIPTokenizer:
         # Truncation counts the <|startoftext|>/<|endoftext|> the post-processor adds, as transformers does.
         self._tokenizer.enable_truncation(max_length=model_max_length)
         self._tokenizer.enable_padding(length=model_max_length, pad_id=pad_id, pad_token=pad_token)
-        # the same vocabulary without padding or truncation, for AUTOMATIC1111's chunking of long prompts
-        self._raw = Tokenizer.from_str(tokenizer.to_str())
-        self._raw.no_padding()
-        self._raw.no_truncation()
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, subfolder: str | None = None) -> CLIPTokenizer:
@@ -89,6 +86,15 @@ class CLIPTokenizer:
                     "%d tokens: %r (prompt starts %r)", self.model_max_length, removed, text[:40]
                 )
         return np.array([e.ids for e in encodings], dtype=np.int64)
+
+    @functools.cached_property
+    def _raw(self) -> Tokenizer:
+        """The same vocabulary without padding or truncation, for AUTOMATIC1111's chunking of long prompts;
+        built on first use (copying the vocabulary takes half as long as loading it)."""
+        raw = Tokenizer.from_str(self._tokenizer.to_str())
+        raw.no_padding()
+        raw.no_truncation()
+        return raw
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The token ids of each text without <|startoftext|>, <|endoftext|>, padding or truncation

@@ -56,6 +56,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
             eta, output_type, callback_on_step_end_tensor_inputs,
             prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
         )
+        guidance_rescale = self.check_guidance_rescale(guidance_rescale)
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         # 2. Encode the prompt (negatives first when guiding)
@@ -75,7 +76,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
             latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-            guidance_rescale=self.check_guidance_rescale(guidance_rescale),
+            guidance_rescale=guidance_rescale,
         )
         # 6. Decode
         return self.decode(latents, output_type, return_dict)
