@@ -27,7 +27,7 @@ from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
 from ortdiffusion.pipelines.scheduler_choice import as_pipeline_scheduler
 from ortdiffusion.prompts.attention import plain_text
 from ortdiffusion.prompts.syntax import check_prompt_syntax
-from ortdiffusion.prompts.weighted_embeddings import weighted_embeddings
+from ortdiffusion.prompts.weighted_embeddings import empty_chunk_embedding, weighted_embeddings
 from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
 from ortdiffusion.sessions import require_inputs
 
@@ -337,7 +337,7 @@ class StableDiffusionPipelineBase(LoraSupport):
             negative = self.encode_prompt([*negatives], [], 1, False, prompt_syntax, clip_skip=clip_skip)
             tokens = positive.shape[1]
             if negative.shape[1] < tokens and tokens % negative.shape[1] == 0:
-                empty = self.encode_prompt([""], [], 1, False, "a1111")
+                empty = empty_chunk_embedding(self.components.tokenizer, self._text_encoder_output(clip_skip))
                 negative = np.concatenate([negative] + [np.repeat(empty, len(negatives), axis=0)] *
                                           ((tokens - negative.shape[1]) // empty.shape[1]), axis=1)
             if negative.shape[1] != tokens:

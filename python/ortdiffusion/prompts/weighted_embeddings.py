@@ -37,6 +37,11 @@ def apply_emphasis(hidden: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
     return weighted * np.float32(original_mean / new_mean)
 
 
+def empty_chunk_embedding(tokenizer: CLIPTokenizer, encode: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """[1, 77, D]: the empty prompt's chunk, which pads shorter prompts (AUTOMATIC1111's pad_cond_uncond)."""
+    return encode(np.array([prompt_chunks("", tokenizer)[0].tokens], dtype=np.int64)).astype(np.float32, copy=False)
+
+
 def weighted_embeddings(
     prompts: Sequence[str], tokenizer: CLIPTokenizer, encode: Callable[[np.ndarray], np.ndarray]
 ) -> np.ndarray:
@@ -49,6 +54,6 @@ def weighted_embeddings(
         per_prompt.append([apply_emphasis(hidden[k:k + 1], np.array(c.multipliers)) for k, c in enumerate(chunks)])
     longest = max(len(chunks) for chunks in per_prompt)
     if any(len(chunks) < longest for chunks in per_prompt):
-        empty = encode(np.array([prompt_chunks("", tokenizer)[0].tokens], dtype=np.int64)).astype(np.float32, copy=False)
+        empty = empty_chunk_embedding(tokenizer, encode)
         per_prompt = [chunks + [empty] * (longest - len(chunks)) for chunks in per_prompt]
     return np.concatenate([np.concatenate(chunks, axis=1) for chunks in per_prompt], axis=0)
