@@ -186,7 +186,10 @@ def _with_replaced_weights(
     Transposes) read the file's original values. ``add_external_initializers`` replaces tensors *before*
     optimization, but only tensors stored as external data. So tensors stored inline are first redirected
     to an external location in an in-memory copy of the graph (the model is then loaded from bytes, its
-    other external data resolved from its folder). Returns what to load and the buffers to keep alive."""
+    other external data resolved from its folder). So are tensors replaced by an array of another shape
+    (a token table grown by textual inversion, token_table.py), whose dims the copy takes: ONNX Runtime
+    refuses a replacement whose dims differ from the graph's. Returns what to load and the buffers to keep
+    alive."""
     from ortdiffusion import initializers as onnx_initializers
 
     stored = onnx_initializers.load(path)
@@ -194,22 +197,25 @@ def _with_replaced_weights(
     if unknown:
         raise ValueError(f"{path} has no initializers named {unknown[:5]}")
     names = list(weights)
-    values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(weights[n], dtype=stored[n].dtype)) for n in names]
+    arrays = {n: np.ascontiguousarray(weights[n], dtype=stored[n].dtype) for n in names}
+    values = [ort.OrtValue.ortvalue_from_numpy(arrays[n]) for n in names]
     options.add_external_initializers(names, values)
-    keep_alive: list[Any] = [values, weights]
-    inline = {n for n in names if not stored.is_external(n)}
-    if not inline:
+    keep_alive: list[Any] = [values, arrays]
+    redirected = {n for n in names if not stored.is_external(n) or arrays[n].shape != tuple(stored[n].shape)}
+    if not redirected:
         return str(path), keep_alive
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
     for tensor in proto.graph.initializer:
-        if tensor.name in inline:
+        if tensor.name in redirected:
+            del tensor.dims[:]
+            tensor.dims.extend(arrays[tensor.name].shape)
             for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data"):
                 tensor.ClearField(field)
             tensor.data_location = onnx.TensorProto.EXTERNAL
             del tensor.external_data[:]
-            for key, value in (("location", _REPLACED_LOCATION), ("offset", "0"), ("length", str(weights[tensor.name].nbytes))):
+            for key, value in (("location", _REPLACED_LOCATION), ("offset", "0"), ("length", str(arrays[tensor.name].nbytes))):
                 entry = tensor.external_data.add()
                 entry.key, entry.value = key, value
     options.add_session_config_entry(_EXTERNAL_FOLDER_KEY, str(path.parent))

@@ -105,6 +105,45 @@ class CLIPTokenizer:
         """The id of ``token`` (e.g. ``",</w>"``), or None when the vocabulary lacks it."""
         return self._raw.token_to_id(token)
 
+    @property
+    def added_tokens(self) -> dict[str, int]:
+        """Tokens added with :meth:`add_tokens` (textual inversion) -> their ids, in the order added."""
+        return dict(self.__dict__.get("_added", {}))
+
+    def add_tokens(self, tokens: Sequence[str]) -> list[int]:
+        """Add ``tokens`` to the vocabulary as transformers' ``tokenizer.add_tokens`` does (matched in the
+        normalized text before BPE, no stripping, not special; ids after the last one) and return their ids.
+        ValueError for a token the vocabulary already has (diffusers refuses those)."""
+        from tokenizers import AddedToken
+
+        present = [t for t in tokens if self.token_id(t) is not None]
+        if present or len(set(tokens)) != len(tokens):
+            raise ValueError(f"tokens already in the tokenizer's vocabulary (or repeated): {present or list(tokens)}")
+        self.__dict__.setdefault("_original", self._tokenizer.to_str())
+        added = [AddedToken(t, single_word=False, lstrip=False, rstrip=False, normalized=True, special=False) for t in tokens]
+        self._tokenizer.add_tokens(added)
+        if "_raw" in self.__dict__:
+            self._raw.add_tokens(added)
+        ids = [self._tokenizer.token_to_id(t) for t in tokens]
+        self.__dict__.setdefault("_added", {}).update(zip(tokens, ids))
+        return ids
+
+    def remove_added_tokens(self) -> None:
+        """Back to the vocabulary as loaded (every :meth:`add_tokens` undone)."""
+        original = self.__dict__.pop("_original", None)
+        self.__dict__.pop("_added", None)
+        self.__dict__.pop("_raw", None)
+        if original is not None:
+            tokenizer = Tokenizer.from_str(original)
+            tokenizer.enable_truncation(max_length=self.model_max_length)
+            tokenizer.enable_padding(length=self.model_max_length, pad_id=self.pad_token_id,
+                                     pad_token=self._tokenizer.padding["pad_token"])
+            self._tokenizer = tokenizer
+
+    def tokenize(self, text: str) -> list[str]:
+        """The token strings of ``text`` without special tokens (transformers' ``tokenizer.tokenize``)."""
+        return self._raw.encode(text, add_special_tokens=False).tokens
+
     def _decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` without special tokens; CLIP's ``</w>`` word ends become spaces."""
         return self._tokenizer.decode(list(ids), skip_special_tokens=True).replace("</w>", " ").strip()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ortdiffusion.model_folder import DATA_FILE, MODEL_FILE, read_config, replace_model_files
+from ortdiffusion.token_table import REMAP_SUFFIX, find_token_table
 
 PRUNED_KEY = "_ortdiffusion_pruned_vocabulary"
 WEIGHTS_MAP_FILE = "weights_map.json"
@@ -41,15 +42,13 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def _embedding_table(graph, path: Path):
-    """The initializer read by Gather as its data input on the path from ``input_ids``: the token table."""
-    initializers = {t.name: t for t in graph.initializer}
-    tables = {node.input[0] for node in graph.node
-              if node.op_type == "Gather" and node.input[0] in initializers and len(initializers[node.input[0]].dims) == 2}
-    token_tables = [name for name in tables if "token_embedding" in name] or sorted(tables)
-    if len(token_tables) != 1:
-        raise ValueError(f"{path}: expected one token-embedding Gather table, found {sorted(tables) or 'none'} "
-                         "(prune a float32 export, before any `ortdiffusion quantize` conversion)")
-    return initializers[token_tables[0]]
+    """The initializer read by Gather as its data input on the path from ``input_ids``: the token table,
+    read directly (a float32 export, before any conversion)."""
+    name = find_token_table(graph, path).table
+    if not any(node.op_type == "Gather" and node.input[0] == name for node in graph.node):
+        raise ValueError(f"{path}: the token table {name} is read through a conversion; prune the float32 export, "
+                         "before any `ortdiffusion quantize` conversion")
+    return next(t for t in graph.initializer if t.name == name)
 
 
 def prune_vocabulary(folder: str | Path, keep_token_ids: Iterable[int]) -> PruneReport:
@@ -79,7 +78,7 @@ def prune_vocabulary(folder: str | Path, keep_token_ids: Iterable[int]) -> Prune
     remap[keep] = np.arange(keep.size, dtype=np.int32)
     name = tensor.name
     tensor.CopyFrom(numpy_helper.from_array(compact, name))
-    remap_name = f"{name}.remap"
+    remap_name = name + REMAP_SUFFIX
     graph.initializer.append(numpy_helper.from_array(remap, remap_name))
     nodes = list(graph.node)
     del graph.node[:]

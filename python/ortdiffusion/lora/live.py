@@ -32,8 +32,10 @@ class LiveGraph:
     shapes: dict[str, tuple[int, ...]]
 
 
-def build_live_graph(model_path: Path, names: Iterable[str]) -> LiveGraph:
-    """Rewrite ``model_path``'s graph (weights stay where they are) so ``names`` become graph inputs."""
+def build_live_graph(model_path: Path, names: Iterable[str], resized: Mapping[str, tuple[int, ...]] | None = None) -> LiveGraph:
+    """Rewrite ``model_path``'s graph (weights stay where they are) so ``names`` become graph inputs;
+    ``resized`` gives the shape of those fed with arrays of another shape than the file's (a token table
+    grown by textual inversion, token_table.py)."""
     import onnx
     from onnx import helper
 
@@ -51,7 +53,7 @@ def build_live_graph(model_path: Path, names: Iterable[str]) -> LiveGraph:
     inputs, transposed, shapes, removed = {}, {}, {}, []
     for name in wanted:
         tensor = initializers[name]
-        dims = tuple(int(d) for d in tensor.dims)
+        dims = tuple(int(d) for d in (resized or {}).get(name, tensor.dims))
         live = name + LIVE_SUFFIX
         users = consumers.get(name, [])
         read = name
@@ -100,12 +102,12 @@ def _is_float32_read(node, name: str) -> bool:
 class LiveWeights:
     """The owned buffers of one model part's live weights, rewritten in place by :meth:`update`."""
 
-    def __init__(self, graph: LiveGraph, base: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, graph: LiveGraph, base: Mapping[str, np.ndarray], replaced: Mapping[str, np.ndarray] | None = None) -> None:
         self.graph = graph
         self._base = base
         self.buffers = {name: np.empty(shape, dtype=np.float32) for name, shape in graph.shapes.items()}
         self._keys: dict[str, tuple] = {}
-        self.update([])
+        self.update([], replaced)
 
     @property
     def names(self) -> set[str]:

@@ -21,10 +21,10 @@ from ortdiffusion.image import postprocess
 from ortdiffusion.pipelines.bound_run import BoundRun
 from ortdiffusion.pipelines.components import PipelineComponents, load_components
 from ortdiffusion.pipelines.guidance_embedding import guidance_scale_embedding
-from ortdiffusion.pipelines.lora_support import LoraSupport
 from ortdiffusion.pipelines.noise import randn
 from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
 from ortdiffusion.pipelines.scheduler_choice import as_pipeline_scheduler
+from ortdiffusion.pipelines.textual_inversion import TextualInversionSupport
 from ortdiffusion.prompts.attention import plain_text
 from ortdiffusion.prompts.syntax import check_prompt_syntax
 from ortdiffusion.prompts.weighted_embeddings import empty_chunk_embedding, weighted_embeddings
@@ -96,7 +96,7 @@ def embeddings_array(value: Any, name: str) -> np.ndarray:
     return array
 
 
-class StableDiffusionPipelineBase(LoraSupport):
+class StableDiffusionPipelineBase(TextualInversionSupport):
     """Shared machinery; use the task classes (``StableDiffusionPipeline`` ...)."""
 
     task: ClassVar[str] = "text-to-image"
@@ -281,7 +281,7 @@ class StableDiffusionPipelineBase(LoraSupport):
         if prompt_embeds is not None:
             return self._given_embeddings(negatives, num_images_per_prompt, do_classifier_free_guidance,
                                           prompt_syntax, prompt_embeds, negative_prompt_embeds, clip_skip)
-        texts = negatives + prompts if do_classifier_free_guidance else prompts
+        texts = self.maybe_convert_prompt(negatives + prompts if do_classifier_free_guidance else prompts)
         self._warn_unknown_words(texts if prompt_syntax == "plain" else [plain_text(t) for t in texts])
         encode = self._text_encoder_output(clip_skip)
         if prompt_syntax == "a1111":
@@ -361,6 +361,8 @@ class StableDiffusionPipelineBase(LoraSupport):
         known = self.components.known_token_ids
         if known is None:
             return
+        for token in sorted(self.components.tokenizer.added_tokens, key=len, reverse=True):  # textual inversions
+            texts = [text.replace(token, " ") for text in texts]
         words = sorted({word for text in texts for word in _WORDS.findall(text)})
         unknown = [w for w, ids in zip(words, self.components.tokenizer(words)) if not set(ids.tolist()) <= known]
         if unknown:

@@ -170,10 +170,12 @@ class PipelineComponents:
 
     @property
     def known_token_ids(self) -> frozenset[int] | None:
-        """The tokens a vocabulary-pruned text encoder still tells apart (exporter/vocabulary.py), or None
-        when its vocabulary is whole."""
+        """The tokens a vocabulary-pruned text encoder still tells apart (exporter/vocabulary.py), with the
+        tokens added by textual inversion, or None when its vocabulary is whole."""
         pruned = self.text_encoder.config.get("_ortdiffusion_pruned_vocabulary")
-        return frozenset(int(t) for t in pruned["kept_token_ids"]) if pruned else None
+        if not pruned:
+            return None
+        return frozenset(int(t) for t in pruned["kept_token_ids"]) | frozenset(self.tokenizer.added_tokens.values())
 
     @property
     def num_controlnets(self) -> int:

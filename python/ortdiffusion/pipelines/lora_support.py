@@ -221,20 +221,45 @@ class LoraSupport:
         slots = self._slots(part)
         replaced = state.replaced.get(part, {})
         names = {n for slot in slots.values() for n in (slot.a, slot.b)} | set(replaced)
-        if part not in state.base:
-            state.base[part] = initializers.load(self.components.part_folder(part) / MODEL_FILE)
-        live = state.live.get(part)
-        if live is None or not names <= live.names:
-            live = LiveWeights(build_live_graph(self.components.part_folder(part) / MODEL_FILE, names), state.base[part])
-            state.live[part] = live
-            self.components.reload_live(part, live.graph.model, live.feeds)
+        previous = state.live.get(part)
+        live = self._live_weights(part, names | (previous.names if previous is not None else set()))
         active = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
-        shapes = {n: tuple(state.base[part][n].shape) for n in names}
+        base = self._base_weights(part)
+        shapes = {n: tuple(base[n].shape) for n in names}
         arrays = fill_slots(slots, [(state.adapters[n][part], state.active[n]) for n in active], shapes)
         arrays.update({k: np.asarray(v, dtype=np.float32) for k, v in replaced.items()})
+        arrays.update({n: np.asarray(base[n], dtype=np.float32) for n in live.names - set(arrays)})  # swaps undone
         for name, array in arrays.items():
             buffer = live.buffers[name]
             buffer[...] = array.T if live.graph.transposed[name] else array
+
+    def _base_weights(self, part: str) -> Mapping[str, np.ndarray]:
+        """The weights of ``part``'s model file (zero-copy views, read once)."""
+        state = self._lora()
+        if part not in state.base:
+            state.base[part] = initializers.load(self.components.part_folder(part) / MODEL_FILE)
+        return state.base[part]
+
+    def _live_weights(self, part: str, names: set[str]) -> LiveWeights:
+        """``part``'s live weights, rebuilt (with its session) unless they already feed every one of ``names`` at
+        the shape it has now (a weight swap may change a shape: textual inversion grows the token table)."""
+        state = self._lora()
+        base = self._base_weights(part)
+        replaced = state.replaced.get(part, {})
+        shapes = {n: tuple(np.shape(replaced[n] if n in replaced else base[n])) for n in names}
+        live = state.live.get(part)
+
+        def fed_shape(name: str) -> tuple[int, ...] | None:
+            shape = live.graph.shapes.get(name) if live is not None else None
+            return shape[::-1] if shape is not None and live.graph.transposed[name] else shape
+
+        if live is None or not names <= live.names or any(fed_shape(n) != shape for n, shape in shapes.items()):
+            resized = {n: shape for n, shape in shapes.items() if shape != tuple(base[n].shape)}
+            graph = build_live_graph(self.components.part_folder(part) / MODEL_FILE, names, resized)
+            live = LiveWeights(graph, base, replaced)
+            state.live[part] = live
+            self.components.reload_live(part, live.graph.model, live.feeds)
+        return live
 
     def _apply_live(self, part: str) -> None:
         """Live mode for ``part``: make sure every weight any loaded adapter (or a weight swap) touches is a
@@ -248,13 +273,7 @@ class LoraSupport:
                 del state.live[part]
                 self.components.reload(part, None)
             return
-        if part not in state.base:
-            state.base[part] = initializers.load(self.components.part_folder(part) / MODEL_FILE)
-        if live is None or not needed <= live.names:
-            names = needed | (live.names if live is not None else set())
-            live = LiveWeights(build_live_graph(self.components.part_folder(part) / MODEL_FILE, names), state.base[part])
-            state.live[part] = live
-            self.components.reload_live(part, live.graph.model, live.feeds)
+        live = self._live_weights(part, needed | (live.names if live is not None else set()))
         names = [n for n in state.active if state.enabled and state.adapters[n].get(part)]
         live.update([(state.adapters[n][part], state.active[n]) for n in names], state.replaced.get(part))
 
@@ -277,8 +296,6 @@ class LoraSupport:
                 continue
             overrides = dict(replaced)
             if plan:
-                if part not in state.base:
-                    state.base[part] = initializers.load(self.components.part_folder(part) / MODEL_FILE)
-                overrides.update(merged_weights(state.base[part], plan))
+                overrides.update(merged_weights(self._base_weights(part), plan))
             self.components.reload(part, overrides or None)
             state.applied[part] = key

@@ -1,11 +1,12 @@
 """AUTOMATIC1111's chunking of a prompt (modules/sd_hijack_clip.py, tokenize_line): the weighted pieces
 tokenized one by one, packed 75 tokens to a chunk, each chunk wrapped in <|startoftext|> ... <|endoftext|>
 and padded with <|endoftext|> to 77, with the comma backtrack: when a chunk is full and a comma lies among
-its last ``comma_backtrack`` tokens, the tokens after the comma move to the next chunk."""
+its last ``comma_backtrack`` tokens, the tokens after the comma move to the next chunk; a multi-vector
+textual-inversion embedding that does not fit in the rest of a chunk starts the next one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ortdiffusion.prompts.attention import BREAK_WEIGHT, parse_prompt_attention
@@ -29,9 +30,12 @@ def chunk_prompt(
     end_id: int,
     comma_id: int | None,
     comma_backtrack: int = COMMA_BACKTRACK,
+    embedding_lengths: Mapping[int, int] | None = None,
 ) -> tuple[list[PromptChunk], int]:
     """The chunks of ``prompt`` and its token count. ``tokenize`` maps texts to token ids without
-    special tokens, padding or truncation."""
+    special tokens, padding or truncation; ``embedding_lengths`` maps the first token of each multi-vector
+    embedding to its number of vectors (tokens)."""
+    embedding_lengths = embedding_lengths or {}
     parsed = parse_prompt_attention(prompt)
     tokenized = tokenize([text for text, _ in parsed])
     chunks: list[PromptChunk] = []
@@ -72,6 +76,8 @@ def chunk_prompt(
                 chunk.multipliers = moved_multipliers
             if len(chunk.tokens) == CHUNK_LENGTH:
                 next_chunk()
+            if chunk.tokens and len(chunk.tokens) + embedding_lengths.get(token, 1) > CHUNK_LENGTH:
+                next_chunk()  # AUTOMATIC1111 keeps an embedding's vectors in one chunk
             chunk.tokens.append(token)
             chunk.multipliers.append(weight)
     if chunk.tokens or not chunks:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ortdiffusion.prompts.chunks import PromptChunk, chunk_prompt
+from ortdiffusion.prompts.multi_vector import vector_count
 from ortdiffusion.tokenization import CLIPTokenizer
 
 COMMA_TOKEN = ",</w>"
@@ -22,7 +23,10 @@ def prompt_chunks(prompt: str, tokenizer: CLIPTokenizer) -> list[PromptChunk]:
     end = tokenizer.token_id("<|endoftext|>")
     if start is None or end is None:
         raise ValueError("the tokenizer has no <|startoftext|> / <|endoftext|> tokens: not a CLIP tokenizer")
-    chunks, _ = chunk_prompt(prompt, tokenizer.token_ids, start, end, tokenizer.token_id(COMMA_TOKEN))
+    added = tokenizer.added_tokens
+    lengths = {added[token]: vector_count(token, added) for token in added}
+    chunks, _ = chunk_prompt(prompt, tokenizer.token_ids, start, end, tokenizer.token_id(COMMA_TOKEN),
+                             embedding_lengths={i: n for i, n in lengths.items() if n > 1})
     return chunks
 
 
