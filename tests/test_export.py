@@ -111,8 +111,10 @@ def test_fused_controlnets_match_diffusers_multicontrolnet(zoo, torch):
                           conditioning_scale=[0.7, 1.3], return_dict=False)
         expected = unet(*args, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample.numpy()
     session = _session(zoo.exported("cn2") / "unet" / "model.onnx")
+    residuals = session.get_inputs()[4].shape[2]  # [controlnets, batch, residuals]: one scale per residual
+    per_residual = np.ascontiguousarray(np.broadcast_to(scale[:, None, None], (2, 2, residuals)))
     got = session.run(None, {"sample": sample, "timestep": t, "encoder_hidden_states": text,
-                             "controlnet_cond": cond, "conditioning_scale": scale})[0]
+                             "controlnet_cond": cond, "conditioning_scale": per_residual})[0]
     assert [o.name for o in session.get_outputs()] == ["noise_pred"]
     np.testing.assert_allclose(got, expected, atol=1e-4)
     weights_map = read_weights_map(zoo.exported("cn2") / "unet")

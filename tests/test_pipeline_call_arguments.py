@@ -1,6 +1,7 @@
 """The rest of diffusers' call signature (issue 16, part 4), against diffusers on tiny models: prompt_embeds and
 negative_prompt_embeds (numpy or torch, from diffusers' own encode_prompt), guidance_rescale, the ControlNet
-pipeline's control picture as ``image`` (``control_image`` kept as its alias), and their bad inputs."""
+pipeline's control picture as ``image`` (``control_image`` kept as its alias), ControlNet ``guess_mode``, and their
+bad inputs."""
 
 from __future__ import annotations
 
@@ -119,3 +120,36 @@ def test_clip_skip_needs_the_hidden_states_output():
         pipe("a red circle", clip_skip=1, num_inference_steps=1)
     with pytest.raises(ValueError, match="`clip_skip` must be an integer >= 0, got -1"):
         pipe("a red circle", clip_skip=-1, num_inference_steps=1)
+
+
+@pytest.mark.parametrize(("count", "kwargs"), [
+    (1, {"guidance_scale": 7.5}),
+    (1, {"guidance_scale": 1.0, "controlnet_conditioning_scale": 0.7}),
+    (2, {"guidance_scale": 5.0, "controlnet_conditioning_scale": [0.8, 1.2], "control_guidance_end": [1.0, 0.5]}),
+], ids=["one-net-guided", "one-net-unguided", "two-nets"])
+def test_controlnet_guess_mode_matches_diffusers(torch, zoo, count, kwargs):
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    nets = [ControlNetModel.from_pretrained(zoo.controlnet(k)) for k in range(count)]
+    ref = StableDiffusionControlNetPipeline.from_pretrained(zoo.diffusers("base"), controlnet=nets[0] if count == 1 else nets,
+                                                            safety_checker=None, requires_safety_checker=False)
+    ref.set_progress_bar_config(disable=True)
+    ours = od.StableDiffusionControlNetPipeline.from_pretrained(zoo.exported(f"cn{count}"))
+    ours.set_progress_bar_config(disable=True)
+    images = [scene(32, 48, seed=2 + k) for k in range(count)]
+    image = images[0] if count == 1 else images
+    args = {"num_inference_steps": 4, "output_type": "np", "guess_mode": True, **kwargs}
+    with torch.no_grad():
+        expected = ref(PROMPT, image=image, generator=torch.Generator().manual_seed(5), **args).images
+    got = ours(PROMPT, image=image, generator=5, **args).images
+    assert float(np.abs(got - expected).max()) <= TOLERANCE
+    normal = ours(PROMPT, image=image, generator=5, **{**args, "guess_mode": False}).images
+    assert float(np.abs(got - normal).max()) > 0.01  # guess mode changed the picture
+
+
+def test_guess_mode_on_an_export_with_one_scale_per_controlnet_says_re_export():
+    """The embedded Canny ControlNet model was exported before per-residual scales."""
+    ours = od.StableDiffusionControlNetPipeline.from_pretrained("default_canny")
+    assert len(ours.components.unet.inputs["conditioning_scale"].shape) == 1
+    with pytest.raises(ValueError, match="guess_mode needs a scale per residual.*export the model again"):
+        ours("a red circle", image=scene(64, 64), num_inference_steps=2, guess_mode=True)

@@ -177,12 +177,13 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
         factor = 2 ** (len(controlnets[0].config.conditioning_embedding_out_channels) - 1)
         side = DUMMY_LATENT_SIDE * factor
         cond = torch.rand(len(controlnets), DUMMY_BATCH, channels.pop(), side, side)
-        scale = torch.ones(len(controlnets))
+        residuals = len(controlnets[0].controlnet_down_blocks) + 1  # the down blocks' and the mid block's
+        scale = torch.ones(len(controlnets), DUMMY_BATCH, residuals)
         graph = export_module(
             UNetWithControlNetsForExport(unet, controlnets), [sample, timestep, text, cond, scale],
             [*axes, "controlnet_cond", "conditioning_scale"], ["noise_pred"],
             {**axes, "controlnet_cond": {1: "batch", 3: "image_height", 4: "image_width"},
-             "noise_pred": {0: "batch", 2: "height", 3: "width"}},
+             "conditioning_scale": {1: "batch"}, "noise_pred": {0: "batch", 2: "height", 3: "width"}},
             out / "model.onnx", external_data=True, opset=opset, custom_opsets=custom_opsets,
         )
         for k, d in enumerate(controlnet_dirs):

@@ -77,9 +77,12 @@ class GuidanceConditionedUNetForExport(torch.nn.Module):
 class UNetWithControlNetsForExport(torch.nn.Module):
     """UNet and N ControlNets fused into one graph.
 
-    ``controlnet_cond`` is [N, B, 3, 8h, 8w] and ``conditioning_scale`` [N]; ControlNet k runs on the same
-    sample, timestep and text embeddings as the UNet (diffusers' non-guess mode), its residuals scaled by
-    ``conditioning_scale[k]`` and summed over k in order, as ``MultiControlNetModel.forward`` does."""
+    ``controlnet_cond`` is [N, B, 3, 8h, 8w] and ``conditioning_scale`` [N, B, R]: one scale per ControlNet,
+    batch item and residual (R = the down-block residuals and the mid-block one). ControlNet k runs on the
+    same sample, timestep and text embeddings as the UNet, its residual r of item b scaled by
+    ``conditioning_scale[k, b, r]`` and summed over k in order, as ``MultiControlNetModel.forward`` does. A
+    constant scale per ControlNet is diffusers' usual call; guess mode scales the residuals by
+    ``logspace(-1, 0, R)`` and zeroes the unconditional half of the batch (diffusers' ``guess_mode``)."""
 
     def __init__(self, unet: torch.nn.Module, controlnets: list[torch.nn.Module]) -> None:
         super().__init__()
@@ -98,9 +101,11 @@ class UNetWithControlNetsForExport(torch.nn.Module):
         mid_residual: torch.Tensor | None = None
         for k, controlnet in enumerate(self.controlnets):
             down, mid = controlnet(
-                sample, timestep, encoder_hidden_states, controlnet_cond[k],
-                conditioning_scale=conditioning_scale[k], return_dict=False,
+                sample, timestep, encoder_hidden_states, controlnet_cond[k], conditioning_scale=1.0, return_dict=False,
             )
+            scale = conditioning_scale[k]  # [B, R]
+            down = [d * scale[:, r].reshape(-1, 1, 1, 1) for r, d in enumerate(down)]
+            mid = mid * scale[:, len(down)].reshape(-1, 1, 1, 1)
             if down_residuals is None or mid_residual is None:
                 down_residuals, mid_residual = list(down), mid
             else:

@@ -87,3 +87,17 @@ def controlnet_keep(num_steps: int, starts: Sequence[float], ends: Sequence[floa
         [[1.0 - float(i / num_steps < s or (i + 1) / num_steps > e) for s, e in zip(starts, ends)] for i in range(num_steps)],
         dtype=np.float32,
     )
+
+
+def residual_scales(step_scales: np.ndarray, batch: int, residuals: int, guess_mode: bool, do_classifier_free_guidance: bool) -> np.ndarray:
+    """The ``conditioning_scale`` feed [N, batch, residuals] of one step: ControlNet k's scale of the step for
+    every item and residual; in guess mode (diffusers' ``ControlNetModel.forward``) each residual r scaled by
+    ``logspace(-1, 0, residuals)[r]`` (shallow residuals weaker), and with guidance the unconditional half of
+    the batch 0 (diffusers runs the ControlNets on the conditional half only and adds zeros to the other)."""
+    scales = np.broadcast_to(np.asarray(step_scales, dtype=np.float32)[:, None, None], (len(step_scales), batch, residuals))
+    if not guess_mode:
+        return np.ascontiguousarray(scales)
+    scales = scales * np.logspace(-1, 0, residuals).astype(np.float32)  # torch.logspace's float32 values
+    if do_classifier_free_guidance:
+        scales[:, : batch // 2] = 0.0
+    return np.ascontiguousarray(scales, dtype=np.float32)

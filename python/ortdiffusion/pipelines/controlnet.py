@@ -16,6 +16,7 @@ from ortdiffusion.pipelines.control import (
     controlnet_keep,
     per_controlnet,
     preprocess_control_images,
+    residual_scales,
 )
 from ortdiffusion.pipelines.lora_support import applies_lora_scale
 from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
@@ -28,13 +29,25 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
     uses_controlnet = True
 
     def control_feed_hook(
-        self, control: np.ndarray, scales: list[float], keep: np.ndarray
+        self, control: np.ndarray, scales: list[float], keep: np.ndarray, guess_mode: bool = False,
+        do_classifier_free_guidance: bool = False,
     ) -> Callable[[int, int, np.ndarray], dict]:
-        """The UNet feeds a ControlNet step adds: the conditioning images and scale_k x keep[i, k]."""
+        """The UNet feeds a ControlNet step adds: the conditioning images and scale_k x keep[i, k], per residual
+        and batch item where the export takes that (:func:`residual_scales`; guess mode needs it)."""
         per_step = np.asarray(scales, dtype=np.float32) * np.asarray(keep, dtype=np.float32)  # [steps, controlnets]
+        shape = self.components.unet.inputs["conditioning_scale"].shape
+        if len(shape) == 1:  # exports before per-residual scales: one scale per ControlNet
+            if guess_mode:
+                raise ValueError(
+                    f"{self.components.unet.path} takes one scale per ControlNet; guess_mode needs a scale per residual: "
+                    "export the model again with `ortdiffusion export`"
+                )
+            return lambda i, t, model_input: {"controlnet_cond": control, "conditioning_scale": per_step[i]}
+        residuals = shape[2]
 
         def hook(i: int, t: int, model_input: np.ndarray) -> dict:
-            return {"controlnet_cond": control, "conditioning_scale": per_step[i]}
+            feed = residual_scales(per_step[i], model_input.shape[0], residuals, guess_mode, do_classifier_free_guidance)
+            return {"controlnet_cond": control, "conditioning_scale": feed}
 
         return hook
 
@@ -77,11 +90,13 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         clip_skip: int | None = None,
         cross_attention_kwargs: dict | None = None,
         control_image: Any = None,
+        guess_mode: bool = False,
     ) -> Any:
         """Generate images for ``prompt`` guided by the control ``image`` (one image, or one per ControlNet; as
         diffusers names it, ``control_image`` is the same argument under ortdiffusion's earlier name).
         The output size is the control image's (rounded down to a multiple of 8) unless ``height``/``width``
-        are given."""
+        are given. ``guess_mode``: diffusers' (the ControlNets steer the conditional half only, their shallow
+        residuals weaker), for use with an empty prompt or low guidance."""
         # 1. Check inputs; the control images set height and width
         scales, starts, ends = self.check_control_args(controlnet_conditioning_scale, control_guidance_start, control_guidance_end)
         self.check_size(height, width)
@@ -119,7 +134,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         keep = controlnet_keep(len(timesteps), starts, ends)
         latents = self.denoise(
             latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
-            feed_hook=self.control_feed_hook(control, scales, keep),
+            feed_hook=self.control_feed_hook(control, scales, keep, guess_mode, do_cfg),
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
         )

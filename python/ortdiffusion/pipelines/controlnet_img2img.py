@@ -54,9 +54,11 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         prompt_syntax: str = "plain",
         clip_skip: int | None = None,
         cross_attention_kwargs: dict | None = None,
+        guess_mode: bool = False,
     ) -> Any:
         """Re-draw ``image`` toward ``prompt`` guided by ``control_image``; ``strength`` in [0, 1].
-        ``height``/``width`` default to each image's own size rounded down to a multiple of 8."""
+        ``height``/``width`` default to each image's own size rounded down to a multiple of 8. ``guess_mode`` as
+        in the text-to-image ControlNet pipeline."""
         # 1. Check inputs
         if image is None:
             raise ValueError("`image` is required for ControlNet image-to-image")
@@ -100,7 +102,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         keep = controlnet_keep(len(timesteps), starts, ends)
         latents = self.denoise(
             latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
-            feed_hook=self.control_feed_hook(control, scales, keep),
+            feed_hook=self.control_feed_hook(control, scales, keep, guess_mode, do_cfg),
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
         )
