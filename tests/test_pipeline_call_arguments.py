@@ -1,7 +1,7 @@
 """The rest of diffusers' call signature (issue 16, part 4), against diffusers on tiny models: prompt_embeds and
 negative_prompt_embeds (numpy or torch, from diffusers' own encode_prompt), guidance_rescale, the ControlNet
-pipeline's control picture as ``image`` (``control_image`` kept as its alias), ControlNet ``guess_mode``, and their
-bad inputs."""
+pipeline's control picture as ``image`` (``control_image`` kept as its alias), ControlNet ``guess_mode``, inpainting's
+``padding_mask_crop`` and ``masked_image_latents``, and their bad inputs."""
 
 from __future__ import annotations
 
@@ -153,3 +153,72 @@ def test_guess_mode_on_an_export_with_one_scale_per_controlnet_says_re_export():
     assert len(ours.components.unet.inputs["conditioning_scale"].shape) == 1
     with pytest.raises(ValueError, match="guess_mode needs a scale per residual.*export the model again"):
         ours("a red circle", image=scene(64, 64), num_inference_steps=2, guess_mode=True)
+
+
+@pytest.fixture(scope="module")
+def inpaint_pipes(zoo):
+    from diffusers import StableDiffusionInpaintPipeline
+
+    ref = StableDiffusionInpaintPipeline.from_pretrained(zoo.diffusers("inpaint"), safety_checker=None,
+                                                         requires_safety_checker=False)
+    ref.set_progress_bar_config(disable=True)
+    ours = od.StableDiffusionInpaintPipeline.from_pretrained(zoo.exported("inpaint"))
+    ours.set_progress_bar_config(disable=True)
+    return ref, ours
+
+
+def _small_mask(width: int, height: int, box: tuple[int, int, int, int] = (20, 34, 40, 52)):
+    """White in rows box[0]:box[1], columns box[2]:box[3]; by default a 12 x 14 patch off-centre."""
+    from PIL import Image
+
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[box[0] : box[1], box[2] : box[3]] = 255
+    return Image.fromarray(mask)
+
+
+@pytest.mark.parametrize(("box", "padding"), [((20, 34, 40, 52), 0), ((20, 34, 40, 52), 6), ((10, 14, 8, 60), 6)],
+                         ids=["tall-box", "tall-box-padded", "wide-box-padded"])
+def test_padding_mask_crop_matches_diffusers(torch, inpaint_pipes, box, padding):
+    """PIL output (diffusers allows no other here): equal to diffusers' within one level of 255 (the
+    rounding of a float difference under 2e-3; measured: equal), and the pixels outside the mask are the
+    original's. The boxes are widened (tall box) or heightened (wide box) to the 48x32 output's ratio."""
+    ref, ours = inpaint_pipes
+    picture, mask = scene(72, 56, seed=3), _small_mask(72, 56, box)
+    args = {"image": picture, "mask_image": mask, "height": 32, "width": 48, "num_inference_steps": 4,
+            "padding_mask_crop": padding}
+    with torch.no_grad():
+        expected = np.asarray(ref(PROMPT, generator=torch.Generator().manual_seed(2), **args).images[0], np.int16)
+    got = np.asarray(ours(PROMPT, generator=2, **args).images[0], np.int16)
+    assert got.shape == expected.shape == (56, 72, 3)
+    assert int(np.abs(got - expected).max()) <= 1
+    outside = np.asarray(mask) == 0
+    np.testing.assert_array_equal(got[outside], np.asarray(picture, np.int16)[outside])
+    assert np.abs(got[~outside] - np.asarray(picture, np.int16)[~outside]).max() > 10  # the mask was repainted
+
+
+def test_masked_image_latents_match_diffusers(torch, inpaint_pipes):
+    ref, ours = inpaint_pipes
+    latents = np.random.default_rng(4).standard_normal((1, 4, 4, 4), dtype=np.float32)
+    args = {"image": scene(32, 32), "mask_image": _small_mask(64, 64).resize((32, 32)), "height": 32, "width": 32,
+            "num_inference_steps": 4, "output_type": "np"}
+    with torch.no_grad():
+        expected = ref(PROMPT, generator=torch.Generator().manual_seed(2), masked_image_latents=torch.from_numpy(latents),
+                       **args).images
+    got = ours(PROMPT, generator=2, masked_image_latents=latents, **args).images
+    assert float(np.abs(got - expected).max()) <= TOLERANCE
+    encoded = ours(PROMPT, generator=2, **args).images
+    assert float(np.abs(got - encoded).max()) > 0.01  # the given latents were used
+
+
+def test_bad_padding_mask_crop_and_masked_image_latents(inpaint_pipes):
+    _, ours = inpaint_pipes
+    args = {"image": scene(32, 32), "mask_image": _small_mask(64, 64).resize((32, 32)), "height": 32, "width": 32,
+            "num_inference_steps": 2}
+    with pytest.raises(ValueError, match="output type should be PIL"):
+        ours(PROMPT, padding_mask_crop=4, output_type="np", **args)
+    with pytest.raises(ValueError, match="`padding_mask_crop` must be a number of pixels"):
+        ours(PROMPT, padding_mask_crop=-1, **args)
+    with pytest.raises(ValueError, match="black everywhere"):
+        ours(PROMPT, padding_mask_crop=4, **{**args, "mask_image": np.zeros((32, 32), np.uint8)})
+    with pytest.raises(ValueError, match=r"`masked_image_latents` has shape \(1, 4, 8, 8\); expected \[n, 4, 4, 4\]"):
+        ours(PROMPT, masked_image_latents=np.zeros((1, 4, 8, 8), np.float32), **args)

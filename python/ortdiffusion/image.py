@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ortdiffusion.mask_crop import resize_and_fill
+
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
 
 
@@ -61,11 +63,18 @@ def _as_list(images: Any) -> list[Any]:
     return list(images) if isinstance(images, (list, tuple)) else [images]
 
 
-def _resized(images: Any, height: int | None, width: int | None, vae_scale_factor: int, name: str) -> list[Image.Image]:
+def _resized(images: Any, height: int | None, width: int | None, vae_scale_factor: int, name: str,
+             crop: tuple[int, int, int, int] | None = None) -> list[Image.Image]:
+    """diffusers' ``VaeImageProcessor.preprocess`` on PIL pictures: cut to ``crop`` first if given, then resized
+    (with ``crop``, as its ``resize_mode="fill"``: aspect ratio kept, margins filled; mask_crop.py)."""
     pictures = [load_image(i, name) for i in _as_list(images)]
+    if crop is not None:
+        pictures = [p.crop(crop) for p in pictures]
     h, w = default_size(pictures[0], height, width, vae_scale_factor)
     if h <= 0 or w <= 0:
         raise ValueError(f"{name}: size {w}x{h} after rounding to a multiple of {vae_scale_factor} is empty")
+    if crop is not None:
+        return [resize_and_fill(p, w, h) for p in pictures]
     return [p.resize((w, h), resample=Image.Resampling.LANCZOS) for p in pictures]
 
 
@@ -78,19 +87,22 @@ def _to_nchw(pictures: Sequence[Image.Image]) -> np.ndarray:
 
 
 def prepare_image(
-    images: Any, height: int | None = None, width: int | None = None, vae_scale_factor: int = 8
+    images: Any, height: int | None = None, width: int | None = None, vae_scale_factor: int = 8,
+    crop: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
-    """Init image(s) for img2img/inpaint: float32 [B, 3, H, W] in [-1, 1] (diffusers' image_processor)."""
-    pictures = [p.convert("RGB") for p in _resized(images, height, width, vae_scale_factor, "image")]
+    """Init image(s) for img2img/inpaint: float32 [B, 3, H, W] in [-1, 1] (diffusers' image_processor);
+    ``crop`` (x1, y1, x2, y2): only that box, resized keeping its aspect ratio (padding_mask_crop)."""
+    pictures = [p.convert("RGB") for p in _resized(images, height, width, vae_scale_factor, "image", crop)]
     return 2.0 * _to_nchw(pictures) - 1.0
 
 
 def prepare_mask(
-    masks: Any, height: int | None = None, width: int | None = None, vae_scale_factor: int = 8
+    masks: Any, height: int | None = None, width: int | None = None, vae_scale_factor: int = 8,
+    crop: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Inpainting mask(s): float32 [B, 1, H, W] of 0 (keep) and 1 (repaint), thresholded at 0.5 after a
-    grayscale conversion (diffusers' mask_processor)."""
-    pictures = [p.convert("L") for p in _resized(masks, height, width, vae_scale_factor, "mask_image")]
+    grayscale conversion (diffusers' mask_processor); ``crop`` as in :func:`prepare_image`."""
+    pictures = [p.convert("L") for p in _resized(masks, height, width, vae_scale_factor, "mask_image", crop)]
     mask = _to_nchw(pictures)
     return np.where(mask < 0.5, 0.0, 1.0).astype(np.float32)
 

@@ -86,13 +86,17 @@ def require_input(value: Any, name: str, what: str) -> None:
         raise ValueError(f"`{name}` is required ({what})")
 
 
-def embeddings_array(value: Any, name: str) -> np.ndarray:
-    """``prompt_embeds`` / ``negative_prompt_embeds`` (numpy or torch) as a float32 [batch, tokens, width]."""
+def embeddings_array(value: Any, name: str, ndim: int = 3) -> np.ndarray:
+    """``prompt_embeds`` / ``negative_prompt_embeds`` (numpy or torch) as a float32 [batch, tokens, width]
+    (or another array of ``ndim`` dimensions given as numpy or torch, e.g. latents)."""
     if hasattr(value, "detach"):
         value = value.detach().cpu().float().numpy()
     array = np.asarray(value, dtype=np.float32)
-    if array.ndim != 3:
-        raise ValueError(f"`{name}` must be [batch, tokens, width] text embeddings, got shape {array.shape}")
+    if array.ndim != ndim:
+        what = "[batch, tokens, width] text embeddings" if ndim == 3 else f"a {ndim}-d array"
+        raise ValueError(f"`{name}` must be {what}, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"`{name}` contains NaN or infinite values")
     return array
 
 

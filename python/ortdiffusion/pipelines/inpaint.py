@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion.image import load_image, prepare_image, prepare_mask
-from ortdiffusion.pipelines.base import StableDiffusionPipelineBase, require_input
+from ortdiffusion.mask_crop import apply_overlay, get_crop_region
+from ortdiffusion.pipelines.base import (
+    StableDiffusionPipelineBase,
+    embeddings_array,
+    is_integer,
+    require_input,
+)
 from ortdiffusion.pipelines.lora_support import applies_lora_scale
 from ortdiffusion.pipelines.noise import GeneratorInput, randn, resolve_generator
 
@@ -66,9 +72,15 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         prompt_syntax: str = "plain",
         clip_skip: int | None = None,
         cross_attention_kwargs: dict | None = None,
+        padding_mask_crop: int | None = None,
+        masked_image_latents: Any = None,
     ) -> Any:
         """Repaint the white part of ``mask_image`` (same size as ``image``; binarized at 0.5) following
-        ``prompt``. ``height``/``width`` default to the UNet's sample size x 8, as in diffusers."""
+        ``prompt``. ``height``/``width`` default to the UNet's sample size x 8, as in diffusers.
+        ``padding_mask_crop`` = p: repaint only the mask's bounding box grown by p pixels (and to the output's
+        aspect ratio) at the full output size, then paste the result into the original picture under the mask
+        (diffusers' semantics; AUTOMATIC1111's "inpaint only masked"; one picture, output_type "pil").
+        ``masked_image_latents``: the masked picture's VAE latents (scaled), used instead of encoding it."""
         # 0. Default height and width to the UNet's
         default = self.components.default_sample_size * self.vae_scale_factor
         height = default if height is None else height
@@ -94,6 +106,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
                 raise ValueError(
                     f"`mask_image` is {mw}x{mh} but `image` is {iw}x{ih}; the mask must cover the image pixel for pixel"
                 )
+        crop = self._check_mask_crop(padding_mask_crop, image, mask_image, width, height, output_type)
         generator = resolve_generator(generator)
         do_cfg = self.do_classifier_free_guidance(guidance_scale)
         # 2. Encode the prompt
@@ -106,8 +119,8 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         timesteps = self.get_timesteps(scheduler, num_inference_steps, strength)
         is_strength_max = strength == 1.0
         # 4. Preprocess image and mask
-        init_image = prepare_image(image, height, width, self.vae_scale_factor)
-        mask_condition = prepare_mask(mask_image, height, width, self.vae_scale_factor)
+        init_image = prepare_image(image, height, width, self.vae_scale_factor, crop)
+        mask_condition = prepare_mask(mask_image, height, width, self.vae_scale_factor, crop)
         channels_unet = self.components.unet_in_channels
         # 5. Latents (diffusers' prepare_latents: image latents first when needed, then the noise)
         shape = (batch_size, self.components.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
@@ -125,10 +138,12 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
             noise = self.check_latents(latents, shape)
             latents = noise * np.float32(scheduler.init_noise_sigma)
         # 6. Mask and masked-image latents (diffusers' prepare_mask_latents)
-        masked_image = init_image * (mask_condition < 0.5)
         factor = self.vae_scale_factor
         mask = mask_condition[:, :, ::factor, ::factor]  # F.interpolate(mode="nearest") to the latent size
-        masked_image_latents = self.encode_image(masked_image, generator)
+        if masked_image_latents is None:
+            masked_image_latents = self.encode_image(init_image * (mask_condition < 0.5), generator)
+        else:
+            masked_image_latents = self._check_masked_image_latents(masked_image_latents, shape)
         mask = np.tile(mask, (batch_size // mask.shape[0], 1, 1, 1))
         masked_image_latents = np.tile(masked_image_latents, (batch_size // masked_image_latents.shape[0], 1, 1, 1))
         if do_cfg:
@@ -165,5 +180,37 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
         )
-        # 8. Decode
-        return self.decode(latents, output_type, return_dict)
+        # 8. Decode; with padding_mask_crop, paste the repainted crop into the original under the mask
+        output = self.decode(latents, output_type, True)
+        if crop is not None:
+            original, mask_picture = load_image(image, "image"), load_image(mask_image, "mask_image")
+            output.images = [apply_overlay(mask_picture, original, picture, crop) for picture in output.images]
+        return output if return_dict else (output.images, None)
+
+    @staticmethod
+    def _check_mask_crop(padding_mask_crop: Any, image: Any, mask_image: Any, width: int, height: int,
+                         output_type: str) -> tuple[int, int, int, int] | None:
+        """The crop box for ``padding_mask_crop`` (None without it), after diffusers' checks: one picture and
+        one mask, PIL output."""
+        if padding_mask_crop is None:
+            return None
+        if not is_integer(padding_mask_crop) or padding_mask_crop < 0:
+            raise ValueError(f"`padding_mask_crop` must be a number of pixels >= 0, got {padding_mask_crop!r}")
+        for value, name in ((image, "image"), (mask_image, "mask_image")):
+            if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 4):
+                raise ValueError(f"The {name} should be one picture when inpainting mask crop (padding_mask_crop)")
+        if output_type != "pil":
+            raise ValueError(f"The output type should be PIL when inpainting mask crop, but is {output_type}.")
+        return get_crop_region(load_image(mask_image, "mask_image"), width, height, pad=int(padding_mask_crop))
+
+    def _check_masked_image_latents(self, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """``masked_image_latents`` (numpy or torch) as float32 [n, C, h, w] with the latents' C, h, w and n
+        dividing the batch."""
+        array = embeddings_array(value, "masked_image_latents", ndim=4)
+        batch = shape[0]
+        if array.shape[1:] != tuple(shape[1:]) or batch % array.shape[0]:
+            raise ValueError(
+                f"`masked_image_latents` has shape {tuple(array.shape)}; expected [n, {shape[1]}, {shape[2]}, {shape[3]}] "
+                f"(the masked picture's scaled VAE latents at this size) with n dividing the batch of {batch}"
+            )
+        return array
