@@ -37,12 +37,12 @@ import numpy as np
 
 from ortdiffusion.exporter import export_pipeline
 from ortdiffusion.exporter.vocabulary import prune_vocabulary
-from ortdiffusion.half_weights import store_part_fp16
 from ortdiffusion.model_folder import PRECISION_KEY, SHARED_PARTS_KEY
-from ortdiffusion.packed_weights import pack_weights
+from ortdiffusion.model_folder.half_weights import store_part_fp16
+from ortdiffusion.model_folder.packed_weights import pack_weights
+from ortdiffusion.model_folder.shared_weights import share_weights
 from ortdiffusion.pipelines.components import SHIPPED_TOKENIZER, SHIPPED_TOKENIZER_KEY
 from ortdiffusion.safetensors_file import read_safetensors
-from ortdiffusion.shared_weights import share_weights
 from ortdiffusion.tokenization import CLIPTokenizer
 from ortdiffusion.training import shapes
 

@@ -14,13 +14,13 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ortdiffusion as od
-from ortdiffusion.half_weights import (
+from ortdiffusion.model_folder import part_folder, save_model_files
+from ortdiffusion.model_folder.half_weights import (
     FLOAT32_SUFFIX,
     restore_float32_weights,
     store_part_fp16,
     store_weights_fp16,
 )
-from ortdiffusion.model_folder import part_folder, save_model_files
 from ortdiffusion.models import default_lora_path, default_model_path
 from ortdiffusion.quantization.precision import INT8_OPS_KEY, PRECISION_KEY, convert_precision
 

@@ -13,10 +13,15 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from ortdiffusion.low_rank_deltas import DELTA_FILE, energy_kept, low_rank_factors, worth_factoring
 from ortdiffusion.model_folder import part_folder, save_model_files
+from ortdiffusion.model_folder.low_rank_deltas import (
+    DELTA_FILE,
+    energy_kept,
+    low_rank_factors,
+    worth_factoring,
+)
+from ortdiffusion.model_folder.shared_weights import MANIFEST, share_weights
 from ortdiffusion.models import default_model_path
-from ortdiffusion.shared_weights import MANIFEST, share_weights
 
 
 def _initializers(folder) -> dict[str, np.ndarray]:
@@ -123,7 +128,7 @@ def test_shipped_variants_are_low_rank_differences_to_the_base(task):
 
 def test_renamed_tensors_are_based_on_the_base_tensor_of_the_renamed_name(zoo, tmp_path):
     """The fused ControlNet's "controlnets.0.X" against the base UNet's "unet.X" (same shapes here)."""
-    from ortdiffusion.packed_weights import pack_tensor, unpack_tensor
+    from ortdiffusion.model_folder.packed_weights import pack_tensor, unpack_tensor
 
     base, fused = tmp_path / "base" / "unet", tmp_path / "fused" / "unet"
     shutil.copytree(zoo.exported("base") / "unet", base)

@@ -15,8 +15,7 @@ from safetensors.numpy import save_file
 
 import ortdiffusion as od
 from ortdiffusion.model_folder import part_folder
-from ortdiffusion.models import default_model_path
-from ortdiffusion.packed_weights import (
+from ortdiffusion.model_folder.packed_weights import (
     MANIFEST,
     PACKED_FILE,
     SCALE_SUFFIX,
@@ -25,8 +24,9 @@ from ortdiffusion.packed_weights import (
     pack_weights,
     unpack_tensor,
 )
+from ortdiffusion.model_folder.shared_weights import share_weights
+from ortdiffusion.models import default_model_path
 from ortdiffusion.safetensors_file import read_safetensors
-from ortdiffusion.shared_weights import share_weights
 
 
 def _initializers(folder) -> dict[str, np.ndarray]:

@@ -14,10 +14,9 @@ from onnx import numpy_helper
 from PIL import Image
 
 import ortdiffusion as od
-from ortdiffusion import shared_weights
-from ortdiffusion.model_folder import part_folder
+from ortdiffusion.model_folder import part_folder, shared_weights
+from ortdiffusion.model_folder.shared_weights import MANIFEST, share_weights
 from ortdiffusion.models import default_model_path
-from ortdiffusion.shared_weights import MANIFEST, share_weights
 
 
 def _control() -> Image.Image:
@@ -81,7 +80,7 @@ def test_unwritable_cache_assembles_into_a_temporary_folder(shared_copy, tmp_pat
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setattr(shared_weights, "_cache_root", lambda: blocker / "assembled")
-    with caplog.at_level("WARNING", logger="ortdiffusion.shared_weights"):
+    with caplog.at_level("WARNING", logger="ortdiffusion.model_folder.shared_weights"):
         assembled = part_folder(fused, "unet")
     assert "cannot write" in caplog.text and (assembled / "model.onnx").is_file()
     assert not str(assembled).startswith(str(blocker))
@@ -162,7 +161,7 @@ def test_a_manifest_with_a_malformed_field_is_refused_with_the_file_named(shared
 def test_identical_parts_of_different_names_get_entries_of_their_own(zoo, tmp_path, monkeypatch):
     """The entry holds a folder named after the part: a byte-identical copy under another name (an SDXL-like
     text_encoder_2) must not find, or collide with, the first one's entry."""
-    from ortdiffusion.packed_weights import pack_weights
+    from ortdiffusion.model_folder.packed_weights import pack_weights
 
     monkeypatch.setattr(shared_weights, "_cache_root", lambda: tmp_path / "cache" / "assembled")
     model = tmp_path / "model"

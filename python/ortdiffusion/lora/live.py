@@ -93,7 +93,7 @@ def _is_float32_read(node, name: str) -> bool:
     """Whether ``node`` is the Cast through which float16 storage reads initializer ``name`` as float32."""
     from onnx import TensorProto
 
-    from ortdiffusion.half_weights import FLOAT32_SUFFIX
+    from ortdiffusion.model_folder.half_weights import FLOAT32_SUFFIX
 
     return (node.op_type == "Cast" and list(node.input) == [name] and node.output[0] == name + FLOAT32_SUFFIX
             and any(a.name == "to" and a.i == TensorProto.FLOAT for a in node.attribute))

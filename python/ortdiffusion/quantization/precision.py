@@ -42,7 +42,6 @@ from ortdiffusion.atomic_file import (
     publish_permissions,
     staging_folder,
 )
-from ortdiffusion.half_weights import FLOAT32_SUFFIX, restore_float32_weights, store_weights_fp16
 from ortdiffusion.model_folder import (  # noqa: F401 (folder_precision, FLOAT_WEIGHT_PRECISIONS: re-exported)
     DATA_FILE,
     FLOAT_WEIGHT_PRECISIONS,
@@ -56,8 +55,9 @@ from ortdiffusion.model_folder import (  # noqa: F401 (folder_precision, FLOAT_W
     read_config,
     save_model_files,
 )
+from ortdiffusion.model_folder.half_weights import FLOAT32_SUFFIX, restore_float32_weights, store_weights_fp16
+from ortdiffusion.model_folder.shared_weights import needs_assembly
 from ortdiffusion.quantization import calibration
-from ortdiffusion.shared_weights import needs_assembly
 
 logger = logging.getLogger(__name__)
 

@@ -30,15 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ortdiffusion.cache_dir import default_cache_dir
-from ortdiffusion.low_rank_deltas import (
-    DELTA_FILE,
-    DELTA_LOCATION,
-    LowRankDeltas,
-    low_rank_factors,
-    worth_factoring,
-    write_factors,
-)
-from ortdiffusion.model_files import (
+from ortdiffusion.model_folder.files import (
     DATA_FILE,
     MODEL_FILE,
     mark_external,
@@ -46,8 +38,16 @@ from ortdiffusion.model_files import (
     replace_model_files,
     save_model_files,
 )
-from ortdiffusion.packed_weights import MANIFEST as PACKED_MANIFEST
-from ortdiffusion.packed_weights import PACKED_FILE, PACKED_LOCATION, PackedWeights
+from ortdiffusion.model_folder.low_rank_deltas import (
+    DELTA_FILE,
+    DELTA_LOCATION,
+    LowRankDeltas,
+    low_rank_factors,
+    worth_factoring,
+    write_factors,
+)
+from ortdiffusion.model_folder.packed_weights import MANIFEST as PACKED_MANIFEST
+from ortdiffusion.model_folder.packed_weights import PACKED_FILE, PACKED_LOCATION, PackedWeights
 
 logger = logging.getLogger(__name__)
 

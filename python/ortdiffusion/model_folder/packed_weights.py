@@ -28,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from ortdiffusion.model_files import DATA_FILE, MODEL_FILE, mark_external, read_config, replace_model_files
+from ortdiffusion.model_folder.files import (
+    DATA_FILE,
+    MODEL_FILE,
+    mark_external,
+    read_config,
+    replace_model_files,
+)
 
 MANIFEST = "packed_weights.json"
 PACKED_FILE = "packed_weights.safetensors"

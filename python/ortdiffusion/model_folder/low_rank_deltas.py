@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ortdiffusion.model_files import MODEL_FILE
-from ortdiffusion.packed_weights import SCALE_SUFFIX, pack_tensor, stored_dtype, unpack_tensor
+from ortdiffusion.model_folder.files import MODEL_FILE
+from ortdiffusion.model_folder.packed_weights import SCALE_SUFFIX, pack_tensor, stored_dtype, unpack_tensor
 
 DELTA_FILE = "low_rank_deltas.safetensors"
 DELTA_LOCATION = "ortdiffusion-low-rank-delta"

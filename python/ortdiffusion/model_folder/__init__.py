@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ortdiffusion.model_files import (  # re-exported: the folder layer is the one entry point
+from ortdiffusion.model_folder.files import (  # re-exported: the folder layer is the one entry point
     DATA_FILE,
     MODEL_FILE,
     mark_external,
@@ -15,7 +15,7 @@ from ortdiffusion.model_files import (  # re-exported: the folder layer is the o
     replace_model_files,
     save_model_files,
 )
-from ortdiffusion.shared_weights import complete_part
+from ortdiffusion.model_folder.shared_weights import complete_part
 
 __all__ = [
     "DATA_FILE", "FLOAT_WEIGHT_PRECISIONS", "INT8_PRECISIONS", "INT8_TYPES_KEY", "MODEL_FILE", "PRECISION_KEY", "SHARED_PARTS_KEY",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ortdiffusion.model_files import MODEL_FILE, replace_model_files
+from ortdiffusion.model_folder.files import MODEL_FILE, replace_model_files
 
 FLOAT32_SUFFIX = "::fp32"
 FLOAT16_MAX = 65504.0
