@@ -1,6 +1,6 @@
 """Python-level fuzz target (atheris) over ``ortdiffusion.initializers``: the same input layout as the
 libFuzzer target cpp/fuzz/initializers_fuzz_target.cpp, but through the bindings, where tensor names
-become str and arrays become numpy views (a bad UTF-8 name was found here). See README "Fuzzing":
+become str and arrays become numpy views (a bad UTF-8 name was found here). See docs/hardening.md, "Fuzzing":
 
     pip install atheris     # the [fuzz] extra
     python tests/fuzz_initializers.py CORPUS_DIR tests/data/fuzz/initializers -max_total_time=300

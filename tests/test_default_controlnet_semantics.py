@@ -77,7 +77,7 @@ def test_edges_still_pull_against_a_prompt_naming_another_shape(pipe, results):
     """The edges win only in part when the prompt asks for another shape (training captions always named
     the edges' shape). Mean IoU over the 6 layouts, seed 0: 0.35 at scale 1 and 0.46 at scale 2, against
     0.09 at scale 0 (seeds 1 and 2: 0.37 / 0.49 / 0.07 and 0.34 / 0.52 / 0.05), where the matching prompt
-    gets 0.64 (README, the embedded model's checks)."""
+    gets 0.64 (docs/embedded-model.md, its checks)."""
     iou: dict[float, list[float]] = {0.0: [], 1.0: [], 2.0: []}
     for attributes, control, _, _ in results[::len(SEEDS)]:  # one seed per layout keeps this quick
         image = canny(shapes.render(attributes, SIZE).image)

@@ -6,7 +6,7 @@ same seed.
 Timesteps and sigmas agree to the last float32 bit except where diffusers' own arithmetic is not IEEE:
 torch's float32 sqrt of the training sigmas (MKL VML, an ulp off in a few of the 1000 values) and numpy's
 float64 log/power (SVML on AVX-512) under Karras/exponential sigmas; both at most 2 ulps (measured:
-README, "What 'same numbers' means")."""
+docs/schedulers.md, "Same numbers")."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ STEP_COUNTS = [1, 2, 3, 7, 10, 20, 25, 50]
 SHAPE = (2, 4, 6, 5)
 MAX_ULPS = 2
 # rescale_betas_zero_snr takes torch's float32 sqrt of every alphas_cumprod and squares it back: the MKL
-# ulps compound through the rescale (as for DDIM, where README gives 1e-5), up to 8 ulps in the sigmas.
+# ulps compound through the rescale (as for DDIM, where docs/schedulers.md gives 1e-5), up to 8 ulps in the sigmas.
 RESCALE_ULPS, RESCALE_REL = 8, 1e-5
 TIMESTEP_ATOL = 1e-4
 

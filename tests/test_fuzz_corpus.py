@@ -1,5 +1,5 @@
 """The fuzz corpus (tests/data/fuzz/initializers, made by cpp/fuzz/initializers_fuzz_target.cpp under
-libFuzzer and tests/fuzz_initializers.py under atheris; see README "Fuzzing") replayed through the Python
+libFuzzer and tests/fuzz_initializers.py under atheris; see docs/hardening.md, "Fuzzing") replayed through the Python
 API: every input either reads (read-only arrays, every byte readable) or raises the package's FormatError."""
 
 from __future__ import annotations

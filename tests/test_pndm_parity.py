@@ -1,7 +1,7 @@
 """ortdiffusion.PNDMScheduler against diffusers.PNDMScheduler (the oracle): whole denoising loops over a
 grid of configs and step counts, torch-seeded inputs; timesteps exactly equal, every step within 1e-6 of
 the step's magnitude (torch's float32 sqrt goes through MKL VML, not always correctly rounded: an ulp in
-a coefficient; see README, "What 'same numbers' means")."""
+a coefficient; see docs/schedulers.md, "Same numbers")."""
 
 from __future__ import annotations
 
