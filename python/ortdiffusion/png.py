@@ -5,6 +5,7 @@ folder and renamed only when complete, so an interrupted run leaves no half-writ
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -42,9 +43,21 @@ def read_parameters(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(text)
 
 
-def save_png(image: Image.Image, path: str | os.PathLike, params: Mapping[str, Any]) -> Path:
-    """Save ``image`` as PNG at ``path`` with ``params`` in text chunks, atomically; returns the path."""
+def _png_info(params: Mapping[str, Any]) -> PngInfo:
     info = PngInfo()
     info.add_text("parameters", parameters_text(params))
     info.add_text("ortdiffusion", json.dumps(dict(params), sort_keys=True))
+    return info
+
+
+def save_png(image: Image.Image, path: str | os.PathLike, params: Mapping[str, Any]) -> Path:
+    """Save ``image`` as PNG at ``path`` with ``params`` in text chunks, atomically; returns the path."""
+    info = _png_info(params)
     return write_atomically(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info), mode=0o644)
+
+
+def png_bytes(image: Image.Image, params: Mapping[str, Any]) -> bytes:
+    """``image`` as PNG bytes with the same text chunks as :func:`save_png` (the server's responses)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=_png_info(params))
+    return buffer.getvalue()

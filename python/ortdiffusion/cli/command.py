@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from ortdiffusion.cli import export, generate, lora, quantize, scheduler, schedulers
+from ortdiffusion.cli import export, generate, lora, quantize, scheduler, schedulers, serve
 from ortdiffusion.cli.messages import INTERRUPTED
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_parser(sub)
     scheduler.add_parser(sub)
     schedulers.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,81 @@
+"""The FastAPI application: :func:`create_app` builds one from :class:`ServerSettings` (tests build their own),
+with credentials checked on every route, request bodies bounded, and every error answered as JSON naming the
+field (AUTOMATIC1111's shape on its routes, OpenAI's on ``/v1``), never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ortdiffusion.server import routes_controlnet, routes_openai, routes_sdapi
+from ortdiffusion.server.auth import OPENAI_PREFIX, check_credentials
+from ortdiffusion.server.body_limit import BodyLimit
+from ortdiffusion.server.errors import RequestError
+from ortdiffusion.server.settings import ServerSettings
+from ortdiffusion.server.state import RETRY_AFTER_SECONDS, ServerState
+
+logger = logging.getLogger(__name__)
+
+
+def _error(request: Request, status: int, field: str, message: str, kind: str) -> JSONResponse:
+    if request.url.path.startswith(OPENAI_PREFIX):
+        status = 400 if status == 422 else status  # OpenAI answers a bad field with 400
+        body: dict[str, Any] = {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error",
+                                          "param": field, "code": None}}
+    else:
+        body = {"error": kind, "field": field, "detail": message, "body": "", "errors": message}
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="ortdiffusion"'}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """The server for ``settings`` (defaults: the embedded model, no credentials). The job worker starts now
+    and stops when the application shuts down."""
+    settings = settings or ServerSettings()
+    state = ServerState.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        state.queue.close()
+
+    async def credentials(request: Request) -> None:
+        check_credentials(request.url.path, request.headers.get("authorization"), settings)
+
+    app = FastAPI(title="ortdiffusion", lifespan=lifespan, dependencies=[Depends(credentials)],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.server = state
+    for router in (routes_sdapi.router, routes_openai.router, routes_controlnet.router):
+        app.include_router(router)
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, e: RequestError) -> JSONResponse:
+        return _error(request, e.status, e.field, str(e), type(e).__name__)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
+        first = e.errors()[0] if e.errors() else {}
+        if first.get("type") == "json_invalid":  # loc is ("body", character position)
+            return _error(request, 422, "body", f"body: malformed JSON ({first.get('msg', '')})", "ValidationError")
+        location = [str(part) for part in first.get("loc", ()) if part != "body"]
+        field = ".".join(location) or "body"
+        return _error(request, 422, field, f"{field}: {first.get('msg', 'invalid request')}", "ValidationError")
+
+    @app.exception_handler(ValueError)
+    async def value_error(request: Request, e: ValueError) -> JSONResponse:  # a pipeline's refusal of an argument
+        return _error(request, 422, "request", str(e), type(e).__name__)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, e: Exception) -> JSONResponse:
+        logger.exception("request %s failed", request.url.path)
+        return _error(request, 500, "", f"internal error ({type(e).__name__}); see the server's log", type(e).__name__)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    return app
