@@ -32,7 +32,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"ortdiffusion: warning: serving on {args.host} without --api-auth: anyone who can reach this port can "
               "generate pictures", file=sys.stderr)
     app = create_app(settings)  # checks --model before anything listens
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    queue = app.state.server.queue
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, which on SIGINT / SIGTERM first stops the job queue: the running job ends at its
+        next step and the waiting ones are answered 503, so open requests finish and the process exits."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            queue.stop()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    Server(config).run()
     return 0
 
 

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ortdiffusion.server import routes_controlnet, routes_openai, routes_sdapi
+from ortdiffusion.server import routes_controlnet, routes_openai, routes_sdapi, routes_ui
 from ortdiffusion.server.auth import OPENAI_PREFIX, check_credentials
 from ortdiffusion.server.body_limit import BodyLimit
 from ortdiffusion.server.errors import RequestError
@@ -52,7 +52,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app = FastAPI(title="ortdiffusion", lifespan=lifespan, dependencies=[Depends(credentials)],
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = state
-    for router in (routes_sdapi.router, routes_openai.router, routes_controlnet.router):
+    for router in (routes_sdapi.router, routes_openai.router, routes_controlnet.router, routes_ui.router):
         app.include_router(router)
 
     @app.exception_handler(RequestError)

@@ -20,6 +20,10 @@ class QueueFull(RuntimeError):
     """Every waiting place is taken."""
 
 
+class ShuttingDown(RuntimeError):
+    """The server stopped before the job started."""
+
+
 class Interrupted(Exception):
     """Raised between steps in the running job after ``interrupt``."""
 
@@ -143,17 +147,23 @@ class JobQueue:
         with self._lock:
             return len(self._waiting)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Refuse new jobs, cancel the waiting ones, interrupt the running one and wait for the worker."""
+    def stop(self) -> None:
+        """Refuse new jobs, fail the waiting ones with ShuttingDown and interrupt the running one; returns at once
+        (safe in a signal handler's thread)."""
         with self._lock:
             self._closed = True
-            cancelled = list(self._waiting)
+            dropped = list(self._waiting)
             self._waiting.clear()
             if self._state["started"] is not None:
                 self._state["interrupted"] = True
             self._wake.notify_all()
-        for job in cancelled:
-            job.future.cancel()
+        for job in dropped:
+            if job.future.set_running_or_notify_cancel():
+                job.future.set_exception(ShuttingDown("the server is shutting down; the job was not started"))
+
+    def close(self, timeout: float = 30.0) -> None:
+        """:meth:`stop`, then wait for the worker to finish."""
+        self.stop()
         self._thread.join(timeout)
 
     def _work(self) -> None:

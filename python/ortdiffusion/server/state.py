@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ortdiffusion.server.catalog import Catalog
 from ortdiffusion.server.errors import RequestError
-from ortdiffusion.server.jobs import JobContext, JobQueue, QueueFull
+from ortdiffusion.server.jobs import JobContext, JobQueue, QueueFull, ShuttingDown
 from ortdiffusion.server.options import Options
 from ortdiffusion.server.pipeline_pool import PipelinePool
 from ortdiffusion.server.settings import ServerSettings
@@ -50,4 +50,9 @@ class ServerState:
             future = self.queue.submit(name, lambda context: run(prepared, context))
         except QueueFull as e:
             raise Busy(f"the server is busy: {e}; retry in a few seconds") from None
-        return await asyncio.wrap_future(future)
+        except RuntimeError as e:  # closed
+            raise RequestError("server", str(e), 503) from None
+        try:
+            return await asyncio.wrap_future(future)
+        except ShuttingDown as e:
+            raise RequestError("server", str(e), 503) from None
