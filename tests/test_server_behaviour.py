@@ -11,6 +11,7 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from server_fixture import live_server
@@ -137,3 +138,35 @@ def test_memory_stays_flat_over_two_hundred_requests(server):
         after = _rss_bytes()
     assert after <= before * 1.05, (before, after)
     assert len(pictures) > 150  # different seeds, different pictures
+
+
+def test_a_chunked_body_over_the_limit_is_413_too():
+    with live_server(ServerSettings(limits=Limits(max_body_bytes=1000))) as live:
+        chunks = (b"x" * 500 for _ in range(10))  # a generator: sent chunked, without Content-Length
+        response = requests.post(f"{live.url}/sdapi/v1/txt2img", data=chunks, timeout=60)
+        assert response.status_code == 413 and response.json()["field"] == "body"
+
+
+def test_non_ascii_credentials_are_a_401_not_a_crash():
+    with live_server(ServerSettings(api_auth=(("zoë", "pässword"),), api_key="ключ")) as live:
+        assert requests.get(f"{live.url}/sdapi/v1/options", auth=("zoë".encode(), "pässword".encode()),
+                            timeout=60).status_code == 200
+        assert requests.get(f"{live.url}/sdapi/v1/options", auth=("é".encode(), b"x"), timeout=60).status_code == 401
+        wrong = {"Authorization": "Bearer " + "ключ2".encode().decode("latin-1")}
+        assert requests.get(f"{live.url}/v1/models", headers=wrong, timeout=60).status_code == 401
+
+
+def test_served_embeddings_are_loaded_by_their_stem(tmp_path):
+    from safetensors.numpy import save_file
+
+    (tmp_path / "sub").mkdir()
+    save_file({"emb_params": np.random.default_rng(0).standard_normal((2, 32), dtype=np.float32)},
+              str(tmp_path / "sub" / "shapeword.safetensors"))
+    save_file({"emb_params": np.zeros((1, 768), np.float32)}, str(tmp_path / "wide768.safetensors"))
+    with live_server(ServerSettings(embeddings_dir=tmp_path)) as live:
+        plain = requests.post(f"{live.url}/sdapi/v1/txt2img", json={**SMALL, "seed": 1}, timeout=60).json()
+        called = requests.post(f"{live.url}/sdapi/v1/txt2img", json={**SMALL, "seed": 1,
+                               "prompt": SMALL["prompt"] + ", ShapeWord"}, timeout=60).json()
+        listed = requests.get(f"{live.url}/sdapi/v1/embeddings", timeout=60).json()
+    assert "shapeword" in listed["loaded"] and "768 wide" in listed["skipped"]["wide768"]["reason"]
+    assert plain["images"][0] != called["images"][0]

@@ -206,3 +206,18 @@ def test_cli_embedding_option_uses_the_file_stem(zoo, tmp_path, files, capsys):
     save_file({"emb_params": np.zeros((2, 768), np.float32)}, str(wide))
     assert main([*common, "a circle", "--embedding", str(wide), "--out", str(tmp_path / "x.png")]) == 2
     assert "768 wide" in capsys.readouterr().err
+
+
+def test_trigger_words_match_in_any_case_and_cannot_shadow_a_word(zoo, tmp_path, files):
+    from safetensors.numpy import save_file
+
+    ours = _ours(zoo.exported("base"))
+    save_file({"emb_params": np.ones((2, 32), np.float32)}, str(tmp_path / "BadDream.safetensors"))
+    ours.load_textual_inversion(tmp_path / "BadDream.safetensors")
+    assert ours.maybe_convert_prompt("a cat, baddream") == "a cat, BadDream BadDream_1"
+    first = ours.components.tokenizer.added_tokens["BadDream"]
+    ids = ours.components.tokenizer.token_ids([ours.maybe_convert_prompt("a cat, BADDREAM")])[0]
+    assert ids[-2:] == [first, first + 1]
+    save_file({"emb_params": np.ones((1, 32), np.float32)}, str(tmp_path / "Style.safetensors"))
+    with pytest.raises(ValueError, match="Token Style already in tokenizer vocabulary"):
+        ours.load_textual_inversion(tmp_path / "Style.safetensors")  # it would take over the word "style"

@@ -30,6 +30,7 @@ class LiveGraph:
     inputs: dict[str, str]
     transposed: dict[str, bool]
     shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, np.dtype]  # of the fed buffers: float32 for weights, the initializer's own otherwise (a remap)
 
 
 def build_live_graph(model_path: Path, names: Iterable[str], resized: Mapping[str, tuple[int, ...]] | None = None) -> LiveGraph:
@@ -50,7 +51,7 @@ def build_live_graph(model_path: Path, names: Iterable[str], resized: Mapping[st
     for node in graph.node:
         for value in node.input:
             consumers.setdefault(value, []).append(node)
-    inputs, transposed, shapes, removed = {}, {}, {}, []
+    inputs, transposed, shapes, dtypes, removed = {}, {}, {}, {}, []
     for name in wanted:
         tensor = initializers[name]
         dims = tuple(int(d) for d in (resized or {}).get(name, tensor.dims))
@@ -80,13 +81,14 @@ def build_live_graph(model_path: Path, names: Iterable[str], resized: Mapping[st
                         node.input[k] = live
         inputs[name], transposed[name], shapes[name] = live, via_transpose, dims
         data_type = onnx.TensorProto.FLOAT if read != name else tensor.data_type
+        dtypes[name] = np.dtype(helper.tensor_dtype_to_np_dtype(data_type))
         graph.input.append(helper.make_tensor_value_info(live, data_type, list(dims)))
     for node in removed:
         graph.node.remove(node)
     kept = [t for t in graph.initializer if t.name not in inputs]
     del graph.initializer[:]
     graph.initializer.extend(kept)
-    return LiveGraph(proto.SerializeToString(), inputs, transposed, shapes)
+    return LiveGraph(proto.SerializeToString(), inputs, transposed, shapes, dtypes)
 
 
 def _is_float32_read(node, name: str) -> bool:
@@ -105,7 +107,7 @@ class LiveWeights:
     def __init__(self, graph: LiveGraph, base: Mapping[str, np.ndarray], replaced: Mapping[str, np.ndarray] | None = None) -> None:
         self.graph = graph
         self._base = base
-        self.buffers = {name: np.empty(shape, dtype=np.float32) for name, shape in graph.shapes.items()}
+        self.buffers = {name: np.empty(shape, dtype=graph.dtypes[name]) for name, shape in graph.shapes.items()}
         self._keys: dict[str, tuple] = {}
         self.update([], replaced)
 
@@ -141,6 +143,12 @@ class LiveWeights:
             base = self._base[name] if base is None else base
             key = (id(base), tuple((id(u), id(d), s) for u, d, s in fs))
             if self._keys.get(name) == key:
+                continue
+            if self.buffers[name].dtype != np.float32:  # not a weight (a vocabulary remap): fed as it is
+                if fs:
+                    raise ValueError(f"{name} is not a float weight: no LoRA applies to it")
+                self.buffers[name][...] = base
+                self._keys[name] = key
                 continue
             weight = np.ascontiguousarray(np.asarray(base, dtype=np.float32).reshape(base.shape[0], -1))
             transpose_out = self.graph.transposed[name]

@@ -75,10 +75,12 @@ class TextualInversionSupport(LoraSupport):
         width = self._token_table().width
         seen: set[str] = set()
         for embedding in loaded:
-            if tokenizer.token_id(embedding.token) is not None or embedding.token in seen:
+            # the tokenizer matches added tokens in the lowercased text: "Style" would take over the word "style"
+            if any(tokenizer.token_id(t) is not None for t in {embedding.token, embedding.token.lower()}) or embedding.token in seen:
                 raise ValueError(f"Token {embedding.token} already in tokenizer vocabulary. Please choose a different token "
                                  f"name or remove {embedding.token} and embedding from the tokenizer and text encoder.")
-            taken = [t for t in embedding.tokens[1:] if tokenizer.token_id(t) is not None or t in seen]
+            taken = [t for t in embedding.tokens[1:] if tokenizer.token_id(t) is not None
+                     or tokenizer.token_id(t.lower()) is not None or t in seen]
             if taken:
                 raise ValueError(f"Multi-vector Token {taken} already in tokenizer vocabulary. Please choose a different "
                                  f"token name or remove the {taken} and embedding from the tokenizer and text encoder.")

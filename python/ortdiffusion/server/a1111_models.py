@@ -115,8 +115,7 @@ UNSUPPORTED: dict[str, tuple[Any, ...]] = {
 # fields accepted and ignored: AUTOMATIC1111's saving, UI and hardware settings, and the hires-fix fields
 # (which matter only with enable_hr, refused above)
 IGNORED = (
-    "do_not_save_samples", "do_not_save_grid", "save_images", "override_settings_restore_afterwards",
-    "disable_extra_networks", "comments", "force_task_id", "script_args", "infotext", "include_init_images",
+    "do_not_save_samples", "do_not_save_grid", "save_images", "override_settings_restore_afterwards", "comments", "force_task_id", "script_args", "infotext", "include_init_images",
     "s_tmax", "s_tmin", "seed_resize_from_h", "seed_resize_from_w", "subseed", "sampler_index", "firstphase_width",
     "firstphase_height", "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y",
     "hr_checkpoint_name", "hr_sampler_name", "hr_scheduler", "hr_prompt", "hr_negative_prompt", "refiner_switch_at",

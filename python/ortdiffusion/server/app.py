@@ -6,33 +6,24 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ortdiffusion.server import routes_controlnet, routes_openai, routes_sdapi, routes_ui
-from ortdiffusion.server.auth import OPENAI_PREFIX, check_credentials
+from ortdiffusion.server.auth import Credentials
 from ortdiffusion.server.body_limit import BodyLimit
-from ortdiffusion.server.errors import RequestError
+from ortdiffusion.server.errors import RequestError, error_response
 from ortdiffusion.server.settings import ServerSettings
-from ortdiffusion.server.state import RETRY_AFTER_SECONDS, ServerState
+from ortdiffusion.server.state import ServerState
 
 logger = logging.getLogger(__name__)
 
 
 def _error(request: Request, status: int, field: str, message: str, kind: str) -> JSONResponse:
-    if request.url.path.startswith(OPENAI_PREFIX):
-        status = 400 if status == 422 else status  # OpenAI answers a bad field with 400
-        body: dict[str, Any] = {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error",
-                                          "param": field, "code": None}}
-    else:
-        body = {"error": kind, "field": field, "detail": message, "body": "", "errors": message}
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else None
-    if status == 401:
-        headers = {"WWW-Authenticate": 'Basic realm="ortdiffusion"'}
-    return JSONResponse(body, status_code=status, headers=headers)
+    status, body, headers = error_response(request.url.path, status, field, message, kind)
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -46,11 +37,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         yield
         state.queue.close()
 
-    async def credentials(request: Request) -> None:
-        check_credentials(request.url.path, request.headers.get("authorization"), settings)
-
-    app = FastAPI(title="ortdiffusion", lifespan=lifespan, dependencies=[Depends(credentials)],
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="ortdiffusion", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = state
     for router in (routes_sdapi.router, routes_openai.router, routes_controlnet.router, routes_ui.router):
         app.include_router(router)
@@ -78,4 +65,5 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return _error(request, 500, "", f"internal error ({type(e).__name__}); see the server's log", type(e).__name__)
 
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(Credentials, settings=settings)  # outermost: nothing is read before the credentials pass
     return app

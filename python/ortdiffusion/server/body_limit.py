@@ -24,19 +24,26 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
+        over = False
         started = False
 
         async def limited_receive() -> dict:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    over = True
                     raise _TooBig()
             return message
 
         async def tracking_send(message: dict) -> None:
             nonlocal started
+            if over:  # the app answered the aborted read its own way (FastAPI: 400): answer 413 instead, once
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(send)
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 

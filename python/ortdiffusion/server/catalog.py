@@ -94,7 +94,7 @@ class Catalog:
             return ModelEntry(DEFAULT_MODEL_FOLDERS["inpaint"], default_model_path("inpaint"))
         for suffix in INPAINT_SUFFIXES:
             sibling = entry.folder.parent / (entry.name + suffix)
-            if (sibling / "model_index.json").is_file():
+            if (sibling / "model_index.json").is_file() and sibling.resolve().is_relative_to(entry.folder.parent.resolve()):
                 return ModelEntry(sibling.name, sibling)
         return entry
 
@@ -109,17 +109,25 @@ class Catalog:
         return found
 
     def lora(self, name: str, field: str = "prompt") -> Path:
-        """The file of LoRA ``name`` (resolved inside the LoRA folder, or a shipped one)."""
+        """The file of LoRA ``name``: resolved inside the LoRA folder, else one of the embedded model's."""
+        root = self.settings.lora_dir
+        if root is not None:
+            try:
+                return resolve_inside(root, name, ".safetensors", field)
+            except NotFound:
+                if name not in SHIPPED_LORAS:
+                    raise
         if name in SHIPPED_LORAS:
             return default_lora_path(name)
-        root = self.settings.lora_dir
-        if root is None:
-            raise NotFound(field, f"{field}: unknown LoRA {name!r}; served: {', '.join(self.loras())}")
-        return resolve_inside(root, name, ".safetensors", field)
+        raise NotFound(field, f"{field}: unknown LoRA {name!r}; served: {', '.join(self.loras())}")
 
     def embeddings(self) -> dict[str, Path]:
-        """Embedding name (its trigger word) -> file, from ``embeddings_dir``."""
-        return self._files(self.settings.embeddings_dir)
+        """Embedding name -> file, from ``embeddings_dir`` (subfolders included): the name is the file's stem,
+        the word that calls it (AUTOMATIC1111's rule); of several files with one stem, the first by path."""
+        found: dict[str, Path] = {}
+        for path in self._files(self.settings.embeddings_dir).values():
+            found.setdefault(path.stem, path)
+        return found
 
     @staticmethod
     def _files(root: Path | None) -> dict[str, Path]:

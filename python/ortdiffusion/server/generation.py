@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from ortdiffusion.image import canny
-from ortdiffusion.mask_crop import resize_and_crop, resize_and_fill
+from ortdiffusion.mask_crop import apply_overlay, get_crop_region, resize_and_crop, resize_and_fill
 from ortdiffusion.png import parameters_text
 from ortdiffusion.schedulers.a1111_names import find_sampler_name, scheduler_from_name
 from ortdiffusion.server.a1111_models import Img2ImgRequest, Txt2ImgRequest, unsupported_fields
@@ -33,6 +33,7 @@ from ortdiffusion.server.settings import Limits
 SCHEDULE_SUFFIXES = {"automatic": "", "karras": " Karras", "exponential": " Exponential"}
 RESIZE_MODES = {0: "just resize", 1: "crop and resize", 2: "resize and fill"}
 CONTROLNET_MODULES = ("none", "canny")
+MAX_CONTROLNET_UNITS = 8
 CONTROLNET_RESIZE = {"just resize": 0, "crop and resize": 1, "resize and fill": 2, "0": 0, "1": 1, "2": 2}
 VERSION = "ortdiffusion"
 
@@ -55,7 +56,8 @@ class Plan:
     clip_skip: int = 1
     denoising_strength: float | None = None
     echo: dict[str, Any] = field(default_factory=dict)
-    overlay: bool = False
+    # inpainting: per picture (mask, original picture, crop box or None) to paste the result into
+    overlays: list[tuple[Any, Any, Any]] = field(default_factory=list)
 
 
 def _check_limits(request: Txt2ImgRequest, limits: Limits) -> None:
@@ -105,7 +107,7 @@ def _common(request: Txt2ImgRequest, catalog: Catalog, options: Options, limits:
     model = catalog.model(settings["sd_model_checkpoint"], "sd_model_checkpoint")
     prompt, loras = extract_loras(request.prompt, "prompt")
     negative, negative_loras = extract_loras(request.negative_prompt, "negative_prompt")
-    loras += negative_loras
+    loras = [] if request.disable_extra_networks else loras + negative_loras
     for name, _ in loras:
         catalog.lora(name, "prompt")
     return {"settings": settings, "model": model, "prompt": prompt, "negative": negative, "loras": loras,
@@ -121,6 +123,9 @@ def _controlnet_units(request: Txt2ImgRequest, catalog: Catalog, limits: Limits)
         raise RequestError("alwayson_scripts", f"alwayson_scripts: {unknown[0]!r} is not served (only the ControlNet "
                            "extension's units)")
     args = (scripts.get("controlnet") or {}).get("args", []) if isinstance(scripts.get("controlnet"), dict) else []
+    if not isinstance(args, list) or len(args) > MAX_CONTROLNET_UNITS:
+        raise RequestError("alwayson_scripts", f"alwayson_scripts.controlnet.args: a list of at most "
+                           f"{MAX_CONTROLNET_UNITS} units")
     units = []
     for k, unit in enumerate(args):
         where = f"alwayson_scripts.controlnet.args[{k}]"
@@ -142,12 +147,20 @@ def _controlnet_units(request: Txt2ImgRequest, catalog: Catalog, limits: Limits)
         model = catalog.model(str(unit["model"]), f"{where}.model")
         if not model.is_controlnet:
             raise NotFound(f"{where}.model", f"{where}.model: {model.name!r} has no ControlNet (GET /controlnet/model_list)")
+        numbers = {}
+        for key, default in (("weight", 1.0), ("guidance_start", 0.0), ("guidance_end", 1.0), ("threshold_a", 100),
+                             ("threshold_b", 200)):
+            value = unit.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise RequestError(f"{where}.{key}", f"{where}.{key}: must be a number, got {value!r}")
+            numbers[key] = float(value)
+        low = int(numbers["threshold_a"]) if numbers["threshold_a"] >= 1 else 100  # -1: the module's default
+        high = int(numbers["threshold_b"]) if numbers["threshold_b"] >= 1 else 200
         units.append({
             "model": model, "module": module, "resize": resize,
             "image": decode_image(image, f"{where}.image", limits.max_input_pixels),
-            "weight": float(unit.get("weight", 1.0)), "start": float(unit.get("guidance_start", 0.0)),
-            "end": float(unit.get("guidance_end", 1.0)),
-            "low": int(unit.get("threshold_a", 100)), "high": int(unit.get("threshold_b", 200)),
+            "weight": numbers["weight"], "start": numbers["guidance_start"], "end": numbers["guidance_end"],
+            "low": low, "high": high,
         })
     if len({u["model"].folder for u in units}) > 1:
         raise RequestError("alwayson_scripts", "alwayson_scripts: every enabled ControlNet unit must name the same "
@@ -200,15 +213,18 @@ def plan_img2img(request: Img2ImgRequest, catalog: Catalog, options: Options, li
     if not 0.0 <= strength <= 1.0:
         raise RequestError("denoising_strength", f"denoising_strength: {strength} is outside [0, 1]")
     size = (request.width, request.height)
-    inits = [decode_image(v, f"init_images[{k}]", limits.max_input_pixels).convert("RGB")
-             for k, v in enumerate(request.init_images)]
+    if len(request.init_images) > limits.max_images:
+        raise RequestError("init_images", f"init_images: {len(request.init_images)} pictures, more than the server's "
+                           f"limit of {limits.max_images}")
+    used = request.init_images[: len(common["seeds"])]  # picture i takes init image i modulo their number
+    inits = [decode_image(v, f"init_images[{k}]", limits.max_input_pixels).convert("RGB") for k, v in enumerate(used)]
     full_res = bool(request.mask) and request.inpaint_full_res  # crops at the pictures' own size: not resized
     if not full_res:
         inits = [_fit(image, *size, request.resize_mode) for image in inits]
     units = _controlnet_units(request, catalog, limits)
     model, task = common["model"], "img2img"
     call: dict[str, Any] = {"height": request.height, "width": request.width, "strength": strength}
-    overlay = False
+    overlays: list[tuple[Image.Image, Image.Image, tuple[int, int, int, int] | None]] = []
     if request.mask:
         if units:
             raise RequestError("mask", "mask: inpainting with ControlNet units is not served")
@@ -219,13 +235,18 @@ def plan_img2img(request: Img2ImgRequest, catalog: Catalog, options: Options, li
         if any(image.size != mask.size for image in inits):
             raise RequestError("mask", f"mask: the mask is {mask.width}x{mask.height} but init_images are "
                                f"{', '.join(f'{i.width}x{i.height}' for i in inits)}; they must be the same size")
+        originals = inits
         if request.inpainting_fill == 0:
             inits = [fill_masked(image, mask) for image in inits]
+        model_mask, crop = mask, None
+        if full_res:  # "only masked": the mask's box at full size (diffusers' padding_mask_crop steps)
+            crop = get_crop_region(mask, *size, pad=max(int(request.inpaint_full_res_padding), 0))
+            inits = [resize_and_fill(image.crop(crop), *size) for image in inits]
+            model_mask = resize_and_fill(mask.crop(crop), *size).convert("L")
         model, task = catalog.inpainting_model(common["model"]), "inpaint"
-        call["mask_image"] = mask
-        if full_res:
-            call["padding_mask_crop"] = max(int(request.inpaint_full_res_padding), 0)
-            overlay = True
+        call["mask_image"] = model_mask
+        # AUTOMATIC1111 always pastes the result into the original (before "fill") under the mask
+        overlays = [(mask, originals[i % len(originals)], crop) for i in range(len(common["seeds"]))]
     elif units:
         model, task = units[0]["model"], "controlnet_img2img"
         control = _control_arguments(units, request.width, request.height)
@@ -233,7 +254,7 @@ def plan_img2img(request: Img2ImgRequest, catalog: Catalog, options: Options, li
         call.update(control)
     per_picture = [{"image": inits[i % len(inits)]} for i in range(len(common["seeds"]))]
     plan = _plan("img2img", request, common, model, task, call, per_picture)
-    plan.denoising_strength, plan.overlay = strength, overlay
+    plan.denoising_strength, plan.overlays = strength, overlays
     return plan
 
 
@@ -299,10 +320,8 @@ def _infotext(plan: Plan, request_prompt: str, request_negative: str, seed: int,
               "scheduler": plan.sampler, "guidance_scale": plan.call["guidance_scale"], "seed": seed,
               "size": f"{size[0]}x{size[1]}", "model": plan.model.name, "strength": plan.denoising_strength,
               "prompt_syntax": "a1111"}
-    text = parameters_text(params)
-    if plan.clip_skip > 1:
-        text += f", Clip skip: {plan.clip_skip}"
-    return text
+    params["clip_skip"] = plan.clip_skip if plan.clip_skip > 1 else None
+    return parameters_text(params)
 
 
 def run_plan(plan: Plan, pool: PipelinePool, context: JobContext) -> dict[str, Any]:
@@ -311,7 +330,7 @@ def run_plan(plan: Plan, pool: PipelinePool, context: JobContext) -> dict[str, A
     current picture."""
     pipe = pool.get(plan.model.folder, plan.task)
     pool.apply_loras(pipe, plan.loras)
-    pipe.scheduler = scheduler_from_name(plan.sampler, pipe.scheduler.config)
+    pipe.scheduler = scheduler_from_name(plan.sampler, pool.scheduler_config(pipe))
     request_prompt, request_negative = plan.echo.get("prompt", ""), plan.echo.get("negative_prompt", "")
     pictures, infotexts, seeds = [], [], []
     steps = plan.call["num_inference_steps"]
@@ -327,6 +346,7 @@ def run_plan(plan: Plan, pool: PipelinePool, context: JobContext) -> dict[str, A
             return tensors
 
         arguments = {**plan.call, **(plan.per_picture[index] if plan.per_picture else {})}
+        interrupted = False
         try:
             result = pipe(plan.prompt, negative_prompt=plan.negative_prompt or None, generator=seed,
                           callback_on_step_end=on_step, **arguments)
@@ -334,18 +354,22 @@ def run_plan(plan: Plan, pool: PipelinePool, context: JobContext) -> dict[str, A
         except Skipped:
             continue
         except Interrupted:
-            if current.get("latents") is not None and not plan.overlay:
-                pictures.append(pipe.decode(np.array(current["latents"]), "pil", True).images[0])
-                infotexts.append(_infotext(plan, request_prompt, request_negative, seed, pictures[-1].size))
-                seeds.append(seed)
-            break
+            if current.get("latents") is None:
+                break
+            picture, interrupted = pipe.decode(np.array(current["latents"]), "pil", True).images[0], True
+        if plan.overlays:
+            mask, original, crop = plan.overlays[index]
+            picture = apply_overlay(mask, original, picture, crop)
         pictures.append(picture)
         infotexts.append(_infotext(plan, request_prompt, request_negative, seed, picture.size))
         seeds.append(seed)
+        if interrupted:
+            break
     images = [encode_png(p, {"prompt": request_prompt, "negative_prompt": request_negative, "seed": s,
                              "steps": plan.call["num_inference_steps"], "scheduler": plan.sampler,
                              "guidance_scale": plan.call["guidance_scale"], "size": f"{p.width}x{p.height}",
-                             "model": plan.model.name, "strength": plan.denoising_strength, "prompt_syntax": "a1111"})
+                             "model": plan.model.name, "strength": plan.denoising_strength, "prompt_syntax": "a1111",
+                             "clip_skip": plan.clip_skip if plan.clip_skip > 1 else None})
               for p, s in zip(pictures, seeds)]
     width, height = (pictures[0].size if pictures else (plan.call["width"], plan.call["height"]))
     info = {

@@ -14,6 +14,9 @@ from PIL import Image, UnidentifiedImageError
 from ortdiffusion.png import png_bytes
 from ortdiffusion.server.errors import RequestError
 
+# the formats pictures are read in (no EPS and the like, which PIL hands to other programs)
+PICTURE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+
 
 class BadImage(RequestError):
     """A field that does not hold a usable picture (413 when it is too big); ``field`` names it."""
@@ -29,7 +32,7 @@ def decode_image(value: Any, field: str, max_pixels: int) -> Image.Image:
         raise BadImage(field, "expected a base64-encoded picture")
     data = value.split(",", 1)[1] if value.startswith("data:") else value
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = base64.b64decode("".join(data.split()), validate=True)  # line breaks allowed, as AUTOMATIC1111 does
     except (binascii.Error, ValueError):
         raise BadImage(field, "not valid base64") from None
     return open_image(raw, field, max_pixels)
@@ -38,7 +41,7 @@ def decode_image(value: Any, field: str, max_pixels: int) -> Image.Image:
 def open_image(raw: bytes, field: str, max_pixels: int) -> Image.Image:
     """The picture in the file bytes ``raw``, bounded as in :func:`decode_image`."""
     try:
-        with Image.open(io.BytesIO(raw)) as opened:
+        with Image.open(io.BytesIO(raw), formats=PICTURE_FORMATS) as opened:
             if opened.width * opened.height > max_pixels:
                 raise BadImage(field, f"the picture is {opened.width}x{opened.height}, more than the server's limit of "
                                f"{max_pixels} pixels", 413)

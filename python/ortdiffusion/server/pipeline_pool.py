@@ -34,6 +34,7 @@ class PipelinePool:
         self.size = size
         self.graph_cache = graph_cache
         self._loaded: OrderedDict[tuple[Path, str], Any] = OrderedDict()
+        self._scheduler_configs: dict[int, dict[str, Any]] = {}  # id(pipeline) -> its folder's scheduler config
         self.skipped_embeddings: dict[str, str] = {}  # name -> why it does not fit the last model loaded
 
     def get(self, folder: Path, task: str) -> Any:
@@ -46,18 +47,37 @@ class PipelinePool:
         pipe = _pipeline_class(task).from_pretrained(folder, graph_cache=self.graph_cache)
         pipe.set_progress_bar_config(disable=True)
         pipe.enable_live_lora()
-        for name, path in self.catalog.embeddings().items():
-            try:
-                pipe.load_textual_inversion(path, token=name)
-                self.skipped_embeddings.pop(name, None)
-            except ValueError as e:  # another width, a word already in the vocabulary ...
-                self.skipped_embeddings[name] = str(e)
-                logger.warning("embedding %s not loaded for %s: %s", name, folder, e)
+        self._load_embeddings(pipe, folder)
         self._loaded[key] = pipe
+        self._scheduler_configs[id(pipe)] = dict(pipe.scheduler.config)
         while len(self._loaded) > self.size:
-            dropped, _ = self._loaded.popitem(last=False)
+            dropped, old = self._loaded.popitem(last=False)
+            self._scheduler_configs.pop(id(old), None)
             logger.info("unloaded %s (%s) to stay within %d pipelines", *dropped, self.size)
         return pipe
+
+    def _load_embeddings(self, pipe: Any, folder: Path) -> None:
+        """Every served embedding that fits the pipeline, in one load (one session rebuild); the others are
+        recorded in ``skipped_embeddings`` with the reason."""
+        from ortdiffusion.prompts.textual_inversion_file import read_textual_inversion
+
+        fitting = []
+        for name, path in self.catalog.embeddings().items():
+            try:
+                embedding = read_textual_inversion(path, token=name)
+                pipe._check_new_embeddings([*fitting, embedding])
+                fitting.append(embedding)
+                self.skipped_embeddings.pop(name, None)
+            except (ValueError, OSError) as e:  # another width, a word of the vocabulary, an unreadable file ...
+                self.skipped_embeddings[name] = str(e)
+                logger.warning("embedding %s not loaded for %s: %s", name, folder, e)
+        if fitting:
+            pipe.load_textual_inversion([e.vectors for e in fitting], token=[e.token for e in fitting])
+
+    def scheduler_config(self, pipe: Any) -> dict[str, Any]:
+        """The scheduler config of ``pipe``'s folder (a request's sampler is built from it, never from the
+        previous request's)."""
+        return self._scheduler_configs[id(pipe)]
 
     def apply_loras(self, pipe: Any, loras: list[tuple[str, float]]) -> None:
         """Make ``loras`` (name, weight) the pipeline's active adapters (loading those it has not seen)."""

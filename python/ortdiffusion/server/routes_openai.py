@@ -43,8 +43,14 @@ def _state(request: Request) -> ServerState:
     return request.app.state.server
 
 
+OPENAI_MODELS = ("dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5")
+
+
 def _model(state: ServerState, name: str | None) -> ModelEntry:
-    return state.catalog.model(name or state.options.get()["sd_model_checkpoint"], "model")
+    """The model a request names; OpenAI's own model names (clients hard-code them) mean the current model."""
+    if not name or name in OPENAI_MODELS:
+        name = state.options.get()["sd_model_checkpoint"]
+    return state.catalog.model(name, "model")
 
 
 def _size(size: str | None, model: ModelEntry) -> tuple[int, int]:

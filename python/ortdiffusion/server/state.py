@@ -15,8 +15,6 @@ from ortdiffusion.server.options import Options
 from ortdiffusion.server.pipeline_pool import PipelinePool
 from ortdiffusion.server.settings import ServerSettings
 
-RETRY_AFTER_SECONDS = 5
-
 
 class Busy(RequestError):
     """The queue is full (429, with Retry-After)."""
@@ -45,6 +43,8 @@ class ServerState:
     async def run_job(self, name: str, prepare: Callable[[], Any], run: Callable[[Any, JobContext], Any]) -> Any:
         """``prepare()`` on a thread of the HTTP pool (decoding pictures; refusals raise here, before queueing),
         then ``run(prepared, context)`` on the job worker; awaits its result without blocking the event loop."""
+        if self.queue.waiting >= self.queue.size:  # before decoding anything of a request that cannot wait
+            raise Busy(f"the server is busy: {self.queue.waiting} jobs are waiting; retry in a few seconds")
         prepared = await run_in_threadpool(prepare)
         try:
             future = self.queue.submit(name, lambda context: run(prepared, context))
