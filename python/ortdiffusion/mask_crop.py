@@ -33,32 +33,22 @@ def get_crop_region(mask_image: Image.Image, width: int, height: int, pad: int =
     ratio_crop_region = (x2 - x1) / (y2 - y1)
     ratio_processing = width / height
     if ratio_crop_region > ratio_processing:
-        desired_height = (x2 - x1) / ratio_processing
-        desired_height_diff = int(desired_height - (y2 - y1))
-        y1 -= desired_height_diff // 2
-        y2 += desired_height_diff - desired_height_diff // 2
-        if y2 >= mask_image.height:
-            diff = y2 - mask_image.height
-            y2 -= diff
-            y1 -= diff
-        if y1 < 0:
-            y2 -= y1
-            y1 -= y1
-        y2 = min(mask_image.height, y2)
+        y1, y2 = _grow(y1, y2, int((x2 - x1) / ratio_processing - (y2 - y1)), mask_image.height)
     else:
-        desired_width = (y2 - y1) * ratio_processing
-        desired_width_diff = int(desired_width - (x2 - x1))
-        x1 -= desired_width_diff // 2
-        x2 += desired_width_diff - desired_width_diff // 2
-        if x2 >= mask_image.width:
-            diff = x2 - mask_image.width
-            x2 -= diff
-            x1 -= diff
-        if x1 < 0:
-            x2 -= x1
-            x1 -= x1
-        x2 = min(mask_image.width, x2)
+        x1, x2 = _grow(x1, x2, int((y2 - y1) * ratio_processing - (x2 - x1)), mask_image.width)
     return x1, y1, x2, y2
+
+
+def _grow(low: int, high: int, diff: int, limit: int) -> tuple[int, int]:
+    """[low, high) grown by ``diff`` about its centre, then shifted back inside [0, limit) and clipped (the same
+    steps for either axis in diffusers' get_crop_region)."""
+    low -= diff // 2
+    high += diff - diff // 2
+    if high >= limit:
+        low, high = low - (high - limit), limit
+    if low < 0:
+        low, high = 0, high - low
+    return low, min(high, limit)
 
 
 def resize_and_fill(image: Image.Image, width: int, height: int) -> Image.Image:

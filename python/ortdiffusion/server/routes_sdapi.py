@@ -23,22 +23,22 @@ def _state(request: Request) -> ServerState:
     return request.app.state.server
 
 
+async def _generate(request: Request, name: str, plan: Any, body: Txt2ImgRequest) -> dict[str, Any]:
+    state = _state(request)
+    return await state.run_job(name, lambda: plan(body, state.catalog, state.options, state.settings.limits),
+                               lambda prepared, context: run_plan(prepared, state.pool, context))
+
+
 @router.post("/txt2img")
 async def txt2img(body: Txt2ImgRequest, request: Request) -> dict[str, Any]:
     """Text to image (ControlNet units through ``alwayson_scripts``)."""
-    state = _state(request)
-    return await state.run_job(
-        "txt2img", lambda: plan_txt2img(body, state.catalog, state.options, state.settings.limits),
-        lambda plan, context: run_plan(plan, state.pool, context))
+    return await _generate(request, "txt2img", plan_txt2img, body)
 
 
 @router.post("/img2img")
 async def img2img(body: Img2ImgRequest, request: Request) -> dict[str, Any]:
     """Image to image, and inpainting with ``mask``."""
-    state = _state(request)
-    return await state.run_job(
-        "img2img", lambda: plan_img2img(body, state.catalog, state.options, state.settings.limits),
-        lambda plan, context: run_plan(plan, state.pool, context))
+    return await _generate(request, "img2img", plan_img2img, body)
 
 
 @router.get("/options")
