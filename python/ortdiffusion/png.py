@@ -26,7 +26,7 @@ def parameters_text(params: Mapping[str, Any]) -> str:
         lines.append(f"Negative prompt: {params['negative_prompt']}")
     names = {"steps": "Steps", "scheduler": "Sampler", "guidance_scale": "CFG scale", "seed": "Seed",
              "size": "Size", "model": "Model", "strength": "Denoising strength", "eta": "Eta", "loras": "Lora",
-             "embeddings": "Embeddings", "clip_skip": "Clip skip"}
+             "embeddings": "Embeddings", "clip_skip": "Clip skip", "vae": "VAE"}
     pairs = [f"{label}: {params[key]}" for key, label in names.items() if params.get(key) is not None]
     if params.get("prompt_syntax") == "plain":  # AUTOMATIC1111's syntax is the default there: say when it was off
         pairs.append("Prompt syntax: plain")

@@ -218,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
         pipe.load_lora_weights(path, adapter_name=f"lora{index}")
     if loras:
         pipe.set_adapters([f"lora{i}" for i in range(len(loras))], [weight for _, weight in loras])
+    if args.vae is not None:
+        pipe.load_vae_weights(args.vae)
     embeddings = list(args.embedding or [])
     for path in embeddings:  # AUTOMATIC1111's rule: the file's stem is the trigger word
         pipe.load_textual_inversion(path, token=path.stem)
@@ -243,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         "model": str(model), "pipeline": pipeline_class.__name__, "eta": args.eta,
         "strength": kwargs.get("strength"), "fit": args.fit,
         "loras": [f"{Path(p).name}:{w}" for p, w in loras] or None, "prompt_syntax": args.prompt_syntax,
-        "embeddings": ", ".join(p.stem for p in embeddings) or None,
+        "embeddings": ", ".join(p.stem for p in embeddings) or None, "vae": args.vae.name if args.vae else None,
     }
     for index, (picture, path) in enumerate(zip(pictures, _output_paths(args.out, len(pictures)))):
         save_png(picture, path, {**params, "seed": seed + index, "image_index": index})
@@ -298,6 +300,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="textual-inversion embedding (.safetensors: diffusers, AUTOMATIC1111 or kohya layout; "
                      "repeatable); its file name without the extension is the word that calls it in prompts, as in "
                      "AUTOMATIC1111 (e.g. easynegative.safetensors -> 'easynegative')")
+    gen.add_argument("--vae", type=Path, metavar="FILE",
+                     help="use this SD 1.x VAE (.safetensors in diffusers' or the original LDM layout, e.g. the ft-MSE "
+                     "VAE) instead of the model's own, without re-export")
     gen.add_argument("--fit", choices=["stretch", "pad"], default="stretch",
                      help="input pictures: 'stretch' resizes to the output size as diffusers does (default); "
                      "'pad' keeps their aspect ratio, pads, and crops the result back")

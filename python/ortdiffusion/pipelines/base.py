@@ -25,6 +25,7 @@ from ortdiffusion.pipelines.noise import randn
 from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
 from ortdiffusion.pipelines.scheduler_choice import as_pipeline_scheduler
 from ortdiffusion.pipelines.textual_inversion import TextualInversionSupport
+from ortdiffusion.pipelines.vae_weights import VaeWeightsSupport
 from ortdiffusion.prompts.attention import plain_text
 from ortdiffusion.prompts.syntax import check_prompt_syntax
 from ortdiffusion.prompts.weighted_embeddings import empty_chunk_embedding, weighted_embeddings
@@ -100,7 +101,7 @@ def embeddings_array(value: Any, name: str, ndim: int = 3) -> np.ndarray:
     return array
 
 
-class StableDiffusionPipelineBase(TextualInversionSupport):
+class StableDiffusionPipelineBase(TextualInversionSupport, VaeWeightsSupport):
     """Shared machinery; use the task classes (``StableDiffusionPipeline`` ...)."""
 
     task: ClassVar[str] = "text-to-image"

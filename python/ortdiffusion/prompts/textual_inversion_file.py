@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion._arrays import is_torch_tensor
+from ortdiffusion.checkpoints.pickles import refuse_pickle
 
 DIFFUSERS_FILE = "learned_embeds.safetensors"  # diffusers' TEXT_INVERSION_NAME_SAFE
-PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
 KOHYA_KEY = "emb_params"
 A1111_KEY = "string_to_param"
 
@@ -77,22 +77,12 @@ def _from_state_dict(state: Mapping[str, Any], where: str, stem: str | None) -> 
     )
 
 
-def refuse_pickle(path: Path, what: str) -> None:
-    """ValueError for a pickled checkpoint (``.pt`` / ``.pth`` / ``.bin`` / ``.ckpt``): loading one runs code."""
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise ValueError(
-            f"{path} is a pickle ({path.suffix}): ortdiffusion does not load pickles, because unpickling a file can "
-            f"run any code it holds. Convert the {what} to .safetensors where you trust the file (for example with "
-            "torch.load(..., weights_only=True) and safetensors.torch.save_file) and load that"
-        )
-
-
 def read_textual_inversion(source: str | os.PathLike | Mapping[str, Any] | Any, token: str | None = None,
                            weight_name: str | None = None) -> TextualInversion:
     """The embedding in ``source``: a .safetensors file, a folder holding ``weight_name`` (default
     ``learned_embeds.safetensors``), a state dict, or a tensor (``token`` required). ``token`` replaces the
     file's own token (as diffusers does); without it the token is the diffusers key, AUTOMATIC1111's ``name``,
-    or the file's stem. Pickles are refused (:func:`refuse_pickle`)."""
+    or the file's stem. Pickles are refused (checkpoints/pickles.py)."""
     from ortdiffusion.safetensors_file import read_safetensors
 
     if isinstance(source, Mapping):
