@@ -27,7 +27,7 @@ def main() -> int:
     if chromium is None:
         raise SystemExit("needs Debian's chromium (apt-get install chromium)")
     with live_server(ServerSettings()) as live, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1100, "height": 760})
         page.goto(live.url + "/")
         page.wait_for_function("document.querySelectorAll('#sampler_name option').length > 5")
