@@ -34,3 +34,52 @@ def diffusers_vae_to_ldm(state: Mapping[str, np.ndarray], prefix: str = "") -> d
                 array = array[:, :, None, None]  # LDM's attention projections are 1x1 convolutions
         out[prefix + name] = np.ascontiguousarray(array)
     return out
+
+
+_RESNET = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"), ("conv2", "out_layers.3"),
+           ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection")]
+_UNET_TOP = {"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
+             "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2."}
+
+
+def diffusers_unet_to_ldm(state: Mapping[str, np.ndarray], config: Mapping, prefix: str = "model.diffusion_model.") -> dict[str, np.ndarray]:
+    """A UNet2DConditionModel state dict under the LDM UNet's names (input_blocks / middle_block / output_blocks,
+    each level ``layers_per_block`` layers and a sampler)."""
+    layers, levels = config["layers_per_block"], len(config["block_out_channels"])
+    up_attention = ["CrossAttn" in kind for kind in config["up_block_types"]]
+    blocks: list[tuple[str, str, bool]] = []  # (diffusers prefix, LDM prefix, is a resnet)
+    for i in range(levels):
+        for j in range(layers):
+            blocks.append((f"down_blocks.{i}.resnets.{j}.", f"input_blocks.{i * (layers + 1) + j + 1}.0.", True))
+            blocks.append((f"down_blocks.{i}.attentions.{j}.", f"input_blocks.{i * (layers + 1) + j + 1}.1.", False))
+        for j in range(layers + 1):
+            blocks.append((f"up_blocks.{i}.resnets.{j}.", f"output_blocks.{i * (layers + 1) + j}.0.", True))
+            blocks.append((f"up_blocks.{i}.attentions.{j}.", f"output_blocks.{i * (layers + 1) + j}.1.", False))
+        if i < levels - 1:
+            blocks.append((f"down_blocks.{i}.downsamplers.0.conv.", f"input_blocks.{(i + 1) * (layers + 1)}.0.op.", False))
+            upsampler = f"output_blocks.{i * (layers + 1) + layers}.{2 if up_attention[i] else 1}."
+            blocks.append((f"up_blocks.{i}.upsamplers.0.", upsampler, False))
+    blocks += [("mid_block.attentions.0.", "middle_block.1.", False), ("mid_block.resnets.0.", "middle_block.0.", True),
+               ("mid_block.resnets.1.", "middle_block.2.", True)]
+    out = {}
+    for key, value in state.items():
+        name = next((ldm + key[len(hf):] for hf, ldm in _UNET_TOP.items() if key.startswith(hf)), None)
+        if name is None:
+            hf, ldm, resnet = max(((h, s, r) for h, s, r in blocks if key.startswith(h)), key=lambda b: len(b[0]))
+            rest = key[len(hf):]
+            if resnet:
+                for diffusers_name, ldm_name in _RESNET:
+                    if rest.startswith(diffusers_name + "."):
+                        rest = ldm_name + rest[len(diffusers_name):]
+            name = ldm + rest
+        out[prefix + name] = np.ascontiguousarray(np.asarray(value))
+    return out
+
+
+def diffusers_text_encoder_to_ldm(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A CLIPTextModel state dict under the single-file names (``cond_stage_model.transformer.text_model.*``)."""
+    out = {}
+    for key, value in state.items():
+        name = key if key.startswith("text_model.") else "text_model." + key
+        out["cond_stage_model.transformer." + name] = np.ascontiguousarray(np.asarray(value))
+    return out

@@ -1,4 +1,4 @@
-"""``ortdiffusion export``: a diffusers folder to ONNX (imports torch, only here)."""
+"""``ortdiffusion export``: a diffusers folder or a single-file checkpoint to ONNX (imports torch, only here)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def run(args: argparse.Namespace) -> int:
     from ortdiffusion.exporter import export_pipeline
 
     report = export_pipeline(args.model, args.output, controlnets=args.controlnet or [], overwrite=args.overwrite,
-                             lora_rank=args.lora_rank, attention=args.attention)
+                             lora_rank=args.lora_rank, attention=args.attention, config=args.config)
     for name, seconds in report.seconds.items():
         print(f"exported {name} in {seconds:.1f} s")
     print(f"wrote {report.output}")
@@ -21,7 +21,12 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``export`` on the command's sub-parsers."""
     exp = sub.add_parser("export", help="export a diffusers Stable Diffusion folder to ONNX (needs the [export] extra)")
-    exp.add_argument("--model", type=Path, required=True, help="local diffusers folder (model_index.json, unet/, vae/...)")
+    exp.add_argument("--model", type=Path, required=True,
+                     help="local diffusers folder (model_index.json, unet/, vae/...) or a single-file SD 1.x checkpoint "
+                     "(.safetensors in the original LDM layout)")
+    exp.add_argument("--config", type=Path,
+                     help="single files: a diffusers folder whose unet/, vae/, text_encoder/ configs replace those derived "
+                     "from the tensor shapes (SD 1.5's values fill what shapes do not tell)")
     exp.add_argument("--output", type=Path, required=True, help="folder to write (optimum's layout)")
     exp.add_argument("--controlnet", type=Path, action="append", help="diffusers ControlNet folder to fuse (repeatable)")
     exp.add_argument("--lora-rank", type=int, default=0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from ortdiffusion.atomic_file import (
 from ortdiffusion.exporter import folder as layout
 from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
+from ortdiffusion.exporter.single_file import single_file_to_diffusers
 from ortdiffusion.exporter.weights_map import build_weights_map, write_weights_map
 from ortdiffusion.exporter.wrappers import (
     GuidanceConditionedUNetForExport,
@@ -219,8 +221,11 @@ def export_pipeline(
     lora_rank: int = 0,
     lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS,
     attention: str = "fused",
+    config: str | Path | None = None,
 ) -> ExportReport:
     """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph) to ``output``.
+    ``model`` may also be a single-file SD 1.x checkpoint (.safetensors in the LDM layout; single_file.py),
+    converted offline first, its configs from ``config`` (a diffusers folder of configs) where given.
 
     Layout (optimum's): ``model_index.json``, ``text_encoder/model.onnx``, ``unet/model.onnx`` +
     ``unet/model.onnx_data``, ``vae_encoder/model.onnx`` (outputs the latent distribution's parameters),
@@ -232,6 +237,14 @@ def export_pipeline(
     if attention not in ATTENTION_KINDS:
         raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
     source, output = Path(model), Path(output)
+    if not source.is_dir() and source.suffix:  # a single file: converted to a diffusers folder, then exported
+        check_output_folder(output, overwrite)
+        with tempfile.TemporaryDirectory(prefix="ortdiffusion-single-file-") as scratch:
+            single_file_to_diffusers(source, Path(scratch) / "diffusers", config)
+            return export_pipeline(Path(scratch) / "diffusers", output, controlnets, opset, overwrite, lora_rank,
+                                   lora_targets, attention)
+    if config is not None:
+        raise ValueError("config applies to single-file checkpoints only (a diffusers folder has its own configs)")
     controlnet_dirs = [Path(c) for c in controlnets]
     _check_source(source, controlnet_dirs)
     check_output_folder(output, overwrite)

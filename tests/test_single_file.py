@@ -1,0 +1,107 @@
+"""Single-file checkpoints (issue 19): the tiny diffusers pipelines converted inside the test to one LDM-layout
+.safetensors by the tests' own reverse key map (tests/ldm_layout.py), exported from that file: weights bit-equal to
+the folder export's and the same picture, for text-to-image and inpainting; refusals of what is not an SD 1.x
+checkpoint, with no output folder left behind."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ldm_layout import diffusers_text_encoder_to_ldm, diffusers_unet_to_ldm, diffusers_vae_to_ldm
+
+import ortdiffusion as od
+from ortdiffusion import initializers
+from ortdiffusion.model_folder import MODEL_FILE
+
+PARTS = ("unet", "text_encoder", "vae_decoder", "vae_encoder")
+
+
+def _single_file(folder, target):
+    """The diffusers folder ``folder`` as one LDM-layout checkpoint at ``target``."""
+    from safetensors.numpy import save_file
+    from safetensors.torch import load_file
+
+    def numpy_state(part: str) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in load_file(str(next((folder / part).glob("*.safetensors")))).items()}
+
+    unet_config = json.loads((folder / "unet" / "config.json").read_text())
+    tensors = {**diffusers_unet_to_ldm(numpy_state("unet"), unet_config),
+               **diffusers_vae_to_ldm(numpy_state("vae"), "first_stage_model."),
+               **diffusers_text_encoder_to_ldm(numpy_state("text_encoder"))}
+    save_file(tensors, str(target))
+    return tensors
+
+
+@pytest.mark.parametrize("kind", ["base", "inpaint"])
+def test_export_from_a_single_file_equals_the_folder_export(zoo, tmp_path, kind):
+    from ortdiffusion.exporter import export_pipeline
+
+    checkpoint = tmp_path / f"tiny-{kind}.safetensors"
+    _single_file(zoo.diffusers(kind), checkpoint)
+    # the tiny model's group norms (16) and heads are not SD 1.5's and not in the shapes: its configs come along
+    export_pipeline(checkpoint, tmp_path / "from-file", config=zoo.diffusers(kind))
+    folder_export = zoo.exported(kind)
+    for part in PARTS:
+        ours, reference = (initializers.load(f / part / MODEL_FILE) for f in (tmp_path / "from-file", folder_export))
+        assert set(ours) == set(reference), part
+        for name in reference:
+            np.testing.assert_array_equal(np.asarray(ours[name]), np.asarray(reference[name]), err_msg=f"{part}: {name}")
+    pipeline_class = od.StableDiffusionInpaintPipeline if kind == "inpaint" else od.StableDiffusionPipeline
+    extra = {}
+    if kind == "inpaint":
+        from test_pipeline_parity import box_mask, scene
+
+        extra = {"image": scene(32, 32), "mask_image": box_mask(32, 32)}
+    args = {"prompt": "a red circle", "num_inference_steps": 3, "height": 32, "width": 32, "output_type": "np",
+            "generator": 2, **extra}
+    expected = pipeline_class.from_pretrained(folder_export)(**args).images
+    np.testing.assert_array_equal(pipeline_class.from_pretrained(tmp_path / "from-file")(**args).images, expected)
+
+
+def test_configs_derived_from_shapes_take_what_shapes_tell(zoo, tmp_path):
+    from ortdiffusion.exporter.single_file import text_encoder_config, unet_config, vae_config
+
+    tensors = _single_file(zoo.diffusers("base"), tmp_path / "tiny.safetensors")
+    folder = zoo.diffusers("base")
+    reference = {part: json.loads((folder / part / "config.json").read_text()) for part in ("unet", "vae", "text_encoder")}
+    derived = {"unet": unet_config(tensors), "vae": vae_config(tensors), "text_encoder": text_encoder_config(tensors)}
+    for part, keys in {"unet": ("in_channels", "out_channels", "block_out_channels", "layers_per_block", "down_block_types",
+                                "up_block_types", "cross_attention_dim", "use_linear_projection"),
+                       "vae": ("block_out_channels", "layers_per_block", "latent_channels", "in_channels", "out_channels"),
+                       "text_encoder": ("hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size",
+                                        "max_position_embeddings")}.items():
+        for key in keys:
+            assert derived[part][key] == reference[part][key], (part, key)
+
+
+def test_what_is_not_an_sd1_checkpoint_is_refused_with_no_output(zoo, tmp_path):
+    from safetensors.numpy import save_file
+
+    from ortdiffusion.errors import FormatError
+    from ortdiffusion.exporter import export_pipeline
+
+    tensors = _single_file(zoo.diffusers("base"), tmp_path / "good.safetensors")
+    out = tmp_path / "out"
+    attn = next(k for k in tensors if k.endswith("attn2.to_k.weight"))
+    cases = {
+        "sd2": ({**tensors, attn: np.zeros((tensors[attn].shape[0], 1024), np.float32)}, "SD 2.x checkpoint"),
+        "sdxl": ({**tensors, "conditioner.embedders.0.transformer.x": np.zeros(1, np.float32)}, "SDXL checkpoint"),
+        "missing": ({k: v for k, v in tensors.items() if not k.endswith("out_layers.3.bias")}, r"lacks 8 of the UNet's tensors .*conv2\.bias"),
+        "vae-only": ({k[len("first_stage_model."):]: v for k, v in tensors.items() if k.startswith("first_stage_model.")},
+                     "use it with --vae"),
+    }
+    for name, (state, message) in cases.items():
+        save_file(state, str(tmp_path / f"{name}.safetensors"))
+        with pytest.raises(ValueError, match=message):
+            export_pipeline(tmp_path / f"{name}.safetensors", out, config=zoo.diffusers("base"))
+        assert not out.exists(), name
+    truncated = (tmp_path / "good.safetensors").read_bytes()
+    (tmp_path / "truncated.safetensors").write_bytes(truncated[: len(truncated) // 2])
+    with pytest.raises(FormatError):
+        export_pipeline(tmp_path / "truncated.safetensors", out)
+    (tmp_path / "model.ckpt").write_bytes(b"\x80\x02}q\x00.")
+    with pytest.raises(ValueError, match=r"is a pickle \(\.ckpt\)"):
+        export_pipeline(tmp_path / "model.ckpt", out)
+    assert not out.exists()
