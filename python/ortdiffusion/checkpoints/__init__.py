@@ -3,5 +3,6 @@ diffusers' (a VAE so far), and pickled checkpoints refused with a message saying
 
 from ortdiffusion.checkpoints.ldm_vae import ldm_vae_to_diffusers
 from ortdiffusion.checkpoints.pickles import refuse_pickle
+from ortdiffusion.checkpoints.weights_file import read_weights_file
 
-__all__ = ["ldm_vae_to_diffusers", "refuse_pickle"]
+__all__ = ["ldm_vae_to_diffusers", "read_weights_file", "refuse_pickle"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ortdiffusion.checkpoints.pickles import refuse_pickle
+from ortdiffusion.checkpoints.weights_file import read_weights_file
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
@@ -137,16 +137,10 @@ def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: s
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from ortdiffusion.safetensors_file import read_safetensors
 
     path, folder = Path(path), Path(folder)
-    refuse_pickle(path, "checkpoint")
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at {str(path)!r}")
-    if path.suffix.lower() != ".safetensors":
-        raise ValueError(f"{path}: single-file checkpoints are read from .safetensors files")
+    tensors = read_weights_file(path, "checkpoint")
     config_dir = Path(config_dir) if config_dir is not None else None
-    tensors, _ = read_safetensors(path)
     kind = checkpoint_kind(tensors, path)
     checkpoint = {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
     folder.mkdir(parents=True)

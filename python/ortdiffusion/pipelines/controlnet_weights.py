@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ortdiffusion.checkpoints.pickles import refuse_pickle
-from ortdiffusion.safetensors_file import read_safetensors
+from ortdiffusion.checkpoints.weights_file import read_weights_file
 
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 
@@ -21,11 +20,7 @@ def controlnet_state(source: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(source)
     if path.is_dir():
         path = path / WEIGHTS_FILE
-    refuse_pickle(path, "ControlNet")
-    if path.suffix != ".safetensors":
-        raise ValueError(f"{path}: only .safetensors ControlNet weights are read")
-    tensors, _ = read_safetensors(path)
-    return tensors
+    return read_weights_file(path, "ControlNet")
 
 
 def controlnet_overrides(unet_folder: Path, index: int, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -13,10 +13,9 @@ import numpy as np
 
 from ortdiffusion import initializers
 from ortdiffusion.checkpoints.ldm_vae import is_ldm_vae, ldm_vae_to_diffusers
-from ortdiffusion.checkpoints.pickles import refuse_pickle
+from ortdiffusion.checkpoints.weights_file import read_weights_file
 from ortdiffusion.model_folder import MODEL_FILE
 from ortdiffusion.pipelines.components import PipelineComponents
-from ortdiffusion.safetensors_file import read_safetensors
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +30,7 @@ def vae_state(source: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(source)
     if path.is_dir():
         path = path / WEIGHTS_FILE
-    refuse_pickle(path, "VAE")
-    if not path.is_file():
-        raise FileNotFoundError(f"no VAE file at {str(path)!r}")
-    if path.suffix.lower() != ".safetensors":
-        raise ValueError(f"{path}: VAE weights are read from .safetensors files")
-    tensors, _ = read_safetensors(path)
+    tensors = read_weights_file(path, "VAE")
     if not tensors:
         raise ValueError(f"{path} holds no tensors")
     return ldm_vae_to_diffusers(tensors) if is_ldm_vae(tensors) else tensors

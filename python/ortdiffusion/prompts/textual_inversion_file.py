@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion._arrays import is_torch_tensor
-from ortdiffusion.checkpoints.pickles import refuse_pickle
+from ortdiffusion.checkpoints.weights_file import read_weights_file
 
 DIFFUSERS_FILE = "learned_embeds.safetensors"  # diffusers' TEXT_INVERSION_NAME_SAFE
 KOHYA_KEY = "emb_params"
@@ -83,8 +83,6 @@ def read_textual_inversion(source: str | os.PathLike | Mapping[str, Any] | Any, 
     ``learned_embeds.safetensors``), a state dict, or a tensor (``token`` required). ``token`` replaces the
     file's own token (as diffusers does); without it the token is the diffusers key, AUTOMATIC1111's ``name``,
     or the file's stem. Pickles are refused (checkpoints/pickles.py)."""
-    from ortdiffusion.safetensors_file import read_safetensors
-
     if isinstance(source, Mapping):
         loaded, tensor = _from_state_dict(source, "the state dict", None)
         where = "the state dict"
@@ -96,12 +94,7 @@ def read_textual_inversion(source: str | os.PathLike | Mapping[str, Any] | Any, 
         path = Path(source)
         if path.is_dir():
             path = path / (weight_name or DIFFUSERS_FILE)
-        refuse_pickle(path, "embedding")
-        if not path.is_file():
-            raise FileNotFoundError(f"no textual-inversion file at {str(path)!r}")
-        if path.suffix.lower() != ".safetensors":
-            raise ValueError(f"{path}: textual-inversion embeddings are read from .safetensors files")
-        tensors, _ = read_safetensors(path)
+        tensors = read_weights_file(path, "textual-inversion embedding")
         loaded, tensor = _from_state_dict(tensors, str(path), path.stem)
         where = str(path)
     chosen = token if token is not None else loaded
