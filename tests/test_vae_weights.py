@@ -96,3 +96,15 @@ def test_vae_files_that_do_not_fit_are_refused(zoo, tmp_path, other_vae):
         from test_optimum_folder import FIXTURE
 
         od.StableDiffusionPipeline.from_pretrained(FIXTURE).load_vae_weights(other_vae / "vae-ldm.safetensors")
+
+
+def test_export_bakes_a_vae_file_in(zoo, other_vae, tmp_path):
+    from ortdiffusion.cli import main
+
+    assert main(["export", "--model", str(zoo.diffusers("base")), "--output", str(tmp_path / "baked"),
+                 "--vae", str(other_vae / "vae-ldm.safetensors")]) == 0
+    for part in ("vae_decoder", "vae_encoder"):
+        baked, reexported = (initializers.load(f / part / MODEL_FILE) for f in (tmp_path / "baked", other_vae / "reexported"))
+        assert set(baked) == set(reexported)
+        for name in reexported:
+            np.testing.assert_array_equal(np.asarray(baked[name]), np.asarray(reexported[name]), err_msg=name)

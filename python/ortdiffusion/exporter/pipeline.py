@@ -26,7 +26,7 @@ from ortdiffusion.atomic_file import (
 from ortdiffusion.exporter import folder as layout
 from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
-from ortdiffusion.exporter.single_file import single_file_to_diffusers
+from ortdiffusion.exporter.single_file import load_checked_state, single_file_to_diffusers
 from ortdiffusion.exporter.weights_map import build_weights_map, write_weights_map
 from ortdiffusion.exporter.wrappers import (
     GuidanceConditionedUNetForExport,
@@ -76,10 +76,17 @@ def _export_text_encoder(source: Path, out: Path, opset: int) -> None:
     layout.copy_config(source / "text_encoder", out, "config.json")
 
 
-def _export_vae(source: Path, encoder_out: Path, decoder_out: Path, opset: int) -> None:
+def _export_vae(source: Path, encoder_out: Path, decoder_out: Path, opset: int, vae_file: Path | None = None) -> None:
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(source / "vae").float()
+    if vae_file is not None:  # another VAE baked in (diffusers or LDM layout, pipelines/vae_weights.py)
+        import numpy as np
+
+        from ortdiffusion.pipelines.vae_weights import vae_state
+
+        state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in vae_state(vae_file).items()}
+        load_checked_state(vae, state, vae_file, "VAE")
     side = DUMMY_LATENT_SIDE * 2 ** (len(vae.config.block_out_channels) - 1)
     image = torch.randn(1, vae.config.in_channels, side, side)
     export_module(
@@ -222,10 +229,12 @@ def export_pipeline(
     lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS,
     attention: str = "fused",
     config: str | Path | None = None,
+    vae: str | Path | None = None,
 ) -> ExportReport:
     """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph) to ``output``.
     ``model`` may also be a single-file SD 1.x checkpoint (.safetensors in the LDM layout; single_file.py),
-    converted offline first, its configs from ``config`` (a diffusers folder of configs) where given.
+    converted offline first, its configs from ``config`` (a diffusers folder of configs) where given. ``vae``: a VAE
+    file (diffusers' or the LDM layout) baked in instead of the model's own.
 
     Layout (optimum's): ``model_index.json``, ``text_encoder/model.onnx``, ``unet/model.onnx`` +
     ``unet/model.onnx_data``, ``vae_encoder/model.onnx`` (outputs the latent distribution's parameters),
@@ -242,7 +251,7 @@ def export_pipeline(
         with tempfile.TemporaryDirectory(prefix="ortdiffusion-single-file-") as scratch:
             single_file_to_diffusers(source, Path(scratch) / "diffusers", config)
             return export_pipeline(Path(scratch) / "diffusers", output, controlnets, opset, overwrite, lora_rank,
-                                   lora_targets, attention)
+                                   lora_targets, attention, vae=vae)
     if config is not None:
         raise ValueError("config applies to single-file checkpoints only (a diffusers folder has its own configs)")
     controlnet_dirs = [Path(c) for c in controlnets]
@@ -261,7 +270,8 @@ def export_pipeline(
             warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
             steps = [
                 ("text_encoder", lambda: _export_text_encoder(source, parts[layout.TEXT_ENCODER], opset)),
-                ("vae", lambda: _export_vae(source, parts[layout.VAE_ENCODER], parts[layout.VAE_DECODER], opset)),
+                ("vae", lambda: _export_vae(source, parts[layout.VAE_ENCODER], parts[layout.VAE_DECODER], opset,
+                                            Path(vae) if vae is not None else None)),
                 ("unet", lambda: _export_unet(source, controlnet_dirs, parts[layout.UNET], opset, lora_rank, lora_targets,
                                                   attention)),
             ]

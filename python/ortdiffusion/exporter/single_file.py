@@ -152,16 +152,16 @@ def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: s
         vae_state = convert_ldm_vae_checkpoint(checkpoint, dict(vae.config))
     except KeyError as e:  # diffusers' converters index the tensors they need
         raise ValueError(f"{path}: the checkpoint lacks the tensor {e.args[0]!r} (a truncated or different model?)") from None
-    _load(unet, unet_state, path, "UNet")
+    load_checked_state(unet, unet_state, path, "UNet")
     unet.save_pretrained(folder / "unet", safe_serialization=True)
-    _load(vae, vae_state, path, "VAE")
+    load_checked_state(vae, vae_state, path, "VAE")
     vae.save_pretrained(folder / "vae", safe_serialization=True)
     text_config = _read_config(config_dir, "text_encoder") or text_encoder_config(tensors)
     text_encoder = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in text_config.items() if not k.startswith("_")}))
     text_state = convert_ldm_clip_checkpoint(checkpoint)
     if not hasattr(text_encoder, "text_model"):  # transformers 5 keeps the modules at the top level
         text_state = {k.removeprefix("text_model."): v for k, v in text_state.items()}
-    _load(text_encoder, text_state, path, "text encoder")
+    load_checked_state(text_encoder, text_state, path, "text encoder")
     text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
 
     with resources.as_file(resources.files("ortdiffusion") / "data" / "clip_tokenizer") as tokenizer_files:
@@ -177,7 +177,7 @@ def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: s
     return kind
 
 
-def _load(model: Any, state: dict[str, Any], path: Path, what: str) -> None:
+def load_checked_state(model: Any, state: dict[str, Any], path: Path, what: str) -> None:
     """Load ``state`` into ``model``, every parameter accounted for (ValueError naming what is missing or extra)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
