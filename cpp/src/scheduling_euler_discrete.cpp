@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config_reader.hpp"
+#include "sigma_prediction.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
@@ -146,25 +147,10 @@ void EulerDiscreteScheduler::step(const T* model_output, double timestep, const 
     const auto spread = static_cast<T>(torch_sqrt(sigma_hat * sigma_hat - sigma * sigma));
     for (int64_t i = 0; i < n; ++i) churned[i] = churned[i] + (noise[i] * s_noise) * spread;
   }
-  // 1. compute predicted original sample (x_0) from sigma-scaled predicted noise
-  switch (config_.prediction_type) {
-    case PredictionType::Sample:
-      std::copy(model_output, model_output + n, pred_original_sample);
-      break;
-    case PredictionType::Epsilon: {
-      const auto s = static_cast<T>(sigma_hat);
-      for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = x[i] - s * model_output[i];
-      break;
-    }
-    case PredictionType::VPrediction: {
-      // model_output * (-sigma / (sigma**2 + 1) ** 0.5) + (sample / (sigma**2 + 1))
-      const float c_skip_denominator = sigma * sigma + 1.0f;
-      const auto c_out = static_cast<T>(-sigma / torch_sqrt(c_skip_denominator));
-      const auto c_in = static_cast<T>(c_skip_denominator);
-      for (int64_t i = 0; i < n; ++i) pred_original_sample[i] = model_output[i] * c_out + x[i] / c_in;
-      break;
-    }
-  }
+  // 1. compute predicted original sample (x_0) from sigma-scaled predicted noise (diffusers scales epsilon by
+  // sigma_hat, the churned sigma, and v-prediction by sigma)
+  const float x0_sigma = config_.prediction_type == PredictionType::Epsilon ? sigma_hat : sigma;
+  detail::sigma_pred_original_sample(config_.prediction_type, x0_sigma, model_output, x, n, pred_original_sample);
   // 2. convert to an ODE derivative and take the Euler step
   const auto s_hat = static_cast<T>(sigma_hat);
   const auto dt = static_cast<T>(sigmas[index + 1] - sigma_hat);
