@@ -315,13 +315,12 @@ def _plan(kind: str, request: Txt2ImgRequest, common: dict[str, Any], model: Mod
                 common["prompt"], common["negative"], common["clip_skip"], None, echo)
 
 
-def _infotext(plan: Plan, request_prompt: str, request_negative: str, seed: int, size: tuple[int, int]) -> str:
-    params = {"prompt": request_prompt, "negative_prompt": request_negative, "steps": plan.call["num_inference_steps"],
-              "scheduler": plan.sampler, "guidance_scale": plan.call["guidance_scale"], "seed": seed,
-              "size": f"{size[0]}x{size[1]}", "model": plan.model.name, "strength": plan.denoising_strength,
-              "prompt_syntax": "a1111"}
-    params["clip_skip"] = plan.clip_skip if plan.clip_skip > 1 else None
-    return parameters_text(params)
+def _picture_parameters(plan: Plan, prompt: str, negative: str, seed: int, size: tuple[int, int]) -> dict[str, Any]:
+    """One picture's generation parameters: its infotext (png.parameters_text) and its PNG chunks are made from them."""
+    return {"prompt": prompt, "negative_prompt": negative, "steps": plan.call["num_inference_steps"],
+            "scheduler": plan.sampler, "guidance_scale": plan.call["guidance_scale"], "seed": seed,
+            "size": f"{size[0]}x{size[1]}", "model": plan.model.name, "strength": plan.denoising_strength,
+            "prompt_syntax": "a1111", "clip_skip": plan.clip_skip if plan.clip_skip > 1 else None}
 
 
 def run_plan(plan: Plan, pool: PipelinePool, context: JobContext) -> dict[str, Any]:
@@ -332,7 +331,7 @@ def run_plan(plan: Plan, pool: PipelinePool, context: JobContext) -> dict[str, A
     pool.apply_loras(pipe, plan.loras)
     pipe.scheduler = scheduler_from_name(plan.sampler, pool.scheduler_config(pipe))
     request_prompt, request_negative = plan.echo.get("prompt", ""), plan.echo.get("negative_prompt", "")
-    pictures, infotexts, seeds = [], [], []
+    pictures, parameters, seeds = [], [], []
     steps = plan.call["num_inference_steps"]
     if plan.denoising_strength is not None:
         steps = max(min(int(steps * plan.denoising_strength), steps), 1)
@@ -361,16 +360,12 @@ def run_plan(plan: Plan, pool: PipelinePool, context: JobContext) -> dict[str, A
             mask, original, crop = plan.overlays[index]
             picture = apply_overlay(mask, original, picture, crop)
         pictures.append(picture)
-        infotexts.append(_infotext(plan, request_prompt, request_negative, seed, picture.size))
+        parameters.append(_picture_parameters(plan, request_prompt, request_negative, seed, picture.size))
         seeds.append(seed)
         if interrupted:
             break
-    images = [encode_png(p, {"prompt": request_prompt, "negative_prompt": request_negative, "seed": s,
-                             "steps": plan.call["num_inference_steps"], "scheduler": plan.sampler,
-                             "guidance_scale": plan.call["guidance_scale"], "size": f"{p.width}x{p.height}",
-                             "model": plan.model.name, "strength": plan.denoising_strength, "prompt_syntax": "a1111",
-                             "clip_skip": plan.clip_skip if plan.clip_skip > 1 else None})
-              for p, s in zip(pictures, seeds)]
+    images = [encode_png(picture, params) for picture, params in zip(pictures, parameters)]
+    infotexts = [parameters_text(params) for params in parameters]
     width, height = (pictures[0].size if pictures else (plan.call["width"], plan.call["height"]))
     info = {
         "prompt": request_prompt, "all_prompts": [request_prompt] * len(pictures), "negative_prompt": request_negative,
