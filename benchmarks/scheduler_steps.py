@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,18 @@ def loop_seconds(scheduler, model_output, sample, generator_factory) -> float:
     return best
 
 
+def floors(sample: np.ndarray) -> dict[str, float]:
+    """What no step of this size can go below on this machine, in microseconds: one array pass (a float32
+    multiplication into a fresh array, the cheapest pass that writes an output as diffusers' API requires)
+    and one draw of the step's noise with our Generator (what the stochastic schedulers draw per step)."""
+    def best(fn, number: int = 2000) -> float:
+        return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+    g = od.Generator(3)
+    scale = np.float32(0.5)
+    return {"array_pass_us": best(lambda: sample * scale), "randn_us": best(lambda: g.randn(sample.shape))}
+
+
 def main() -> int:
     """Time every case with both implementations and print the ratios."""
     import diffusers
@@ -80,6 +93,9 @@ def main() -> int:
         results[label] = {"ortdiffusion_us": ours_s * 1e6, "diffusers_us": ref_s * 1e6, "speedup": ref_s / ours_s}
         print(f"{label:34s} ortdiffusion {ours_s * 1e6:7.1f} us   diffusers {ref_s * 1e6:7.1f} us   "
               f"{ref_s / ours_s:5.1f}x")
+    results["floors"] = floors(sample)
+    print(f"floors: one array pass {results['floors']['array_pass_us']:.1f} us, "
+          f"noise for one step {results['floors']['randn_us']:.1f} us")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -9,10 +9,11 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "cpu_clones.hpp"
+#include "invariant_divisor.hpp"
+
 namespace ortdiffusion::detail {
 namespace {
-
-#define ORTDIFFUSION_INLINE inline __attribute__((always_inline))
 
 template <typename T, PredictionType P, StepPhase Phase, bool Clip, bool UseClipped, bool Noise>
 ORTDIFFUSION_INLINE void step_loop(const StepKernelArgs<T>& k) {
@@ -23,13 +24,15 @@ ORTDIFFUSION_INLINE void step_loop(const StepKernelArgs<T>& k) {
   const T* __restrict z = k.noise;
   T* __restrict x0_out = k.pred_original_sample;
   T* __restrict prev_out = k.prev_sample;
+  // x / sqrt(a_t) and x / sqrt(1 - a_t) with the divisions' exact bits, at a multiplication's cost
+  const InvariantDivisor<T> by_sa(sa), by_sb(sb);
   for (int64_t i = 0; i < k.n; ++i) {
     // 3. compute predicted original sample ("predicted x_0" of formula (12))
     T x0;
     if constexpr (Phase == StepPhase::PrevFromX0) {
       x0 = x0_out[i];
     } else {
-      if constexpr (P == PredictionType::Epsilon) x0 = (xt[i] - sb * mo[i]) / sa;
+      if constexpr (P == PredictionType::Epsilon) x0 = by_sa.divide(xt[i] - sb * mo[i]);
       if constexpr (P == PredictionType::Sample) x0 = mo[i];
       if constexpr (P == PredictionType::VPrediction) x0 = sa * xt[i] - sb * mo[i];
       // 4. clip "predicted x_0" (torch.clamp: min(max(x, lo), hi), NaN passes through)
@@ -40,11 +43,11 @@ ORTDIFFUSION_INLINE void step_loop(const StepKernelArgs<T>& k) {
       // pred_epsilon: the model's, or re-derived as diffusers does
       T eps;
       if constexpr (UseClipped) {
-        eps = (xt[i] - sa * x0) / sb;  // from the clipped x_0 (Glide)
+        eps = by_sb.divide(xt[i] - sa * x0);  // from the clipped x_0 (Glide)
       } else if constexpr (P == PredictionType::Epsilon) {
         eps = mo[i];
       } else if constexpr (P == PredictionType::Sample) {
-        eps = (xt[i] - sa * mo[i]) / sb;  // from the unclipped x_0 = model_output
+        eps = by_sb.divide(xt[i] - sa * mo[i]);  // from the unclipped x_0 = model_output
       } else {
         eps = sa * mo[i] + sb * xt[i];
       }
@@ -98,12 +101,6 @@ ORTDIFFUSION_INLINE void dispatch(const StepKernelArgs<T>& k) {
 }
 
 }  // namespace
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ORTDIFFUSION_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define ORTDIFFUSION_CLONES
-#endif
 
 ORTDIFFUSION_CLONES void ddim_step_elementwise(const StepKernelArgs<float>& args) { dispatch(args); }
 ORTDIFFUSION_CLONES void ddim_step_elementwise(const StepKernelArgs<double>& args) { dispatch(args); }

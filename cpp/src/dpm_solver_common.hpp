@@ -16,6 +16,7 @@
 #include "ortdiffusion/tensor_shape.hpp"
 #include "ortdiffusion/thresholding.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
+#include "solver_kernels.hpp"
 
 namespace ortdiffusion::detail {
 
@@ -69,7 +70,7 @@ void dpm_convert_model_output(const DPMOutputConversion& c, const T* mo, const T
   if (c.data_prediction) {
     switch (c.prediction_type) {
       case PredictionType::Epsilon:  // x0 = (sample - sigma_t * model_output) / alpha_t
-        for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - sg * mo[i]) / a;
+        scaled_difference_quotient(x, mo, n, sg, a, out);
         break;
       case PredictionType::Sample:
         std::copy(mo, mo + n, out);
@@ -86,7 +87,7 @@ void dpm_convert_model_output(const DPMOutputConversion& c, const T* mo, const T
       std::copy(mo, mo + n, out);
       break;
     case PredictionType::Sample:  // (sample - alpha_t * model_output) / sigma_t
-      for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - a * mo[i]) / sg;
+      scaled_difference_quotient(x, mo, n, a, sg, out);
       break;
     case PredictionType::VPrediction:  // alpha_t * model_output + sigma_t * sample
       for (int64_t i = 0; i < n; ++i) out[i] = a * mo[i] + sg * x[i];

@@ -10,6 +10,7 @@
 
 #include "config_reader.hpp"
 #include "sigma_prediction.hpp"
+#include "sigma_step_kernels.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
@@ -149,14 +150,14 @@ void EulerDiscreteScheduler::step(const T* model_output, double timestep, const 
   }
   // 1. compute predicted original sample (x_0) from sigma-scaled predicted noise (diffusers scales epsilon by
   // sigma_hat, the churned sigma, and v-prediction by sigma)
-  const float x0_sigma = config_.prediction_type == PredictionType::Epsilon ? sigma_hat : sigma;
-  detail::sigma_pred_original_sample(config_.prediction_type, x0_sigma, model_output, x, n, pred_original_sample);
-  // 2. convert to an ODE derivative and take the Euler step
+  // 2. convert to an ODE derivative, (x - x_0) / sigma_hat, and take the Euler step x + derivative * dt
   const auto s_hat = static_cast<T>(sigma_hat);
   const auto dt = static_cast<T>(sigmas[index + 1] - sigma_hat);
-  for (int64_t i = 0; i < n; ++i) {
-    const T derivative = (x[i] - pred_original_sample[i]) / s_hat;
-    prev_sample[i] = x[i] + derivative * dt;
+  if (config_.prediction_type == PredictionType::Epsilon) {
+    detail::euler_epsilon_step(x, model_output, n, s_hat, s_hat, dt, pred_original_sample, prev_sample);  // one pass
+  } else {
+    detail::sigma_pred_original_sample(config_.prediction_type, sigma, model_output, x, n, pred_original_sample);
+    detail::euler_update(x, pred_original_sample, n, s_hat, dt, prev_sample);
   }
   stepper_.advance();
 }

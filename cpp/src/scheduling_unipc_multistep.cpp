@@ -16,6 +16,7 @@
 #include "loop_history.hpp"
 #include "config_reader.hpp"
 #include "ortdiffusion/errors.hpp"
+#include "solver_kernels.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/thresholding.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
@@ -178,7 +179,7 @@ void UniPCMultistepScheduler::convert_model_output(const T* mo, const T* x, cons
   if (config_.predict_x0) {
     switch (config_.prediction_type) {
       case PredictionType::Epsilon:
-        for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - sg * mo[i]) / a;
+        detail::scaled_difference_quotient(x, mo, n, sg, a, out);  // (x - sigma_t eps) / alpha_t
         break;
       case PredictionType::Sample:
         std::copy(mo, mo + n, out);
@@ -199,7 +200,7 @@ void UniPCMultistepScheduler::convert_model_output(const T* mo, const T* x, cons
       std::copy(mo, mo + n, out);
       break;
     case PredictionType::Sample:
-      for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - a * mo[i]) / sg;
+      detail::scaled_difference_quotient(x, mo, n, a, sg, out);  // (x - alpha_t x_0) / sigma_t
       break;
     case PredictionType::VPrediction:
       for (int64_t i = 0; i < n; ++i) out[i] = a * mo[i] + sg * x[i];
@@ -229,19 +230,9 @@ void UniPCMultistepScheduler::predictor(const UniPCHistory<T>& h, const T* x, in
   const T a = static_cast<T>(config_.predict_x0 ? t.sigma / s0.sigma : t.alpha / s0.alpha);
   const T b = static_cast<T>((config_.predict_x0 ? t.alpha : t.sigma) * c.h_phi_1);
   const T d = static_cast<T>((config_.predict_x0 ? t.alpha : t.sigma) * c.B_h);
-  for (int64_t e = 0; e < n; ++e) {
-    const T base = a * x[e] - b * m0[e];
-    if (rks.empty()) {
-      out[e] = base - d * T(0);
-      continue;
-    }
-    // pred_res = einsum("k,bkc...->bc...", rhos_p, D1s), D1s[k] = (m_k - m0) / r_k
-    T pred_res = static_cast<T>(rho[0]) * ((mis[0][e] - m0[e]) / static_cast<T>(rks[0]));
-    for (size_t k = 1; k < rks.size(); ++k) {
-      pred_res = pred_res + static_cast<T>(rho[k]) * ((mis[k][e] - m0[e]) / static_cast<T>(rks[k]));
-    }
-    out[e] = base - d * pred_res;
-  }
+  // x_t = (a x - b m0) - d pred_res, pred_res = einsum("k,bkc...->bc...", rhos_p, D1s), D1s[k] = (m_k - m0) / r_k
+  detail::unipc_update(detail::UniPCUpdate<T>{x, m0, mis.data(), rks.data(), rho.data(), static_cast<int>(rks.size()),
+                                              nullptr, T(0), a, b, d, n, out});
 }
 
 template <typename T>
@@ -266,22 +257,9 @@ void UniPCMultistepScheduler::corrector(const UniPCHistory<T>& h, const T* model
   const T a = static_cast<T>(config_.predict_x0 ? t.sigma / s0.sigma : t.alpha / s0.alpha);
   const T b = static_cast<T>((config_.predict_x0 ? t.alpha : t.sigma) * c.h_phi_1);
   const T d = static_cast<T>((config_.predict_x0 ? t.alpha : t.sigma) * c.B_h);
-  const T rho_last = static_cast<T>(rho.back());
-  for (int64_t e = 0; e < n; ++e) {
-    const T base = a * x[e] - b * m0[e];
-    const T d1_t = model_t[e] - m0[e];
-    T correction;
-    if (rks.empty()) {
-      correction = rho_last * d1_t;  // corr_res = 0: 0 + rho * D1_t
-    } else {
-      T corr_res = static_cast<T>(rho[0]) * ((mis[0][e] - m0[e]) / static_cast<T>(rks[0]));
-      for (size_t k = 1; k < rks.size(); ++k) {
-        corr_res = corr_res + static_cast<T>(rho[k]) * ((mis[k][e] - m0[e]) / static_cast<T>(rks[k]));
-      }
-      correction = corr_res + rho_last * d1_t;
-    }
-    out[e] = base - d * correction;
-  }
+  // x_t = (a x - b m0) - d (corr_res + rho_t D1_t), D1_t = model_t - m0
+  detail::unipc_update(detail::UniPCUpdate<T>{x, m0, mis.data(), rks.data(), rho.data(), static_cast<int>(rks.size()),
+                                              model_t, static_cast<T>(rho.back()), a, b, d, n, out});
 }
 
 template <typename T>
@@ -300,7 +278,8 @@ void UniPCMultistepScheduler::step(const T* model_output, double timestep, const
                         config_.disable_corrector.end();
   const bool use_corrector = index > 0 && !disabled && h.has_last_sample;
   // the converted output of this step, into the slot that becomes the newest after the shift
-  std::vector<T> converted(static_cast<size_t>(n));
+  std::vector<T> converted = std::move(h.spare);
+  converted.resize(static_cast<size_t>(n));
   convert_model_output(model_output, sample, shape, stepper_.sigmas()[index], converted.data());
   const T* x = sample;
   if (use_corrector) {
@@ -310,6 +289,7 @@ void UniPCMultistepScheduler::step(const T* model_output, double timestep, const
   const int order_slots = static_cast<int>(config_.solver_order);
   std::rotate(h.outputs.begin(), h.outputs.begin() + 1, h.outputs.begin() + order_slots);
   h.outputs[order_slots - 1].swap(converted);
+  h.spare = std::move(converted);
   const auto count = static_cast<int64_t>(stepper_.timesteps().size());
   int64_t this_order = config_.lower_order_final ? std::min<int64_t>(config_.solver_order, count - index)
                                                  : config_.solver_order;

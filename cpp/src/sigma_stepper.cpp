@@ -10,6 +10,7 @@
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
+#include "sigma_step_kernels.hpp"
 
 namespace ortdiffusion {
 
@@ -56,7 +57,7 @@ void SigmaStepper::scale_model_input(const T* sample, int64_t n, double timestep
 template <typename T>
 void SigmaStepper::scale_by_sigma(const T* sample, int64_t n, float sigma, T* out) {
   const auto scale = static_cast<T>(torch_sqrt(sigma * sigma + 1.0f));
-  for (int64_t i = 0; i < n; ++i) out[i] = sample[i] / scale;
+  detail::divide_elementwise(sample, n, scale, out);
 }
 
 template <typename T>

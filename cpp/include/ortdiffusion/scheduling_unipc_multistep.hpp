@@ -22,6 +22,7 @@ struct UniPCHistory {
   std::vector<T> last_sample;
   bool has_last_sample = false;
   std::vector<T> corrected;
+  std::vector<T> spare;  // the buffer the last shift dropped, reused for the next converted output
   int64_t numel = -1;
 };
 

@@ -98,12 +98,12 @@ class DDIMScheduler(NativeScheduler):
         :class:`DDIMSchedulerOutput`, or ``(prev_sample, pred_original_sample)`` with
         ``return_dict=False``, of the type of ``model_output``."""
         # (before set_timesteps the native step raises ArgumentError, a ValueError, naming set_timesteps)
-        if eta == 0 and type(model_output) is np.ndarray and type(sample) is np.ndarray and type(timestep) in _INT_TYPES:
+        t = timestep if type(timestep) in _INT_TYPES else timestep_to_int(timestep)
+        if eta == 0 and type(model_output) is np.ndarray and type(sample) is np.ndarray:
             # fast path of the denoising loop; the native side returns None for inputs it does not take
-            out = self._native.step_fast(model_output, timestep, sample, bool(use_clipped_model_output), DDIMSchedulerOutput)
+            out = self._native.step_fast(model_output, t, sample, bool(use_clipped_model_output), DDIMSchedulerOutput)
             if out is not None:
                 return out if return_dict else tuple(out)
-        t = timestep_to_int(timestep)
         model_np, back = to_native(model_output, "model_output")
         sample_np, _ = to_native(sample, "sample")
         if sample_np.dtype != model_np.dtype:

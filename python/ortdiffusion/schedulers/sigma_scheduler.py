@@ -26,11 +26,14 @@ class SigmaSchedulerOutput(NamedTuple):
 def float_timestep(timestep: Any) -> float:
     """A timestep of ``scheduler.timesteps`` (float, int, numpy scalar or 1-element tensor or array) as a
     float; whether it is in the schedule is checked by the native side."""
+    kind = type(timestep)
+    if kind is float or kind is np.float32 or kind is np.float64:  # the loop's own values: no other check
+        return float(timestep)
     if is_torch_tensor(timestep) or isinstance(timestep, np.ndarray):
         size = timestep.numel() if is_torch_tensor(timestep) else timestep.size
         if size != 1:
             raise TypeError(f"timestep must be a single value, got an array of shape {tuple(timestep.shape)}")
-        return float(timestep.reshape(-1)[0])
+        return float(timestep.item())  # item(): a scalar of any 1-element shape, ~15x cheaper than indexing
     if isinstance(timestep, (bool, np.bool_)) or not isinstance(timestep, (int, float, np.integer, np.floating)):
         raise TypeError(f"timestep must be a number (one of scheduler.timesteps), got {timestep!r}")
     return float(timestep)
