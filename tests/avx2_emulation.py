@@ -12,6 +12,7 @@ As a script (the child side):
     python avx2_emulation.py latents FOLDER SPEC.json OUT.npy      text-to-image latents (output_type="latent")
     python avx2_emulation.py int8-dot-products                     what ortdiffusion detects on this CPU
     python avx2_emulation.py randn SEED COUNT OUT.npy              ortdiffusion.Generator(SEED).randn(COUNT)
+    python avx2_emulation.py scheduler-steps OUT.npz               scheduler_step_samples(), one array per class
 """
 
 from __future__ import annotations
@@ -78,6 +79,35 @@ def text2img_latents(folder: Path, prompts: list[str], seeds: list[int], steps: 
                            for seed in seeds])
 
 
+STEP_CLASSES = ("DDIMScheduler", "EulerDiscreteScheduler", "UniPCMultistepScheduler", "DPMSolverMultistepScheduler",
+                "DPMSolverSinglestepScheduler", "HeunDiscreteScheduler")
+
+
+def scheduler_step_samples(steps: int = 6) -> dict[str, np.ndarray]:
+    """Each of STEP_CLASSES' final sample after ``steps`` deterministic steps on fixed float32 inputs of 1x4x9x13
+    (an odd size, so the vector kernels' tails run too), every step's x_0 stacked after it where the step gives
+    one: what the element-wise kernels computed, to compare across CPUs bit for bit."""
+    import ortdiffusion as od
+
+    config = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1}
+    g = od.Generator(11)
+    sample, model_output = g.randn((1, 4, 9, 13)), g.randn((1, 4, 9, 13))
+    out = {}
+    for name in STEP_CLASSES:
+        scheduler = getattr(od, name).from_config(config)
+        scheduler.set_timesteps(steps)
+        x, kept = sample, []
+        for t in scheduler.timesteps:
+            result = scheduler.step(model_output, t, scheduler.scale_model_input(x, t))
+            x = result.prev_sample
+            kept.append(x)
+            x0 = getattr(result, "pred_original_sample", None)
+            if x0 is not None:
+                kept.append(x0)
+        out[name] = np.stack(kept)
+    return out
+
+
 def _child(argv: list[str]) -> int:
     kind, *rest = argv
     if kind == "int8-dot-products":
@@ -90,6 +120,9 @@ def _child(argv: list[str]) -> int:
 
         seed, count, out = rest
         np.save(out, od.Generator(int(seed)).randn((int(count),)))
+        return 0
+    if kind == "scheduler-steps":
+        np.savez(rest[0], **scheduler_step_samples())
         return 0
     source, spec, out = rest
     if kind == "unet":
