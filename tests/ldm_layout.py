@@ -83,3 +83,26 @@ def diffusers_text_encoder_to_ldm(state: Mapping[str, np.ndarray]) -> dict[str, 
         name = key if key.startswith("text_model.") else "text_model." + key
         out["cond_stage_model.transformer." + name] = np.ascontiguousarray(np.asarray(value))
     return out
+
+
+def diffusers_controlnet_to_ldm(state: Mapping[str, np.ndarray], config: Mapping, prefix: str = "control_model.") -> dict[str, np.ndarray]:
+    """A ControlNetModel state dict under the original ControlNet's names: the UNet's down path and middle block,
+    ``input_hint_block.{0, 2, ...}`` (conv_in, the conditioning embedding's convolutions, conv_out), ``zero_convs.{i}.0``
+    and ``middle_block_out.0``."""
+    hint_blocks = {int(m.group(1)) for k in state if (m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.", k))}
+    conv_out = 2 * (len(hint_blocks) + 1)
+    out, rest = {}, {}
+    for key, value in state.items():
+        array = np.ascontiguousarray(np.asarray(value))
+        if m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.(weight|bias)$", key):
+            out[f"{prefix}input_hint_block.{2 * (int(m.group(1)) + 1)}.{m.group(2)}"] = array
+        elif m := re.match(r"controlnet_cond_embedding\.conv_(in|out)\.(weight|bias)$", key):
+            out[f"{prefix}input_hint_block.{0 if m.group(1) == 'in' else conv_out}.{m.group(2)}"] = array
+        elif m := re.match(r"controlnet_down_blocks\.(\d+)\.(weight|bias)$", key):
+            out[f"{prefix}zero_convs.{m.group(1)}.0.{m.group(2)}"] = array
+        elif m := re.match(r"controlnet_mid_block\.(weight|bias)$", key):
+            out[f"{prefix}middle_block_out.0.{m.group(1)}"] = array
+        else:
+            rest[key] = array
+    unet_like = {**config, "up_block_types": [k.replace("Down", "Up") for k in reversed(config["down_block_types"])]}
+    return {**out, **diffusers_unet_to_ldm(rest, unet_like, prefix)}

@@ -105,3 +105,100 @@ def test_what_is_not_an_sd1_checkpoint_is_refused_with_no_output(zoo, tmp_path):
     with pytest.raises(ValueError, match=r"is a pickle \(\.ckpt\)"):
         export_pipeline(tmp_path / "model.ckpt", out)
     assert not out.exists()
+
+
+def _single_file_controlnet(folder, target, prefix="control_model."):
+    """The diffusers ControlNet folder ``folder`` as one original-layout ControlNet file at ``target``."""
+    from ldm_layout import diffusers_controlnet_to_ldm
+    from safetensors.numpy import save_file
+    from safetensors.torch import load_file
+
+    state = {k: v.numpy() for k, v in load_file(str(next(folder.glob("*.safetensors")))).items()}
+    tensors = diffusers_controlnet_to_ldm(state, json.loads((folder / "config.json").read_text()), prefix)
+    save_file(tensors, str(target))
+    return tensors
+
+
+@pytest.mark.parametrize("prefix", ["control_model.", ""])
+def test_export_with_a_single_file_controlnet_equals_the_folder_export(zoo, tmp_path, prefix):
+    """A ControlNet downloaded as one file (with or without the control_model. prefix) exports as its folder does:
+    weights bit-equal to the folder export's, the same picture; its config comes from the base UNet's."""
+    from test_pipeline_parity import scene
+
+    from ortdiffusion.exporter import export_pipeline
+
+    net_file = tmp_path / "control_tiny.safetensors"
+    _single_file_controlnet(zoo.controlnet(0), net_file, prefix)
+    export_pipeline(zoo.diffusers("base"), tmp_path / "from-file", controlnets=[net_file])
+    reference = zoo.exported("cn1")
+    ours, expected = (initializers.load(f / "unet" / MODEL_FILE) for f in (tmp_path / "from-file", reference))
+    assert set(ours) == set(expected)
+    for name in expected:
+        np.testing.assert_array_equal(np.asarray(ours[name]), np.asarray(expected[name]), err_msg=name)
+    written = json.loads((tmp_path / "from-file" / "unet" / "controlnet_0" / "config.json").read_text())
+    folder_config = json.loads((zoo.controlnet(0) / "config.json").read_text())
+    for key in ("block_out_channels", "conditioning_embedding_out_channels", "norm_num_groups", "attention_head_dim",
+                "cross_attention_dim", "layers_per_block", "conditioning_channels"):
+        assert written[key] == folder_config[key], key
+    args = {"prompt": "a box", "num_inference_steps": 3, "output_type": "np", "control_image": scene(32, 32, seed=3),
+            "generator": 2}
+    np.testing.assert_array_equal(od.StableDiffusionControlNetPipeline.from_pretrained(tmp_path / "from-file")(**args).images,
+                                  od.StableDiffusionControlNetPipeline.from_pretrained(reference)(**args).images)
+
+
+def test_single_file_controlnets_that_do_not_fit_are_refused_with_no_output(zoo, tmp_path):
+    from safetensors.numpy import save_file
+
+    from ortdiffusion.exporter import export_pipeline
+
+    tensors = _single_file_controlnet(zoo.controlnet(0), tmp_path / "good.safetensors")
+    attn = next(k for k in tensors if k.endswith("attn2.to_k.weight"))
+    checkpoint = _single_file(zoo.diffusers("base"), tmp_path / "whole.safetensors")
+    cases = {
+        "sd2": ({**tensors, attn: np.zeros((tensors[attn].shape[0], 1024), np.float32)}, "an SD 2.x ControlNet"),
+        "missing": ({k: v for k, v in tensors.items() if "zero_convs.1." not in k}, r"lacks 2 of the ControlNet's tensors"),
+        "whole": (checkpoint, "a whole Stable Diffusion checkpoint, not a ControlNet"),
+        "unet-only": ({k: v for k, v in checkpoint.items() if k.startswith("first_stage_model.")}, "is not a ControlNet"),
+    }
+    out = tmp_path / "out"
+    for name, (state, message) in cases.items():
+        save_file(state, str(tmp_path / f"{name}.safetensors"))
+        with pytest.raises(ValueError, match=message):
+            export_pipeline(zoo.diffusers("base"), out, controlnets=[tmp_path / f"{name}.safetensors"])
+        assert not out.exists(), name
+    (tmp_path / "control.pth").write_bytes(b"\x80\x02}q\x00.")
+    with pytest.raises(ValueError, match=r"is a pickle \(\.pth\)"):
+        export_pipeline(zoo.diffusers("base"), out, controlnets=[tmp_path / "control.pth"])
+    assert not out.exists()
+
+
+def test_a_checkpoint_with_ema_weights_gives_the_non_ema_ones_unless_asked(zoo, tmp_path):
+    """Weights and their EMA in one file (LDM's flattened model_ema.* names): the non-EMA UNet by default, as
+    diffusers' from_single_file; extract_ema: the EMA one, as a file holding only those weights exports."""
+    from safetensors.numpy import save_file
+
+    from ortdiffusion.exporter import export_pipeline
+
+    tensors = _single_file(zoo.diffusers("base"), tmp_path / "plain.safetensors")
+    unet_keys = [k for k in tensors if k.startswith("model.diffusion_model.")]
+    ema = {"model_ema." + "".join(k.split(".")[1:]): (tensors[k] * np.float32(0.75)) for k in unet_keys}
+    save_file({**tensors, **ema}, str(tmp_path / "with-ema.safetensors"))
+    save_file({**tensors, **{k: ema["model_ema." + "".join(k.split(".")[1:])] for k in unet_keys}},
+              str(tmp_path / "ema-only.safetensors"))
+    config = zoo.diffusers("base")
+    for name, kwargs in {"default": {}, "ema": {"extract_ema": True}, "reference": {}}.items():
+        source = tmp_path / ("ema-only.safetensors" if name == "reference" else "with-ema.safetensors")
+        export_pipeline(source, tmp_path / name, config=config, **kwargs)
+
+    def unet(folder):
+        return {k: np.asarray(v) for k, v in initializers.load(folder / "unet" / MODEL_FILE).items()}
+
+    default, extracted, reference, plain = (unet(f) for f in (tmp_path / "default", tmp_path / "ema", tmp_path / "reference",
+                                                              zoo.exported("base")))
+    for name in plain:
+        np.testing.assert_array_equal(default[name], plain[name], err_msg=name)
+        np.testing.assert_array_equal(extracted[name], reference[name], err_msg=name)
+    assert any(not np.array_equal(extracted[n], plain[n]) for n in plain)
+    with pytest.raises(ValueError, match=r"holds no EMA weights \(0 model_ema\.\* tensors\)"):
+        export_pipeline(tmp_path / "plain.safetensors", tmp_path / "none", config=config, extract_ema=True)
+    assert not (tmp_path / "none").exists()

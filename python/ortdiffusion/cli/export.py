@@ -11,7 +11,8 @@ def run(args: argparse.Namespace) -> int:
     from ortdiffusion.exporter import export_pipeline
 
     report = export_pipeline(args.model, args.output, controlnets=args.controlnet or [], overwrite=args.overwrite,
-                             lora_rank=args.lora_rank, attention=args.attention, config=args.config, vae=args.vae)
+                             lora_rank=args.lora_rank, attention=args.attention, config=args.config, vae=args.vae,
+                             extract_ema=args.extract_ema)
     for name, seconds in report.seconds.items():
         print(f"exported {name} in {seconds:.1f} s")
     print(f"wrote {report.output}")
@@ -27,10 +28,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--config", type=Path,
                      help="single files: a diffusers folder whose unet/, vae/, text_encoder/ configs replace those derived "
                      "from the tensor shapes (SD 1.5's values fill what shapes do not tell)")
+    exp.add_argument("--extract-ema", action="store_true",
+                     help="single files holding weights and their EMA: export the EMA weights (default: the non-EMA ones, "
+                     "as diffusers)")
     exp.add_argument("--output", type=Path, required=True, help="folder to write (optimum's layout)")
     exp.add_argument("--vae", type=Path, metavar="FILE",
                      help="bake this SD 1.x VAE in (.safetensors in diffusers' or the LDM layout) instead of the model's own")
-    exp.add_argument("--controlnet", type=Path, action="append", help="diffusers ControlNet folder to fuse (repeatable)")
+    exp.add_argument("--controlnet", type=Path, action="append",
+                     help="ControlNet to fuse: a diffusers folder or a single .safetensors file in the original layout "
+                     "(control_model.*) (repeatable)")
     exp.add_argument("--lora-rank", type=int, default=0,
                      help="add zero LoRA slots of this total rank to the UNet's attention/feed-forward layers (swap mode)")
     exp.add_argument("--attention", choices=["fused", "plain"], default="fused",

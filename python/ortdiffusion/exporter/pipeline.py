@@ -27,6 +27,7 @@ from ortdiffusion.exporter import folder as layout
 from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
 from ortdiffusion.exporter.single_file import load_checked_state, single_file_to_diffusers
+from ortdiffusion.exporter.single_file_controlnet import controlnet_file_to_diffusers
 from ortdiffusion.exporter.weights_map import build_weights_map, write_weights_map
 from ortdiffusion.exporter.wrappers import (
     GuidanceConditionedUNetForExport,
@@ -230,10 +231,13 @@ def export_pipeline(
     attention: str = "fused",
     config: str | Path | None = None,
     vae: str | Path | None = None,
+    extract_ema: bool = False,
 ) -> ExportReport:
-    """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph) to ``output``.
+    """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph: diffusers folders or
+    single-file ControlNets in the original layout, single_file_controlnet.py) to ``output``.
     ``model`` may also be a single-file SD 1.x checkpoint (.safetensors in the LDM layout; single_file.py),
-    converted offline first, its configs from ``config`` (a diffusers folder of configs) where given. ``vae``: a VAE
+    converted offline first, its configs from ``config`` (a diffusers folder of configs) where given, its UNet's EMA
+    weights with ``extract_ema`` (else the non-EMA ones, as diffusers). ``vae``: a VAE
     file (diffusers' or the LDM layout) baked in instead of the model's own.
 
     Layout (optimum's): ``model_index.json``, ``text_encoder/model.onnx``, ``unet/model.onnx`` +
@@ -249,11 +253,25 @@ def export_pipeline(
     if not source.is_dir() and source.suffix:  # a single file: converted to a diffusers folder, then exported
         check_output_folder(output, overwrite)
         with tempfile.TemporaryDirectory(prefix="ortdiffusion-single-file-") as scratch:
-            single_file_to_diffusers(source, Path(scratch) / "diffusers", config)
+            single_file_to_diffusers(source, Path(scratch) / "diffusers", config, extract_ema)
             return export_pipeline(Path(scratch) / "diffusers", output, controlnets, opset, overwrite, lora_rank,
                                    lora_targets, attention, vae=vae)
-    if config is not None:
-        raise ValueError("config applies to single-file checkpoints only (a diffusers folder has its own configs)")
+    if config is not None or extract_ema:
+        raise ValueError("config and extract_ema apply to single-file checkpoints only (a diffusers folder has its own "
+                         "configs and weights)")
+    if any(Path(c).is_file() for c in controlnets):  # single-file ControlNets: converted to folders, then exported
+        _check_source(source, [])
+        check_output_folder(output, overwrite)
+        unet_config = json.loads((source / "unet" / "config.json").read_text(encoding="utf-8"))
+        with tempfile.TemporaryDirectory(prefix="ortdiffusion-controlnets-") as scratch:
+            folders = []
+            for k, c in enumerate(map(Path, controlnets)):
+                if c.is_file():
+                    controlnet_file_to_diffusers(c, Path(scratch) / f"controlnet_{k}", unet_config)
+                    c = Path(scratch) / f"controlnet_{k}"
+                folders.append(c)
+            return export_pipeline(source, output, folders, opset, overwrite, lora_rank, lora_targets, attention,
+                                   vae=vae)
     controlnet_dirs = [Path(c) for c in controlnets]
     _check_source(source, controlnet_dirs)
     check_output_folder(output, overwrite)

@@ -10,6 +10,7 @@ config are the ones shipped in the package (SD 1.5's)."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from importlib import resources
@@ -20,9 +21,13 @@ import numpy as np
 
 from ortdiffusion.checkpoints.weights_file import read_weights_file
 
+logger = logging.getLogger(__name__)
+
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_PREFIX = "cond_stage_model.transformer."
+EMA_PREFIX = "model_ema."
+EMA_THRESHOLD = 100  # diffusers' convert_ldm_unet_checkpoint counts a file as EMA-holding above 100 such tensors
 # SD 1.5's values for what shapes do not tell (its unet/vae/text_encoder config.json)
 SD15_HEADS, SD15_GROUPS, SD15_SAMPLE_SIZE, SD15_VAE_SCALING = 8, 32, 64, 0.18215
 SD15_SCHEDULER = {
@@ -56,9 +61,10 @@ def _count(tensors: dict[str, Any], pattern: str) -> int:
     return max(found) + 1 if found else 0
 
 
-def unet_config(tensors: dict[str, np.ndarray]) -> dict[str, Any]:
-    """diffusers' UNet2DConditionModel config from the LDM UNet's tensor shapes."""
-    u = {k[len(UNET_PREFIX):]: v for k, v in tensors.items() if k.startswith(UNET_PREFIX)}
+def down_path_config(u: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What the LDM down path's tensors (``input_blocks.*``, no prefix; a UNet's or a ControlNet's) tell of diffusers'
+    config: in_channels, block_out_channels, layers_per_block, down_block_types, cross_attention_dim,
+    use_linear_projection, transformer_layers_per_block."""
     levels: list[dict[str, Any]] = [{"channels": None, "attention": False, "layers": 0}]
     for i in range(1, _count(u, r"input_blocks\.(\d+)\.")):
         if f"input_blocks.{i}.0.op.weight" in u:  # a downsampler closes the level
@@ -74,14 +80,22 @@ def unet_config(tensors: dict[str, np.ndarray]) -> dict[str, Any]:
     attention_keys = [k for k in u if k.endswith(".transformer_blocks.0.attn2.to_k.weight")]
     proj_in = next((u[k] for k in u if k.endswith(".proj_in.weight")), None)
     return {
-        "_class_name": "UNet2DConditionModel", "in_channels": int(u["input_blocks.0.0.weight"].shape[1]),
-        "out_channels": int(u["out.2.weight"].shape[0]), "block_out_channels": [lv["channels"] for lv in levels],
+        "in_channels": int(u["input_blocks.0.0.weight"].shape[1]), "block_out_channels": [lv["channels"] for lv in levels],
         "layers_per_block": layers.pop(),
         "down_block_types": ["CrossAttnDownBlock2D" if lv["attention"] else "DownBlock2D" for lv in levels],
-        "up_block_types": ["CrossAttnUpBlock2D" if lv["attention"] else "UpBlock2D" for lv in reversed(levels)],
         "cross_attention_dim": int(u[attention_keys[0]].shape[1]) if attention_keys else 768,
         "use_linear_projection": proj_in is not None and proj_in.ndim == 2,
         "transformer_layers_per_block": max(1, _count(u, r"input_blocks\.\d+\.1\.transformer_blocks\.(\d+)\.")),
+    }
+
+
+def unet_config(tensors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """diffusers' UNet2DConditionModel config from the LDM UNet's tensor shapes."""
+    u = {k[len(UNET_PREFIX):]: v for k, v in tensors.items() if k.startswith(UNET_PREFIX)}
+    down = down_path_config(u)
+    return {
+        "_class_name": "UNet2DConditionModel", **down, "out_channels": int(u["out.2.weight"].shape[0]),
+        "up_block_types": [kind.replace("Down", "Up") for kind in reversed(down["down_block_types"])],
         "attention_head_dim": SD15_HEADS, "norm_num_groups": SD15_GROUPS, "sample_size": SD15_SAMPLE_SIZE,
     }
 
@@ -124,10 +138,18 @@ def _read_config(config_dir: Path | None, part: str, name: str = "config.json") 
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: str | Path | None = None) -> str:
+def ema_tensor_count(tensors: dict[str, Any]) -> int:
+    """How many tensors hold EMA weights (``model_ema.*``, LDM's flattened names)."""
+    return sum(k.startswith(EMA_PREFIX) for k in tensors)
+
+
+def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: str | Path | None = None,
+                             extract_ema: bool = False) -> str:
     """Write the diffusers folder of the single-file checkpoint ``path`` into ``folder`` (which must not exist);
     returns its kind ("text2img" or "inpaint"). ``config_dir``'s unet/, vae/, text_encoder/ and scheduler/ configs
-    replace the derived ones where present."""
+    replace the derived ones where present. A checkpoint holding both weights and their EMA gives its UNet's
+    non-EMA weights, as diffusers' ``from_single_file`` does; ``extract_ema`` takes the EMA ones (diffusers'
+    ``extract_ema=True``; ValueError when the file has none)."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import (
@@ -142,12 +164,17 @@ def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: s
     tensors = read_weights_file(path, "checkpoint")
     config_dir = Path(config_dir) if config_dir is not None else None
     kind = checkpoint_kind(tensors, path)
+    ema = ema_tensor_count(tensors)
+    if extract_ema and ema <= EMA_THRESHOLD:
+        raise ValueError(f"{path} holds no EMA weights ({ema} {EMA_PREFIX}* tensors); export it without extract_ema")
+    if ema > EMA_THRESHOLD:
+        logger.info("%s also holds EMA weights: exporting the %s ones", path, "EMA" if extract_ema else "non-EMA")
     checkpoint = {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
     folder.mkdir(parents=True)
 
     try:
         unet = UNet2DConditionModel.from_config(_read_config(config_dir, "unet") or unet_config(tensors))
-        unet_state = convert_ldm_unet_checkpoint(checkpoint, dict(unet.config))
+        unet_state = convert_ldm_unet_checkpoint(checkpoint, dict(unet.config), extract_ema=extract_ema)
         vae = AutoencoderKL.from_config(_read_config(config_dir, "vae") or vae_config(tensors))
         vae_state = convert_ldm_vae_checkpoint(checkpoint, dict(vae.config))
     except KeyError as e:  # diffusers' converters index the tensors they need
@@ -177,8 +204,10 @@ def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: s
     return kind
 
 
-def load_checked_state(model: Any, state: dict[str, Any], path: Path, what: str) -> None:
-    """Load ``state`` into ``model``, every parameter accounted for (ValueError naming what is missing or extra)."""
+def load_checked_state(model: Any, state: dict[str, Any], path: Path, what: str,
+                       remedy: str = "pass --config DIR with the model's diffusers configs") -> None:
+    """Load ``state`` into ``model``, every parameter accounted for (ValueError naming what is missing or extra and,
+    for tensors that do not fit the derived config, the ``remedy``)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -191,6 +220,6 @@ def load_checked_state(model: Any, state: dict[str, Any], path: Path, what: str)
         raise ValueError(
             f"{path}: the {what} does not match the config derived from it ({len(missing)} missing, e.g. {missing[:3]}; "
             f"{len(unexpected)} unexpected, e.g. {unexpected[:3]}; {len(wrong)} of another shape, e.g. {wrong[:2]}); "
-            "pass --config DIR with the model's diffusers configs"
+            + remedy
         )
     model.load_state_dict(state, strict=True)
