@@ -202,3 +202,30 @@ def test_a_checkpoint_with_ema_weights_gives_the_non_ema_ones_unless_asked(zoo, 
     with pytest.raises(ValueError, match=r"holds no EMA weights \(0 model_ema\.\* tensors\)"):
         export_pipeline(tmp_path / "plain.safetensors", tmp_path / "none", config=config, extract_ema=True)
     assert not (tmp_path / "none").exists()
+
+
+def test_controlnet_weight_swap_takes_single_files_in_the_original_layout(zoo, tmp_path):
+    """load_controlnet_weights with ControlNet 1 as one original-layout file (no diffusers at run time: our own
+    numpy key map, checkpoints/ldm_controlnet.py) swaps in exactly what its diffusers folder swaps in."""
+    from test_pipeline_parity import scene
+
+    from ortdiffusion.checkpoints.ldm_controlnet import ldm_controlnet_to_diffusers
+    from ortdiffusion.pipelines.controlnet_weights import controlnet_state
+
+    net_file = tmp_path / "control_other.safetensors"
+    tensors = _single_file_controlnet(zoo.controlnet(1), net_file)
+    folder_state = controlnet_state(zoo.controlnet(1))
+    file_state = controlnet_state(net_file)
+    assert set(file_state) == set(folder_state)
+    for name, value in folder_state.items():
+        np.testing.assert_array_equal(file_state[name], value, err_msg=name)
+    args = {"prompt": "a box", "num_inference_steps": 3, "output_type": "np", "control_image": scene(32, 32, seed=3),
+            "generator": 2}
+    pipe = od.StableDiffusionControlNetPipeline.from_pretrained(zoo.exported("cn1"))
+    pipe.load_controlnet_weights(zoo.controlnet(1))
+    expected = pipe(**args).images
+    pipe = od.StableDiffusionControlNetPipeline.from_pretrained(zoo.exported("cn1"))
+    pipe.load_controlnet_weights(net_file)
+    np.testing.assert_array_equal(pipe(**args).images, expected)
+    with pytest.raises(ValueError, match=r"ControlNet key 'output_blocks\.0\.0\.in_layers\.0\.weight' matches no rule"):
+        ldm_controlnet_to_diffusers({**tensors, "control_model.output_blocks.0.0.in_layers.0.weight": np.zeros(1)})

@@ -1,5 +1,5 @@
 """Swapping the weights of a ControlNet fused into an ortdiffusion UNet export (e.g. canny -> depth) from a
-diffusers ControlNet folder or its .safetensors file, through the export's weights_map.json: no re-export."""
+diffusers ControlNet folder, its .safetensors file or a single file in the original layout, through the export's weights_map.json: no re-export."""
 
 from __future__ import annotations
 
@@ -9,18 +9,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ortdiffusion.checkpoints.ldm_controlnet import is_ldm_controlnet, ldm_controlnet_to_diffusers
 from ortdiffusion.checkpoints.weights_file import read_weights_file
 
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 
 
 def controlnet_state(source: str | os.PathLike) -> dict[str, np.ndarray]:
-    """A diffusers ControlNet's parameters from its folder (``diffusion_pytorch_model.safetensors``) or a
-    .safetensors file. Pickled checkpoints (.bin/.pth) are refused: nothing is unpickled."""
+    """A ControlNet's parameters under diffusers' names, from a diffusers folder (``diffusion_pytorch_model.safetensors``)
+    or a .safetensors file in diffusers' or the original layout (``control_model.*``, as people download them).
+    Pickled checkpoints (.bin/.pth) are refused: nothing is unpickled."""
     path = Path(source)
     if path.is_dir():
         path = path / WEIGHTS_FILE
-    return read_weights_file(path, "ControlNet")
+    tensors = read_weights_file(path, "ControlNet")
+    if is_ldm_controlnet(tensors):
+        try:
+            return ldm_controlnet_to_diffusers(tensors)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+    return tensors
 
 
 def controlnet_overrides(unet_folder: Path, index: int, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
