@@ -229,3 +229,22 @@ def test_controlnet_weight_swap_takes_single_files_in_the_original_layout(zoo, t
     np.testing.assert_array_equal(pipe(**args).images, expected)
     with pytest.raises(ValueError, match=r"ControlNet key 'output_blocks\.0\.0\.in_layers\.0\.weight' matches no rule"):
         ldm_controlnet_to_diffusers({**tensors, "control_model.output_blocks.0.0.in_layers.0.weight": np.zeros(1)})
+
+
+def test_a_float16_checkpoint_exports_its_values_in_float32(zoo, tmp_path):
+    """Checkpoints are often downloaded in float16: the export holds the same values in float32, as loading them into
+    float32 diffusers models does (the file's tensors are assigned as parameters, so the cast must happen)."""
+    from safetensors.numpy import save_file
+
+    from ortdiffusion.exporter import export_pipeline
+
+    tensors = _single_file(zoo.diffusers("base"), tmp_path / "plain.safetensors")
+    save_file({k: v.astype(np.float16) for k, v in tensors.items()}, str(tmp_path / "half.safetensors"))
+    save_file({k: v.astype(np.float16).astype(np.float32) for k, v in tensors.items()}, str(tmp_path / "rounded.safetensors"))
+    for name in ("half", "rounded"):
+        export_pipeline(tmp_path / f"{name}.safetensors", tmp_path / name, config=zoo.diffusers("base"))
+    for part in PARTS:
+        half, rounded = (initializers.load(tmp_path / f / part / MODEL_FILE) for f in ("half", "rounded"))
+        for name in rounded:
+            assert np.asarray(half[name]).dtype == np.asarray(rounded[name]).dtype, (part, name)
+            np.testing.assert_array_equal(np.asarray(half[name]), np.asarray(rounded[name]), err_msg=f"{part}: {name}")

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import shutil
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -169,19 +170,21 @@ def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: s
         raise ValueError(f"{path} holds no EMA weights ({ema} {EMA_PREFIX}* tensors); export it without extract_ema")
     if ema > EMA_THRESHOLD:
         logger.info("%s also holds EMA weights: exporting the %s ones", path, "EMA" if extract_ema else "non-EMA")
-    checkpoint = {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
+    checkpoint = torch_views(tensors)
     folder.mkdir(parents=True)
 
     try:
-        unet = UNet2DConditionModel.from_config(_read_config(config_dir, "unet") or unet_config(tensors))
+        with torch.device("meta"):  # no weights allocated: the file's tensors become the parameters below
+            unet = UNet2DConditionModel.from_config(_read_config(config_dir, "unet") or unet_config(tensors))
+            vae = AutoencoderKL.from_config(_read_config(config_dir, "vae") or vae_config(tensors))
         unet_state = convert_ldm_unet_checkpoint(checkpoint, dict(unet.config), extract_ema=extract_ema)
-        vae = AutoencoderKL.from_config(_read_config(config_dir, "vae") or vae_config(tensors))
         vae_state = convert_ldm_vae_checkpoint(checkpoint, dict(vae.config))
     except KeyError as e:  # diffusers' converters index the tensors they need
         raise ValueError(f"{path}: the checkpoint lacks the tensor {e.args[0]!r} (a truncated or different model?)") from None
-    load_checked_state(unet, unet_state, path, "UNet")
+    load_checked_state(unet, unet_state, path, "UNet", assign=True)
     unet.save_pretrained(folder / "unet", safe_serialization=True)
-    load_checked_state(vae, vae_state, path, "VAE")
+    del unet, unet_state
+    load_checked_state(vae, vae_state, path, "VAE", assign=True)
     vae.save_pretrained(folder / "vae", safe_serialization=True)
     text_config = _read_config(config_dir, "text_encoder") or text_encoder_config(tensors)
     text_encoder = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in text_config.items() if not k.startswith("_")}))
@@ -204,10 +207,22 @@ def single_file_to_diffusers(path: str | Path, folder: str | Path, config_dir: s
     return kind
 
 
+def torch_views(tensors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The file's arrays as torch tensors sharing their memory (the memory-mapped file: nothing is copied; they are
+    only read, so torch's warning about read-only arrays does not apply)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return {k: torch.from_numpy(v) for k, v in tensors.items()}
+
+
 def load_checked_state(model: Any, state: dict[str, Any], path: Path, what: str,
-                       remedy: str = "pass --config DIR with the model's diffusers configs") -> None:
+                       remedy: str = "pass --config DIR with the model's diffusers configs", assign: bool = False) -> None:
     """Load ``state`` into ``model``, every parameter accounted for (ValueError naming what is missing or extra and,
-    for tensors that do not fit the derived config, the ``remedy``)."""
+    for tensors that do not fit the derived config, the ``remedy``). ``assign``: the tensors become the parameters
+    (a model built on the meta device), cast to float32 where they are stored otherwise, as a copy into float32
+    parameters would."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -222,4 +237,6 @@ def load_checked_state(model: Any, state: dict[str, Any], path: Path, what: str,
             f"{len(unexpected)} unexpected, e.g. {unexpected[:3]}; {len(wrong)} of another shape, e.g. {wrong[:2]}); "
             + remedy
         )
-    model.load_state_dict(state, strict=True)
+    if assign:
+        state = {k: v.float() if v.is_floating_point() and v.dtype != expected[k].dtype else v for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=assign)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ortdiffusion.checkpoints.weights_file import read_weights_file
-from ortdiffusion.exporter.single_file import down_path_config, load_checked_state
+from ortdiffusion.exporter.single_file import down_path_config, load_checked_state, torch_views
 
 CONTROLNET_PREFIX = "control_model."
 # UNet config keys a ControlNet shares with its base (diffusers' ControlNetModel.from_unet copies these)
@@ -73,12 +73,14 @@ def controlnet_file_to_diffusers(path: str | Path, folder: str | Path, unet_conf
 
     path = Path(path)
     net = controlnet_tensors(read_weights_file(path, "ControlNet"), path)
-    model = ControlNetModel.from_config(controlnet_config(net, unet_config, path))
-    checkpoint = {k: torch.from_numpy(np.array(v)) for k, v in net.items()}
+    with torch.device("meta"):  # no weights allocated: the file's tensors become the parameters
+        model = ControlNetModel.from_config(controlnet_config(net, unet_config, path))
+    checkpoint = torch_views(net)
     try:
         state = convert_controlnet_checkpoint(checkpoint, dict(model.config))
     except KeyError as e:  # diffusers' converter indexes the tensors it needs
         raise ValueError(f"{path}: the ControlNet lacks the tensor {e.args[0]!r} (a truncated file?)") from None
     state = {k: v for k, v in state.items() if v is not None}  # the converter writes None for absent tensors
-    load_checked_state(model, state, path, "ControlNet", "is it a ControlNet for this model (SD 1.x, its UNet's widths)?")
+    load_checked_state(model, state, path, "ControlNet", "is it a ControlNet for this model (SD 1.x, its UNet's widths)?",
+                       assign=True)
     model.save_pretrained(Path(folder), safe_serialization=True)
