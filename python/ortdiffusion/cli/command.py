@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from ortdiffusion.cli import export, generate, lora, quantize, scheduler, schedulers, serve
+from ortdiffusion.cli import batch, export, generate, lora, quantize, scheduler, schedulers, serve
 from ortdiffusion.cli.messages import INTERRUPTED
 
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     generate.add_parser(sub)
+    batch.add_parser(sub)
     export.add_parser(sub)
     lora.add_parser(sub)
     quantize.add_parser(sub)
