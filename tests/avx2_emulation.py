@@ -79,7 +79,8 @@ def text2img_latents(folder: Path, prompts: list[str], seeds: list[int], steps: 
                            for seed in seeds])
 
 
-STEP_CLASSES = ("DDIMScheduler", "EulerDiscreteScheduler", "UniPCMultistepScheduler", "DPMSolverMultistepScheduler",
+STEP_CLASSES = ("DDIMScheduler", "PNDMScheduler", "EulerDiscreteScheduler", "UniPCMultistepScheduler",
+                "DPMSolverMultistepScheduler",
                 "DPMSolverSinglestepScheduler", "HeunDiscreteScheduler")
 
 

@@ -16,6 +16,7 @@
 
 #include "config_reader.hpp"
 #include "dpm_solver_common.hpp"
+#include "solver_kernels.hpp"
 #include "loop_history.hpp"
 #include "ortdiffusion/errors.hpp"
 #include "ortdiffusion/sigma_schedule.hpp"
@@ -161,12 +162,12 @@ void DPMSolverSinglestepScheduler::update(int order, const T* const* m, const T*
     switch (algorithm) {
       case DPMAlgorithm::DPMSolverPP: {
         const T a = C(t.sigma / s.sigma), b = C(t.alpha * (std::exp(-h) - 1.0f));
-        for (int64_t i = 0; i < n; ++i) out[i] = a * x[i] - b * m0[i];
+        detail::dpm_update(detail::DPMUpdate<T>{x, m0, nullptr, a, b, T(0), T(0), true, n, out});  // a x - b m0
         break;
       }
       case DPMAlgorithm::DPMSolver: {
         const T a = C(t.alpha / s.alpha), b = C(t.sigma * (std::exp(h) - 1.0f));
-        for (int64_t i = 0; i < n; ++i) out[i] = a * x[i] - b * m0[i];
+        detail::dpm_update(detail::DPMUpdate<T>{x, m0, nullptr, a, b, T(0), T(0), true, n, out});
         break;
       }
       default: {  // sde-dpmsolver++
@@ -189,17 +190,15 @@ void DPMSolverSinglestepScheduler::update(int order, const T* const* m, const T*
         const float coef = t.alpha * (std::exp(-h) - 1.0f);
         const T a = C(t.sigma / s1.sigma), b = C(coef);
         const T c = midpoint ? C(0.5f * coef) : C(t.alpha * ((std::exp(-h) - 1.0f) / h + 1.0f));
-        for (int64_t i = 0; i < n; ++i) {
-          const T d1 = k * (m0[i] - m1[i]);
-          out[i] = midpoint ? (a * x[i] - b * m1[i]) - c * d1 : (a * x[i] - b * m1[i]) + c * d1;
-        }
+        // midpoint: (a x - b m1) - c d1; heun: + c d1, with d1 = k (m0 - m1)
+        detail::dpm_update(detail::DPMUpdate<T>{x, m1, m0, a, b, c, k, !midpoint, n, out});
         break;
       }
       case DPMAlgorithm::DPMSolver: {
         const float coef = t.sigma * (std::exp(h) - 1.0f);
         const T a = C(t.alpha / s1.alpha), b = C(coef);
         const T c = midpoint ? C(0.5f * coef) : C(t.sigma * ((std::exp(h) - 1.0f) / h - 1.0f));
-        for (int64_t i = 0; i < n; ++i) out[i] = (a * x[i] - b * m1[i]) - c * (k * (m0[i] - m1[i]));
+        detail::dpm_update(detail::DPMUpdate<T>{x, m1, m0, a, b, c, k, false, n, out});  // (a x - b m1) - c d1
         break;
       }
       default: {  // sde-dpmsolver++

@@ -6,19 +6,21 @@
 #include "ortdiffusion/scheduling_pndm.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <type_traits>
 
 #include "ortdiffusion/errors.hpp"
 #include "loop_history.hpp"
+#include "plms_kernel.hpp"
 #include "ortdiffusion/forward_process.hpp"
 #include "ortdiffusion/torch_float_sqrt.hpp"
 
 namespace ortdiffusion {
 
 template <typename T>
-void PNDMHistory<T>::push(const T* model_output, int64_t n) {
+T* PNDMHistory<T>::push_slot(int64_t n) {
   int slot;
   if (ets_count < 4) {
     slot = (ets_start + ets_count) % 4;
@@ -27,7 +29,13 @@ void PNDMHistory<T>::push(const T* model_output, int64_t n) {
     slot = ets_start;
     ets_start = (ets_start + 1) % 4;
   }
-  ets[slot].assign(model_output, model_output + n);
+  ets[slot].resize(static_cast<size_t>(n));
+  return ets[slot].data();
+}
+
+template <typename T>
+void PNDMHistory<T>::push(const T* model_output, int64_t n) {
+  std::copy(model_output, model_output + n, push_slot(n));
 }
 
 PNDMScheduler::PNDMScheduler(PNDMConfig config) : config_(std::move(config)) {
@@ -94,7 +102,7 @@ PNDMHistory<T>& PNDMScheduler::history(const Shape& shape, const char* what) {
 
 template <typename T>
 void PNDMScheduler::prev_sample(const T* sample, int64_t timestep, int64_t prev_timestep, const T* model_output,
-                                int64_t n, T* out) const {
+                                int64_t n, T* out, int plms_order, const std::array<const T*, 3>& older, T* keep) const {
   check_timestep(alphas_cumprod_, timestep, "timestep");
   if (prev_timestep >= 0) check_timestep(alphas_cumprod_, prev_timestep, "previous timestep");
   const float alpha_prod_t = alphas_cumprod_[timestep];
@@ -108,6 +116,11 @@ void PNDMScheduler::prev_sample(const T* sample, int64_t timestep, int64_t prev_
   const auto denom = static_cast<T>(alpha_prod_t * torch_sqrt(beta_prod_t_prev) +
                                     torch_sqrt(alpha_prod_t * beta_prod_t * alpha_prod_t_prev));
   const auto difference = static_cast<T>(alpha_prod_t_prev - alpha_prod_t);
+  if (plms_order > 0) {  // epsilon prediction, this step's combination fused into the update (plms_kernel.hpp)
+    detail::plms_update(detail::PlmsUpdate<T>{model_output, sample, {older[0], older[1], older[2]}, plms_order, keep,
+                                              sample_coeff, difference, denom, n, out});
+    return;
+  }
   if (config_.prediction_type == PredictionType::VPrediction) {
     // model_output = sqrt(alpha_prod_t) * v + sqrt(beta_prod_t) * x_t  (epsilon from v)
     const auto sa = static_cast<T>(torch_sqrt(alpha_prod_t));
@@ -119,7 +132,8 @@ void PNDMScheduler::prev_sample(const T* sample, int64_t timestep, int64_t prev_
     return;
   }
   // full formula (9)
-  for (int64_t i = 0; i < n; ++i) out[i] = sample_coeff * sample[i] - difference * model_output[i] / denom;
+  detail::plms_update(detail::PlmsUpdate<T>{model_output, sample, {nullptr, nullptr, nullptr}, 1, nullptr, sample_coeff,
+                                            difference, denom, n, out});
 }
 
 template <typename T>
@@ -189,6 +203,19 @@ void PNDMScheduler::step_plms(const T* model_output, int64_t timestep, const T* 
                         "in this loop; call step(), which runs them first, or set skip_prk_steps=True");
   }
   int64_t prev_timestep = timestep - step_ratio();
+  if (counter_ != 1 && h.ets_count >= 1 && config_.prediction_type == PredictionType::Epsilon) {
+    // the common step: ets[-1..-3] before this output joins, the combination, the history's copy and formula (9)
+    // in one pass
+    const int older = std::min(h.ets_count, 3);
+    std::array<const T*, 3> previous{nullptr, nullptr, nullptr};
+    for (int k = 0; k < older; ++k) previous[k] = h.last(k + 1).data();
+    check_timestep(alphas_cumprod_, timestep, "timestep");  // before the history changes
+    if (prev_timestep >= 0) check_timestep(alphas_cumprod_, prev_timestep, "previous timestep");
+    T* keep = h.push_slot(n);  // (when the ring is full, the dropped oldest is not among the three read)
+    prev_sample(sample, timestep, prev_timestep, model_output, n, prev_sample_out, older + 1, previous, keep);
+    ++counter_;
+    return;
+  }
   if (counter_ != 1) {
     h.push(model_output, n);
   } else {  // the repeated first timestep: a second-order step from the first sample

@@ -36,6 +36,8 @@ struct PNDMHistory {
   const std::vector<T>& last(int k) const { return ets[(ets_start + ets_count - k) % 4]; }
   // self.ets = self.ets[-3:]; self.ets.append(model_output), reusing the dropped buffer.
   void push(const T* model_output, int64_t n);
+  // push()'s bookkeeping alone: the slot (n elements) that now holds ets[-1], for the caller to fill.
+  T* push_slot(int64_t n);
 };
 
 class PNDMScheduler {
@@ -88,10 +90,12 @@ class PNDMScheduler {
  private:
   template <typename T>
   PNDMHistory<T>& history(const Shape& shape, const char* what);
-  // x_{t-δ} from x_t, PNDM paper formula (9) (diffusers' _get_prev_sample).
+  // x_{t-δ} from x_t, PNDM paper formula (9) (diffusers' _get_prev_sample). With plms_order > 0 (epsilon
+  // prediction), model_output is this step's output combined with `older` (ets[-1..-3] before it joins) in that
+  // order's weights, and copied into `keep`, in the same pass.
   template <typename T>
   void prev_sample(const T* sample, int64_t timestep, int64_t prev_timestep, const T* model_output, int64_t n,
-                   T* out) const;
+                   T* out, int plms_order = 0, const std::array<const T*, 3>& older = {}, T* keep = nullptr) const;
   int64_t step_ratio() const { return config_.num_train_timesteps / *num_inference_steps_; }
 
   PNDMConfig config_;

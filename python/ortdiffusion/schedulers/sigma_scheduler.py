@@ -29,6 +29,8 @@ def float_timestep(timestep: Any) -> float:
     kind = type(timestep)
     if kind is float or kind is np.float32 or kind is np.float64:  # the loop's own values: no other check
         return float(timestep)
+    if kind.__name__ == "Tensor" and is_torch_tensor(timestep) and timestep.numel() == 1:  # the values under torch
+        return float(timestep.item())
     if is_torch_tensor(timestep) or isinstance(timestep, np.ndarray):
         size = timestep.numel() if is_torch_tensor(timestep) else timestep.size
         if size != 1:

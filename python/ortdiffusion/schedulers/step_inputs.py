@@ -22,6 +22,10 @@ def step_count(num_inference_steps: Any) -> int:
 
 def timestep_to_int(timestep: Any) -> int:
     """A timestep given as int, numpy integer or 0-d/1-element tensor or array, as a Python int."""
+    if type(timestep).__name__ == "Tensor" and is_torch_tensor(timestep) and timestep.numel() == 1:  # under torch
+        value = timestep.item()
+        if float(value) == int(value):
+            return int(value)
     if isinstance(timestep, (int, np.integer)) and not isinstance(timestep, bool):
         return int(timestep)
     if is_torch_tensor(timestep) or isinstance(timestep, np.ndarray):
