@@ -52,11 +52,15 @@ def run_on_ray(rows: list[BatchRow], out: Path, options: BatchOptions, loras: li
     ``options.threads`` each); ``done(record)`` is told of each row as it finishes."""
     try:
         import ray
+        import ray.data  # (configures its loggers when imported: before the level is set below)
     except ImportError:
         raise ValueError("--ray needs Ray: pip install 'ortdiffusion[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+    data_logger = logging.getLogger("ray.data")  # its per-dataset INFO lines would break the progress line
+    data_level = data_logger.level
+    data_logger.setLevel(logging.ERROR)
     try:
         threads = options.threads or 1
         options = BatchOptions(**{**options.__dict__, "threads": threads})
@@ -83,5 +87,6 @@ def run_on_ray(rows: list[BatchRow], out: Path, options: BatchOptions, loras: li
             if not done(record):
                 return
     finally:
+        data_logger.setLevel(data_level)
         if started:
             ray.shutdown()
