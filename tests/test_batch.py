@@ -145,7 +145,7 @@ def test_bad_rows_are_reported_with_their_ids_and_the_others_finish(tmp_path, ca
         assert f"row {row_id}: " in err
     assert errors["good"] is None and errors["last"] is None
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["good.png", "last.png"]
-    assert "duplicate id (first used by the row at position 0)" in manifest[7]["error"]  # the second "good"
+    assert "duplicate id (first used by the row at position 0" in manifest[7]["error"]  # the second "good"
     with pytest.raises(BatchFailed, match="row no-prompt failed: missing prompt"):
         batch(prompts, tmp_path / "fast", fail_fast=True, progress=False)
     assert not list((tmp_path / "fast").glob("*.png"))  # bad rows found before any picture is made
@@ -230,3 +230,29 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_no_row(ray_cluster, local_
     assert _pictures(out) == _pictures(reference)
     workers = {r["worker"] for r in manifest}
     assert len(workers) >= 2 and any(int(w.rsplit(":", 1)[1]) != victim for w in workers)
+
+
+def test_resume_remakes_rows_whose_fields_or_defaults_changed(tmp_path):
+    """A picture is kept only when the row's fields and the batch's defaults are those it was made from."""
+    prompts = tmp_path / "p.jsonl"
+    rows = [{"id": "a", "prompt": "a red circle", "steps": 3}, {"id": "b", "prompt": "a blue star", "steps": 3,
+                                                               "guidance": 4.0}]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert batch(prompts, out, progress=False).made == 2
+    # another default: every row is made again (conservatively, even a row that sets its own guidance)
+    assert (batch(prompts, out, progress=False).skipped, batch(prompts, out, guidance=5.0, progress=False).made) == (2, 2)
+    rows[1]["prompt"] = "a green star"
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    again = batch(prompts, out, guidance=5.0, progress=False)
+    assert (again.made, again.skipped) == (1, 1)
+    assert read_parameters(out / "b.png")["prompt"] == "a green star"
+
+
+def test_fail_fast_on_ray_stops_with_the_report(ray_cluster, tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    rows = [{"id": "bad", "prompt": "x", "image": "missing.png", "steps": 2}, {"id": "good", "prompt": "x", "steps": 2}]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(BatchFailed, match="row bad failed: FileNotFoundError") as failed:
+        batch(prompts, tmp_path / "out", use_ray=True, workers=1, threads=1, fail_fast=True, progress=False)
+    assert failed.value.report.failed[0][0] == "bad"

@@ -17,7 +17,7 @@ from typing import Any
 
 from ortdiffusion.batch.outputs import is_complete, read_record
 from ortdiffusion.batch.rows import BatchRow
-from ortdiffusion.batch.runner import BatchOptions, RowRunner
+from ortdiffusion.batch.runner import BatchOptions, RowRunner, row_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,10 @@ class RowActor:
         records = []
         for text in batch["row"]:
             row = BatchRow.from_dict(json.loads(text))
-            record = read_record(self.out, row.id) if is_complete(self.out, row.id) else self.runner.run(row)
-            if record["error"] is not None and self.fail_fast:
-                raise RuntimeError(f"row {row.id}: {record['error']} (fail-fast)")
-            records.append(json.dumps(record))
+            fingerprint = row_fingerprint(row, self.runner.options)
+            done = is_complete(self.out, row.id, fingerprint)
+            record = read_record(self.out, row.id) if done else self.runner.run(row)
+            records.append(json.dumps(record))  # a failed row too: the driver stops the run for fail-fast
         return {"record": records}
 
 
@@ -55,7 +55,11 @@ def run_on_ray(rows: list[BatchRow], out: Path, options: BatchOptions, loras: li
         import ray.data  # (configures its loggers when imported: before the level is set below)
     except ImportError:
         raise ValueError("--ray needs Ray: pip install 'ortdiffusion[ray]'") from None
+    if not rows:
+        return
     started = not ray.is_initialized()
+    if not started and address:
+        logger.warning("already connected to a Ray cluster: address %s is not used", address)
     if started:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     data_logger = logging.getLogger("ray.data")  # its per-dataset INFO lines would break the progress line

@@ -40,17 +40,21 @@ def read_record(out: Path, row_id: str) -> dict[str, Any] | None:
         return None
 
 
-def is_complete(out: Path, row_id: str) -> bool:
-    """Whether the row has a record without an error and its picture exists."""
+def is_complete(out: Path, row_id: str, fingerprint: str) -> bool:
+    """Whether the row has a record without an error, made from the same fields and defaults (``fingerprint``),
+    and its picture exists."""
     record = read_record(out, row_id)
-    return record is not None and record.get("error") is None and picture_path(out, row_id).is_file()
+    return (record is not None and record.get("error") is None and record.get("fingerprint") == fingerprint
+            and picture_path(out, row_id).is_file())
 
 
-def remove_stale_temporaries(out: Path) -> int:
-    """Remove the half-written pictures and records a killed run left behind (the atomic writes' temporary
-    files, ``.<name>.*.tmp``); returns how many. Only one run may write into a folder at a time."""
-    stale = [p for folder in (out, out / RECORDS) if folder.is_dir()
-             for p in folder.glob(".*.tmp") if p.is_file()]
+def remove_stale_temporaries(out: Path, row_ids: list[str]) -> int:
+    """Remove the half-written pictures, records and manifest a killed run left behind (the atomic writes'
+    temporary files ``.<name>.<random>.tmp`` of this file's rows); returns how many. Only one run may write into a
+    folder at a time."""
+    stale = [*out.glob(f".{MANIFEST}.*.tmp")]
+    for row_id in row_ids:
+        stale += [*out.glob(f".{row_id}.png.*.tmp"), *(out / RECORDS).glob(f".{row_id}.json.*.tmp")]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

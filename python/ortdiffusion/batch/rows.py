@@ -75,17 +75,18 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"no prompt file at {str(path)!r}")
     if suffix in (".jsonl", ".ndjson", ".json"):
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 value = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}, line {number}: not JSON ({e.msg}); one JSON object per line") from None
+            except ValueError as e:  # JSONDecodeError, or an integer too long to convert
+                raise ValueError(f"{path}, line {number}: not JSON ({getattr(e, 'msg', e)}); one JSON object per "
+                                 "line") from None
             rows.append(value if isinstance(value, dict) else {"_not_an_object": value})
         return rows
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # (Excel's "CSV UTF-8" starts with a BOM)
             return [{k: (v if v != "" else None) for k, v in row.items() if k is not None} for row in csv.DictReader(f)]
     if suffix == ".parquet":
         try:
@@ -103,9 +104,11 @@ def parse_rows(raw: list[dict[str, Any]], base_dir: Path, batch_seed: int) -> tu
     for index, data in enumerate(raw):
         try:
             row = parse_row(data, index, base_dir, batch_seed)
-            if row.id in seen:
-                raise RowError(row.id, index, f"duplicate id (first used by the row at position {seen[row.id]})")
-            seen[row.id] = index
+            key = row.id.casefold()  # ids differing in case only would share a file on macOS and Windows
+            if key in seen:
+                raise RowError(row.id, index, f"duplicate id (first used by the row at position {seen[key]}; ids "
+                               "are compared ignoring case)")
+            seen[key] = index
             rows.append(row)
         except RowError as e:
             errors.append(e)
@@ -129,6 +132,8 @@ def parse_row(data: dict[str, Any], index: int, base_dir: Path, batch_seed: int)
     if "_not_an_object" in data:
         raise fail(f"not a JSON object: {data['_not_an_object']!r}")
     prompt = data.get("prompt")
+    if not _missing(prompt) and not isinstance(prompt, str):
+        raise fail(f"prompt {prompt!r} is not text")
     if not isinstance(prompt, str) or not prompt.strip():
         raise fail("missing prompt (every row needs a non-empty 'prompt')")
     seed = _integer(data.get("seed"), "seed", fail, minimum=0, maximum=MAX_SEED)
@@ -151,6 +156,8 @@ def parse_row(data: dict[str, Any], index: int, base_dir: Path, batch_seed: int)
 def _row_id(value: Any, index: int) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"row-{index:05d}"
+    if isinstance(value, bool):
+        raise RowError(f"row-{index:05d}", index, f"id {value!r} is not a name")
     text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
     if not ID_PATTERN.match(text):
         raise RowError(f"row-{index:05d}", index, f"id {text!r} cannot name a file (letters, digits, '.', '_', '-'; "
@@ -170,8 +177,10 @@ def _integer(value: Any, name: str, fail: Any, minimum: int, maximum: int) -> in
         number = None
     elif isinstance(value, int):
         number = value
-    elif isinstance(value, float) and value.is_integer() or isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+    elif isinstance(value, float) and value.is_integer():
         number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.0*)?\s*", value):  # "20.0": pandas' ints with gaps
+        number = int(value.strip().split(".")[0])
     if number is None:
         raise fail(f"{name} {value!r} is not an integer")
     if not minimum <= number <= maximum:
@@ -184,7 +193,7 @@ def _number(value: Any, name: str, fail: Any, minimum: float = -math.inf, maximu
         return None
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = math.nan
     if not math.isfinite(number):
         raise fail(f"{name} {value!r} is not a number")
@@ -231,6 +240,9 @@ def _loras(value: Any, base_dir: Path, fail: Any) -> tuple[tuple[str, float], ..
             raise fail(f"loras: {item!r} names no file")
         resolved = Path(path).expanduser()
         if not resolved.is_absolute() and (base_dir / resolved).exists():
-            resolved = base_dir / resolved  # beside the prompt file; else as given (a shipped LoRA's name)
+            resolved = base_dir / resolved  # beside the prompt file
+        elif resolved.exists():
+            resolved = resolved.resolve()  # from here (absolute: Ray actors run in other folders)
+        # else as given: a shipped LoRA's name, or a missing file the driver reports
         out.append((str(resolved), 1.0 if number is None else number))
     return tuple(out)

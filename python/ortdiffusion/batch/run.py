@@ -18,7 +18,7 @@ from ortdiffusion.batch.outputs import (
     write_manifest,
 )
 from ortdiffusion.batch.rows import BatchRow, RowError, parse_rows, read_table, unknown_fields
-from ortdiffusion.batch.runner import BatchOptions
+from ortdiffusion.batch.runner import BatchOptions, row_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def batch(prompts: str | os.PathLike, out: str | os.PathLike, *, model: str | os
     from ortdiffusion.schedulers.a1111_names import scheduler_from_name
 
     start = time.perf_counter()
-    prompts, out = Path(prompts), Path(out)
+    prompts, out = Path(prompts), Path(out).resolve()  # absolute: Ray actors run in other folders
     if scheduler is not None:
         scheduler_from_name(scheduler, {})  # an unknown name fails before any work
     if model is not None and not (Path(model) / "model_index.json").is_file():
@@ -79,7 +79,7 @@ def batch(prompts: str | os.PathLike, out: str | os.PathLike, *, model: str | os
                            negative_prompt=negative_prompt, seed=seed, threads=threads, provider=provider,
                            graph_cache=graph_cache)
     out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)
+    remove_stale_temporaries(out, [r.id for r in rows])
     report = BatchReport(rows=len(rows) + len(errors), made=0, skipped=0, manifest=out / MANIFEST)
     bar = _progress_bar(len(rows), progress)
     order = [(r.index, r.id) for r in rows]
@@ -93,7 +93,7 @@ def batch(prompts: str | os.PathLike, out: str | os.PathLike, *, model: str | os
         bar.close()
         write_manifest(out, order, refused)
         raise BatchFailed(report)
-    pending = [row for row in rows if not is_complete(out, row.id)]
+    pending = [row for row in rows if not is_complete(out, row.id, row_fingerprint(row, options))]
     report.skipped = len(rows) - len(pending)
     if report.skipped:
         _say(bar, f"{report.skipped} of {len(rows)} rows are complete from an earlier run: skipped")

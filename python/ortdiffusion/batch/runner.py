@@ -6,6 +6,8 @@ is, with live switching, so a row's picture does not depend on which rows its wo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import socket
@@ -44,6 +46,15 @@ EMBEDDED_TASK = {"txt2img": "text2img", "img2img": "text2img", "inpaint": "inpai
                  "controlnet_img2img": "controlnet"}
 
 
+def row_fingerprint(row: BatchRow, options: BatchOptions) -> str:
+    """What the row's picture depends on (its fields but its position, and the batch's defaults and model but not
+    how many threads run it), hashed: a rerun keeps a picture only when this is unchanged."""
+    fields = {k: v for k, v in row.to_dict().items() if k != "index"}
+    defaults = {k: v for k, v in options.__dict__.items() if k not in ("threads", "provider", "graph_cache")}
+    text = json.dumps({"row": fields, "defaults": defaults}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def row_task(row: BatchRow) -> str:
     """Which pipeline the row's inputs call for; ValueError for a mask without an image."""
     if row.mask:
@@ -67,13 +78,14 @@ class RowRunner:
         self.node = node
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._pipelines: dict[str, tuple[Any, Any, str]] = {}  # task -> (pipe, the folder's scheduler, model)
+        self._failed: dict[str, Exception] = {}  # task -> why its pipeline could not load
 
     def run(self, row: BatchRow) -> dict[str, Any]:
         """Make the row's picture and write it with its record; returns the record (``error`` set, no picture,
         when the row fails: bad input, an unreadable picture, a model that cannot serve it)."""
         start = time.perf_counter()
         record = {"id": row.id, "index": row.index, "seed": row.seed, "file": None, "error": None,
-                  "worker": self.worker, "node": self.node}
+                  "worker": self.worker, "node": self.node, "fingerprint": row_fingerprint(row, self.options)}
         try:
             record["file"] = self._make(row).name
         except Exception as e:
@@ -119,6 +131,15 @@ class RowRunner:
         return save_png(picture, picture_path(self.out, row.id), params)
 
     def _pipeline(self, task: str) -> tuple[Any, Any, str]:
+        if task in self._failed:  # a model or LoRA that cannot load fails its rows once, not a reload per row
+            raise self._failed[task]
+        try:
+            return self._load(task)
+        except Exception as e:
+            self._failed[task] = e
+            raise
+
+    def _load(self, task: str) -> tuple[Any, Any, str]:
         if task not in self._pipelines:
             import ortdiffusion as od
             from ortdiffusion.models import default_model_path, shipped_lora_file
