@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ortdiffusion.batch.outputs import is_complete, read_record
+from ortdiffusion.batch.outputs import completed_record
 from ortdiffusion.batch.rows import BatchRow
 from ortdiffusion.batch.runner import BatchOptions, RowRunner, row_fingerprint
 
@@ -37,9 +37,7 @@ class RowActor:
         records = []
         for text in batch["row"]:
             row = BatchRow.from_dict(json.loads(text))
-            fingerprint = row_fingerprint(row, self.runner.options)
-            done = is_complete(self.out, row.id, fingerprint)
-            record = read_record(self.out, row.id) if done else self.runner.run(row)
+            record = completed_record(self.out, row.id, row_fingerprint(row, self.runner.options)) or self.runner.run(row)
             records.append(json.dumps(record))  # a failed row too: the driver stops the run for fail-fast
         return {"record": records}
 

@@ -40,21 +40,23 @@ def read_record(out: Path, row_id: str) -> dict[str, Any] | None:
         return None
 
 
-def is_complete(out: Path, row_id: str, fingerprint: str) -> bool:
-    """Whether the row has a record without an error, made from the same fields and defaults (``fingerprint``),
-    and its picture exists."""
+def completed_record(out: Path, row_id: str, fingerprint: str) -> dict[str, Any] | None:
+    """The row's record when the row is complete: a record without an error, made from the same fields and
+    defaults (``fingerprint``), and its picture exists; else None."""
     record = read_record(out, row_id)
-    return (record is not None and record.get("error") is None and record.get("fingerprint") == fingerprint
-            and picture_path(out, row_id).is_file())
+    if record is None or record.get("error") is not None or record.get("fingerprint") != fingerprint:
+        return None
+    return record if picture_path(out, row_id).is_file() else None
 
 
 def remove_stale_temporaries(out: Path, row_ids: list[str]) -> int:
     """Remove the half-written pictures, records and manifest a killed run left behind (the atomic writes'
-    temporary files ``.<name>.<random>.tmp`` of this file's rows); returns how many. Only one run may write into a
-    folder at a time."""
-    stale = [*out.glob(f".{MANIFEST}.*.tmp")]
-    for row_id in row_ids:
-        stale += [*out.glob(f".{row_id}.png.*.tmp"), *(out / RECORDS).glob(f".{row_id}.json.*.tmp")]
+    temporary files ``.<name>.<random>.tmp`` of this file's rows); returns how many. Each folder is listed once.
+    Only one run may write into a folder at a time."""
+    names = {MANIFEST, *(f"{row_id}.png" for row_id in row_ids), *(f"{row_id}.json" for row_id in row_ids)}
+    folders = [folder for folder in (out, out / RECORDS) if folder.is_dir()]
+    # mkstemp's random part has no dots: ".<name>.<random>.tmp" -> "<name>"
+    stale = [path for folder in folders for path in folder.glob(".*.tmp") if path.name[1:].rsplit(".", 2)[0] in names]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

@@ -12,8 +12,8 @@ from typing import Any
 
 from ortdiffusion.batch.outputs import (
     MANIFEST,
+    completed_record,
     error_entry,
-    is_complete,
     remove_stale_temporaries,
     write_manifest,
 )
@@ -93,7 +93,7 @@ def batch(prompts: str | os.PathLike, out: str | os.PathLike, *, model: str | os
         bar.close()
         write_manifest(out, order, refused)
         raise BatchFailed(report)
-    pending = [row for row in rows if not is_complete(out, row.id, row_fingerprint(row, options))]
+    pending = [row for row in rows if completed_record(out, row.id, row_fingerprint(row, options)) is None]
     report.skipped = len(rows) - len(pending)
     if report.skipped:
         _say(bar, f"{report.skipped} of {len(rows)} rows are complete from an earlier run: skipped")
