@@ -33,11 +33,17 @@ def is_ldm_controlnet(state: Mapping[str, np.ndarray]) -> bool:
     return any(re.match(r"(control_model\.)?(input_hint_block|zero_convs)\.", k) for k in state)
 
 
+def controlnet_part(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ControlNet's tensors of ``state`` under the original names without ``control_model.``: the prefixed
+    ones when there are any (a file that also holds other models), else all of them."""
+    prefixed = {k[len(LDM_PREFIX):]: v for k, v in state.items() if k.startswith(LDM_PREFIX)}
+    return prefixed or dict(state)
+
+
 def ldm_controlnet_to_diffusers(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The ControlNet parameters of ``state`` (original names, with or without ``control_model.``) under diffusers'
     names. ValueError naming a key that matches no rule (a whole checkpoint, another model)."""
-    prefixed = any(k.startswith(LDM_PREFIX) for k in state)
-    net = {k.removeprefix(LDM_PREFIX): v for k, v in state.items() if not prefixed or k.startswith(LDM_PREFIX)}
+    net = controlnet_part(state)
     downsamplers = sorted(int(m.group(1)) for k in net if (m := re.match(r"input_blocks\.(\d+)\.0\.op\.", k)))
     per_level = downsamplers[0] if downsamplers else 1 + max(
         (int(m.group(1)) for k in net if (m := re.match(r"input_blocks\.(\d+)\.", k))), default=0)

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from ortdiffusion.checkpoints.ldm_controlnet import LDM_PREFIX, controlnet_part
 from ortdiffusion.checkpoints.weights_file import read_weights_file
 from ortdiffusion.exporter.single_file import down_path_config, load_checked_state, torch_views
 
-CONTROLNET_PREFIX = "control_model."
 # UNet config keys a ControlNet shares with its base (diffusers' ControlNetModel.from_unet copies these)
 SHARED_WITH_UNET = ("attention_head_dim", "num_attention_heads", "norm_num_groups", "norm_eps", "flip_sin_to_cos",
                     "freq_shift", "act_fn", "only_cross_attention", "upcast_attention", "resnet_time_scale_shift",
@@ -29,8 +29,7 @@ MUST_MATCH = ("in_channels", "block_out_channels", "layers_per_block", "down_blo
 def controlnet_tensors(tensors: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
     """The ControlNet's tensors under the LDM names without ``control_model.``; ValueError saying what the file is
     when it is not a ControlNet."""
-    prefixed = {k[len(CONTROLNET_PREFIX):]: v for k, v in tensors.items() if k.startswith(CONTROLNET_PREFIX)}
-    net = prefixed or tensors
+    net = controlnet_part(tensors)
     if "input_hint_block.0.weight" not in net or "time_embed.0.weight" not in net:
         if any(k.startswith("model.diffusion_model.") for k in tensors):
             raise ValueError(f"{path} is a whole Stable Diffusion checkpoint, not a ControlNet: pass it as --model")
@@ -38,7 +37,7 @@ def controlnet_tensors(tensors: dict[str, np.ndarray], path: Path) -> dict[str, 
             raise ValueError(f"{path} is a ControlNet in diffusers' layout: pass the folder holding it and its "
                              "config.json as --controlnet")
         raise ValueError(f"{path} is not a ControlNet: it has no input_hint_block.* / time_embed.* tensors "
-                         f"(with or without the {CONTROLNET_PREFIX!r} prefix)")
+                         f"(with or without the {LDM_PREFIX!r} prefix)")
     return net
 
 
