@@ -116,11 +116,6 @@ void PNDMScheduler::prev_sample(const T* sample, int64_t timestep, int64_t prev_
   const auto denom = static_cast<T>(alpha_prod_t * torch_sqrt(beta_prod_t_prev) +
                                     torch_sqrt(alpha_prod_t * beta_prod_t * alpha_prod_t_prev));
   const auto difference = static_cast<T>(alpha_prod_t_prev - alpha_prod_t);
-  if (plms_order > 0) {  // epsilon prediction, this step's combination fused into the update (plms_kernel.hpp)
-    detail::plms_update(detail::PlmsUpdate<T>{model_output, sample, {older[0], older[1], older[2]}, plms_order, keep,
-                                              sample_coeff, difference, denom, n, out});
-    return;
-  }
   if (config_.prediction_type == PredictionType::VPrediction) {
     // model_output = sqrt(alpha_prod_t) * v + sqrt(beta_prod_t) * x_t  (epsilon from v)
     const auto sa = static_cast<T>(torch_sqrt(alpha_prod_t));
@@ -131,9 +126,10 @@ void PNDMScheduler::prev_sample(const T* sample, int64_t timestep, int64_t prev_
     }
     return;
   }
-  // full formula (9)
-  detail::plms_update(detail::PlmsUpdate<T>{model_output, sample, {nullptr, nullptr, nullptr}, 1, nullptr, sample_coeff,
-                                            difference, denom, n, out});
+  // full formula (9); with plms_order > 0 (step_plms, epsilon prediction only) this step's combination of model
+  // outputs and the history's copy are fused into the same pass (plms_kernel.hpp)
+  detail::plms_update(detail::PlmsUpdate<T>{model_output, sample, {older[0], older[1], older[2]}, std::max(plms_order, 1),
+                                            keep, sample_coeff, difference, denom, n, out});
 }
 
 template <typename T>
