@@ -48,9 +48,9 @@ def _jitter(module: torch.nn.Module, seed: int, scale: float = 0.05) -> None:
 
 def build_unet(in_channels: int = 4, seed: int = 0, **extra: Any) -> UNet2DConditionModel:
     """A tiny UNet2DConditionModel (9 input channels for inpainting; ``extra`` config such as
-    ``time_cond_proj_dim`` for an LCM-distilled UNet)."""
+    ``time_cond_proj_dim`` for an LCM-distilled UNet, or other block types, overrides UNET_KWARGS)."""
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(in_channels=in_channels, **UNET_KWARGS, **extra)
+    unet = UNet2DConditionModel(in_channels=in_channels, **{**UNET_KWARGS, **extra})
     _jitter(unet, seed + 100)
     return unet
 
@@ -168,15 +168,19 @@ class TinyModelZoo:
     def exported(self, kind: str = "base") -> Path:
         """ortdiffusion export: ``"base"``, ``"inpaint"``, ``"cn1"`` (one ControlNet), ``"cn2"`` (two),
         ``"lcm"`` (the LCM-distilled UNet's folder), ``"swap"`` (LoRA slots of rank 12 on the default targets and the resnets' conv1), ``"plain"``
-        (the base model with attention as MatMul/Softmax instead of the fused MultiHeadAttention op)."""
+        (the base model with attention as MatMul/Softmax instead of the fused MultiHeadAttention op), ``"deep"``
+        (the base model exported with --deep-cache), ``"deep-swap"`` (the swap export with --deep-cache)."""
         from ortdiffusion.exporter import export_pipeline
         from ortdiffusion.exporter.pipeline import DEFAULT_LORA_TARGETS
 
         def build(path: Path) -> Path:
             source = self.diffusers(kind if kind in ("inpaint", "lcm") else "base")
             nets = [self.controlnet(k) for k in range({"cn1": 1, "cn2": 2}.get(kind, 0))]
-            if kind == "swap":
-                export_pipeline(source, path, lora_rank=12, lora_targets=(*DEFAULT_LORA_TARGETS, "conv1"))
+            if kind in ("swap", "deep-swap"):
+                export_pipeline(source, path, lora_rank=12, lora_targets=(*DEFAULT_LORA_TARGETS, "conv1"),
+                                deep_cache=kind == "deep-swap")
+            elif kind == "deep":
+                export_pipeline(source, path, deep_cache=True)
             elif kind == "plain":
                 export_pipeline(source, path, attention="plain")
             else:

@@ -160,16 +160,25 @@ def create_session_from_graph(
     provider: str = "CPUExecutionProvider",
     sess_options: ort.SessionOptions | None = None,
     provider_options: dict[str, Any] | None = None,
+    initializers: Mapping[str, np.ndarray] | None = None,
 ) -> ort.InferenceSession:
-    """A session for a serialized (rewritten) model whose external data lives in ``folder``."""
+    """A session for a serialized (rewritten) model whose external data lives in ``folder``. ``initializers``
+    replace the graph's initializers of the same names; names the graph lacks are ignored (a graph cut from
+    a larger one takes the replacements meant for that one)."""
     name = resolve_provider(provider)
     options = clone_session_options(sess_options)
+    keep_alive: list[Any] = []
+    if initializers:
+        model, keep_alive = _graph_with_replaced_weights(model, initializers, options)
     options.add_session_config_entry(_EXTERNAL_FOLDER_KEY, str(folder))
     providers: Sequence[Any] = [(name, provider_options)] if provider_options else [name]
     try:
-        return ort.InferenceSession(model, sess_options=options, providers=list(providers))
+        session = ort.InferenceSession(model, sess_options=options, providers=list(providers))
     except Exception as e:  # onnxruntime raises its own exception types
         raise ValueError(f"onnxruntime cannot load the rewritten graph of {folder}: {e}") from e
+    if keep_alive:
+        session._ortdiffusion_initializers = keep_alive  # ORT reads the replaced weights from these buffers
+    return session
 
 
 # A location no file has: tensors redirected to it are always supplied by add_external_initializers.
@@ -209,17 +218,47 @@ def _with_replaced_weights(
     proto = onnx.load(str(path), load_external_data=False)
     for tensor in proto.graph.initializer:
         if tensor.name in redirected:
-            del tensor.dims[:]
-            tensor.dims.extend(arrays[tensor.name].shape)
-            for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data"):
-                tensor.ClearField(field)
-            tensor.data_location = onnx.TensorProto.EXTERNAL
-            del tensor.external_data[:]
-            for key, value in (("location", _REPLACED_LOCATION), ("offset", "0"), ("length", str(arrays[tensor.name].nbytes))):
-                entry = tensor.external_data.add()
-                entry.key, entry.value = key, value
+            _redirect(tensor, arrays[tensor.name])
     options.add_session_config_entry(_EXTERNAL_FOLDER_KEY, str(path.parent))
     return proto.SerializeToString(), keep_alive
+
+
+def _redirect(tensor: Any, array: np.ndarray) -> None:
+    """Mark the TensorProto ``tensor`` as external data at a location no file has, with ``array``'s shape:
+    ONNX Runtime then takes its values from add_external_initializers."""
+    import onnx
+
+    del tensor.dims[:]
+    tensor.dims.extend(array.shape)
+    for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data"):
+        tensor.ClearField(field)
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    del tensor.external_data[:]
+    for key, value in (("location", _REPLACED_LOCATION), ("offset", "0"), ("length", str(array.nbytes))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+
+
+def _graph_with_replaced_weights(model: bytes, weights: Mapping[str, np.ndarray], options: ort.SessionOptions
+                                 ) -> tuple[bytes, list[Any]]:
+    """The serialized ``model`` with its initializers named in ``weights`` redirected to ``options``'
+    external initializers (each array cast to the initializer's own type), and the buffers to keep alive."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load_from_string(model)
+    names, values, arrays = [], [], []
+    for tensor in proto.graph.initializer:
+        if tensor.name in weights:
+            dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type)
+            array = np.ascontiguousarray(weights[tensor.name], dtype=dtype)
+            _redirect(tensor, array)
+            names.append(tensor.name)
+            arrays.append(array)
+            values.append(ort.OrtValue.ortvalue_from_numpy(array))
+    if names:
+        options.add_external_initializers(names, values)
+    return proto.SerializeToString(), [values, arrays]
 
 
 def _spec(arg: Any) -> TensorSpec:

@@ -23,6 +23,7 @@ from ortdiffusion.atomic_file import (
     publish_permissions,
     staging_folder,
 )
+from ortdiffusion.deep_cache import add_deep_cache
 from ortdiffusion.exporter import folder as layout
 from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
@@ -129,7 +130,8 @@ def _lora_slots(unet: torch.nn.Module, rank: int, targets: Sequence[str]) -> dic
 
 
 def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset: int, lora_rank: int = 0,
-                 lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS, attention: str = "fused") -> None:
+                 lora_targets: Sequence[str] = DEFAULT_LORA_TARGETS, attention: str = "fused", deep_cache: bool = False
+                 ) -> None:
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(source / "unet").float()
@@ -198,6 +200,8 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
         )
         for k, d in enumerate(controlnet_dirs):
             layout.copy_config(Path(d), out / f"controlnet_{k}", "config.json")
+    if deep_cache:
+        add_deep_cache(out)
     weights_map = build_weights_map(graph, modules)
     if slots:
         weights_map["lora_slots"] = {"unet": slots}
@@ -232,6 +236,7 @@ def export_pipeline(
     config: str | Path | None = None,
     vae: str | Path | None = None,
     extract_ema: bool = False,
+    deep_cache: bool = False,
 ) -> ExportReport:
     """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph: diffusers folders or
     single-file ControlNets in the original layout, single_file_controlnet.py) to ``output``.
@@ -246,7 +251,13 @@ def export_pipeline(
     ``weights_map.json`` beside the UNet and text encoder graphs. ``lora_rank`` > 0 adds zero LoRA slots of
     that rank to the UNet's ``lora_targets`` (swap mode: LoRAs then fill the slots, up to that total rank).
     ``attention``: "fused" exports the UNet's and ControlNets' attention as ONNX Runtime's
-    MultiHeadAttention contrib op (fused_attention.py), "plain" as the explicit MatMul/Softmax chain."""
+    MultiHeadAttention contrib op (fused_attention.py), "plain" as the explicit MatMul/Softmax chain.
+    ``deep_cache``: the UNet graph also outputs DeepCache's deep features (deep_cache/graphs.py), which the
+    pipelines' ``cache_interval`` needs; not with ControlNets."""
+    if deep_cache and controlnets:
+        raise ValueError("deep_cache does not apply to a UNet with ControlNets fused in (a ControlNet adds a residual "
+                         "to every skip connection, so even the shallow branch would run the whole ControlNet); "
+                         "export without one or the other")
     if attention not in ATTENTION_KINDS:
         raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
     source, output = Path(model), Path(output)
@@ -255,7 +266,7 @@ def export_pipeline(
         with tempfile.TemporaryDirectory(prefix="ortdiffusion-single-file-") as scratch:
             single_file_to_diffusers(source, Path(scratch) / "diffusers", config, extract_ema)
             return export_pipeline(Path(scratch) / "diffusers", output, controlnets, opset, overwrite, lora_rank,
-                                   lora_targets, attention, vae=vae)
+                                   lora_targets, attention, vae=vae, deep_cache=deep_cache)
     if config is not None or extract_ema:
         raise ValueError("config and extract_ema apply to single-file checkpoints only (a diffusers folder has its own "
                          "configs and weights)")
@@ -291,7 +302,7 @@ def export_pipeline(
                 ("vae", lambda: _export_vae(source, parts[layout.VAE_ENCODER], parts[layout.VAE_DECODER], opset,
                                             Path(vae) if vae is not None else None)),
                 ("unet", lambda: _export_unet(source, controlnet_dirs, parts[layout.UNET], opset, lora_rank, lora_targets,
-                                                  attention)),
+                                                  attention, deep_cache)),
             ]
             for name, run in steps:
                 start = time.perf_counter()

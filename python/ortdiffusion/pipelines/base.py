@@ -17,9 +17,11 @@ import numpy as np
 import onnxruntime as ort
 from tqdm.auto import tqdm
 
+from ortdiffusion.deep_cache import check_cache_interval
 from ortdiffusion.image import postprocess
 from ortdiffusion.pipelines.bound_run import BoundRun
 from ortdiffusion.pipelines.components import PipelineComponents, load_components
+from ortdiffusion.pipelines.deep_cache_steps import DeepCacheSteps
 from ortdiffusion.pipelines.guidance_embedding import guidance_scale_embedding
 from ortdiffusion.pipelines.noise import randn
 from ortdiffusion.pipelines.output import StableDiffusionPipelineOutput
@@ -465,9 +467,12 @@ class StableDiffusionPipelineBase(TextualInversionSupport, VaeWeightsSupport):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         guidance_rescale: float = 0.0,
+        cache_interval: int = 1,
     ) -> np.ndarray:
         """The denoising loop: one UNet run per step (unconditional and text halves batched), the guidance
-        combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``.
+        combine noise_uncond + g (noise_text - noise_uncond), then ``scheduler.step``. With ``cache_interval``
+        N > 1 (DeepCache), the full UNet runs every N-th step and the shallow one in between
+        (deep_cache_steps.py).
 
         Nothing is allocated per step on the common path: the batched UNet input, the UNet output (IO
         binding), the guidance result, the timestep feeds and the scheduler's outputs are buffers made once.
@@ -483,7 +488,8 @@ class StableDiffusionPipelineBase(TextualInversionSupport, VaeWeightsSupport):
         warn_if_timesteps_are_rounded(unet, timesteps, scheduler)
         timestep_feeds = [self._timestep_feed(t, 2 * n if do_cfg else n) for t in timesteps]
         noise_buffer = np.empty(((2 * n) if do_cfg else n, *latents.shape[1:]), dtype=np.float32)
-        bound = BoundRun(unet, noise_buffer) if BoundRun.fits(unet, noise_buffer) else None
+        deep_cache = DeepCacheSteps(self.components, cache_interval) if cache_interval > 1 else None
+        bound = BoundRun(unet, noise_buffer) if deep_cache is None and BoundRun.fits(unet, noise_buffer) else None
         in_place_steps = (eta == 0 and callback_on_step_end is None and hasattr(scheduler, "step_into")
                           and not getattr(scheduler, "is_stochastic", False))
         latent_buffers = [np.empty(latents.shape, dtype=np.float32) for _ in range(2)] if in_place_steps else []
@@ -506,7 +512,9 @@ class StableDiffusionPipelineBase(TextualInversionSupport, VaeWeightsSupport):
                 }
                 if feed_hook is not None:
                     feeds.update(feed_hook(i, t, model_input))
-                if bound is not None:
+                if deep_cache is not None:
+                    noise_pred = deep_cache.run(i, feeds)
+                elif bound is not None:
                     noise_pred = bound.run(**feeds)
                 else:
                     noise_pred = unet.run(**feeds)[0].astype(np.float32, copy=False)
@@ -533,6 +541,14 @@ class StableDiffusionPipelineBase(TextualInversionSupport, VaeWeightsSupport):
                     prompt_embeds = np.asarray(outputs.pop("prompt_embeds", prompt_embeds), dtype=np.float32)
                 progress.update()
         return latents
+
+    def check_cache_interval(self, cache_interval: Any) -> int:
+        """``cache_interval`` as an int >= 1, after checking that this export can run DeepCache when it is > 1
+        (ValueError saying what is wrong and how to export for it)."""
+        interval = check_cache_interval(cache_interval)
+        if interval > 1:
+            self.components.shallow_unet()
+        return interval
 
     @staticmethod
     def check_guidance_rescale(guidance_rescale: Any) -> float:

@@ -110,6 +110,10 @@ class PipelineComponents:
     sess_options: ort.SessionOptions | None = None
     provider_options: dict | None = None
     graph_cache: Path | None = None
+    # DeepCache's shallow UNet (loaded on first use) and what the UNet session's weights are: the file's with
+    # these replacements (None: none), or a live graph with its fed buffers; the shallow UNet follows them
+    unet_shallow: OnnxModel | None = None
+    unet_weights: Mapping[str, np.ndarray] | tuple[bytes, dict[str, np.ndarray]] | None = None
 
     def reload(self, part: str, initializers: Mapping[str, np.ndarray] | None = None) -> None:
         """Replace (or load) the session of ``part`` ("unet", "text_encoder", "vae_encoder") by one whose
@@ -118,6 +122,8 @@ class PipelineComponents:
         model = OnnxModel.load(self.part_folder(part), self.provider, self.sess_options, self.provider_options, initializers,
                                self.graph_cache)
         setattr(self, part, model)
+        if part == "unet":
+            self.unet_shallow, self.unet_weights = None, initializers
 
     def reload_live(self, part: str, graph: bytes, feeds: dict[str, np.ndarray]) -> None:
         """Replace the session of ``part`` by one on a rewritten ``graph`` whose extra inputs ``feeds`` (owned
@@ -126,6 +132,41 @@ class PipelineComponents:
         session = create_session_from_graph(graph, folder, self.provider, self.sess_options, self.provider_options)
         specs = {k: v for k, v in input_specs(session).items() if k not in feeds}
         setattr(self, part, OnnxModel(folder / MODEL_FILE, session, specs, output_specs(session), read_config(folder), feeds))
+        if part == "unet":
+            self.unet_shallow, self.unet_weights = None, (graph, feeds)
+
+    def shallow_unet(self) -> OnnxModel:
+        """DeepCache's shallow UNet (deep_cache/graphs.py), cut from the UNet graph the session runs and
+        reading the same weights (a LoRA merged or fed live applies to it too). ValueError when the export
+        has no ``deep_features`` output, saying how to get one."""
+        if self.unet_shallow is not None:
+            return self.unet_shallow
+        import onnx
+
+        from ortdiffusion.deep_cache import DEEP_FEATURES, shallow_graph
+
+        folder = self.part_folder("unet")
+        if DEEP_FEATURES not in self.unet.outputs:
+            shipped = self.folder / "unet"  # the folder to mark, not its assembled copy in the cache
+            raise ValueError(
+                f"{self.folder} was exported without DeepCache's `{DEEP_FEATURES}` UNet output, which cache_interval "
+                "needs: export it again with `ortdiffusion export MODEL OUT --deep-cache`, or mark this export in "
+                f"place with ortdiffusion.deep_cache.add_deep_cache({str(shipped if shipped.is_dir() else folder)!r})"
+            )
+        if isinstance(self.unet_weights, tuple):
+            graph, feeds = self.unet_weights
+            proto, replaced = onnx.load_from_string(graph), None
+        else:
+            proto = onnx.load(str(folder / MODEL_FILE), load_external_data=False)
+            feeds, replaced = {}, self.unet_weights
+        shallow = shallow_graph(proto, str(folder / MODEL_FILE)).SerializeToString()
+        session = create_session_from_graph(shallow, folder, self.provider, self.sess_options, self.provider_options,
+                                            replaced)
+        inputs = input_specs(session)
+        extra = {k: v for k, v in feeds.items() if k in inputs}
+        self.unet_shallow = OnnxModel(folder / MODEL_FILE, session, {k: v for k, v in inputs.items() if k not in extra},
+                                      output_specs(session), read_config(folder), extra)
+        return self.unet_shallow
 
     def part_folder(self, part: str) -> Path:
         """The folder of part ``part`` (see :func:`part_folder`)."""

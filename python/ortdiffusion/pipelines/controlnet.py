@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ortdiffusion.deep_cache import refuse_deep_cache
 from ortdiffusion.pipelines.base import StableDiffusionPipelineBase, require_input
 from ortdiffusion.pipelines.control import (
     batch_control_images,
@@ -91,6 +92,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         cross_attention_kwargs: dict | None = None,
         control_image: Any = None,
         guess_mode: bool = False,
+        cache_interval: int = 1,
     ) -> Any:
         """Generate images for ``prompt`` guided by the control ``image`` (one image, or one per ControlNet; as
         diffusers names it, ``control_image`` is the same argument under ortdiffusion's earlier name).
@@ -99,6 +101,7 @@ class StableDiffusionControlNetPipeline(StableDiffusionPipelineBase):
         residuals weaker), for use with an empty prompt or low guidance."""
         # 1. Check inputs; the control images set height and width
         scales, starts, ends = self.check_control_args(controlnet_conditioning_scale, control_guidance_start, control_guidance_end)
+        refuse_deep_cache(cache_interval)
         self.check_size(height, width)
         if control_image is not None:
             if image is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ortdiffusion.deep_cache import refuse_deep_cache
 from ortdiffusion.image import prepare_image
 from ortdiffusion.pipelines.control import (
     batch_control_images,
@@ -55,6 +56,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
         clip_skip: int | None = None,
         cross_attention_kwargs: dict | None = None,
         guess_mode: bool = False,
+        cache_interval: int = 1,
     ) -> Any:
         """Re-draw ``image`` toward ``prompt`` guided by ``control_image``; ``strength`` in [0, 1].
         ``height``/``width`` default to each image's own size rounded down to a multiple of 8. ``guess_mode`` as
@@ -64,6 +66,7 @@ class StableDiffusionControlNetImg2ImgPipeline(StableDiffusionControlNetPipeline
             raise ValueError("`image` is required for ControlNet image-to-image")
         strength = self.check_strength(strength)
         scales, starts, ends = self.check_control_args(controlnet_conditioning_scale, control_guidance_start, control_guidance_end)
+        refuse_deep_cache(cache_interval)
         self.check_size(height, width)
         per_net = control_images_per_net(control_image, self.components.num_controlnets, allow_nested=False)
         init_image = prepare_image(image, height, width, self.vae_scale_factor)

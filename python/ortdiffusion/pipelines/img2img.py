@@ -42,13 +42,16 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         cross_attention_kwargs: dict | None = None,
         height: int | None = None,
         width: int | None = None,
+        cache_interval: int = 1,
     ) -> Any:
         """Re-draw ``image`` (path, PIL image, uint8 array, or a list) toward ``prompt``; ``strength`` in [0, 1]
         is how much of the schedule is run (1 ignores the image's content). ``height``/``width`` default to the
-        image's size rounded down to a multiple of 8, as diffusers does."""
+        image's size rounded down to a multiple of 8, as diffusers does. ``cache_interval``: DeepCache, as for
+        text-to-image."""
         # 1. Check inputs and preprocess the image
         require_input(image, "image", "the picture to re-draw")
         strength = self.check_strength(strength)
+        cache_interval = self.check_cache_interval(cache_interval)
         self.check_size(height, width)
         init_image = prepare_image(image, height, width, self.vae_scale_factor)
         height, width = init_image.shape[-2:]
@@ -73,7 +76,7 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionPipelineBase):
         latents = self.denoise(
             latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
             callback_on_step_end=callback_on_step_end,
-            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, cache_interval=cache_interval,
         )
         # 6. Decode
         return self.decode(latents, output_type, return_dict)

@@ -74,13 +74,15 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         cross_attention_kwargs: dict | None = None,
         padding_mask_crop: int | None = None,
         masked_image_latents: Any = None,
+        cache_interval: int = 1,
     ) -> Any:
         """Repaint the white part of ``mask_image`` (same size as ``image``; binarized at 0.5) following
         ``prompt``. ``height``/``width`` default to the UNet's sample size x 8, as in diffusers.
         ``padding_mask_crop`` = p: repaint only the mask's bounding box grown by p pixels (and to the output's
         aspect ratio) at the full output size, then paste the result into the original picture under the mask
         (diffusers' semantics; AUTOMATIC1111's "inpaint only masked"; one picture, output_type "pil").
-        ``masked_image_latents``: the masked picture's VAE latents (scaled), used instead of encoding it."""
+        ``masked_image_latents``: the masked picture's VAE latents (scaled), used instead of encoding it.
+        ``cache_interval``: DeepCache, as for text-to-image."""
         # 0. Default height and width to the UNet's
         default = self.components.default_sample_size * self.vae_scale_factor
         height = default if height is None else height
@@ -89,6 +91,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
         require_input(image, "image", "the picture to repaint")
         require_input(mask_image, "mask_image", "white where to repaint")
         strength = self.check_strength(strength)
+        cache_interval = self.check_cache_interval(cache_interval)
         prompts, negatives = self.check_common_inputs(
             prompt, negative_prompt, height, width, num_inference_steps, num_images_per_prompt, guidance_scale,
             eta, output_type, callback_on_step_end_tensor_inputs,
@@ -178,7 +181,7 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipelineBase):
             latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
             feed_hook=feed_hook, post_step_hook=post_step_hook,
             callback_on_step_end=callback_on_step_end,
-            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, cache_interval=cache_interval,
         )
         # 8. Decode; with padding_mask_crop, paste the repainted crop into the original under the mask
         output = self.decode(latents, output_type, True)

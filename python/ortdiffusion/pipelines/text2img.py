@@ -42,10 +42,12 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
         clip_skip: int | None = None,
         cross_attention_kwargs: dict | None = None,
         guidance_rescale: float = 0.0,
+        cache_interval: int = 1,
     ) -> Any:
         """Generate images for ``prompt``. ``generator``: an int seed, an ``ortdiffusion.Generator`` or a
-        ``torch.Generator`` (the same seed gives diffusers' image). Returns ``StableDiffusionPipelineOutput``
-        (``.images``), or ``(images, None)`` with ``return_dict=False``."""
+        ``torch.Generator`` (the same seed gives diffusers' image). ``cache_interval`` N > 1: DeepCache, the full
+        UNet every N-th step and its shallow branch in between (an export made with ``--deep-cache``).
+        Returns ``StableDiffusionPipelineOutput`` (``.images``), or ``(images, None)`` with ``return_dict=False``."""
         # 0. Default height and width to the UNet's
         default = self.components.default_sample_size * self.vae_scale_factor
         height = default if height is None else height
@@ -57,6 +59,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
             prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
         )
         guidance_rescale = self.check_guidance_rescale(guidance_rescale)
+        cache_interval = self.check_cache_interval(cache_interval)
         generator = resolve_generator(generator)
         batch_size = len(prompts) * num_images_per_prompt
         # 2. Encode the prompt (negatives first when guiding)
@@ -76,7 +79,7 @@ class StableDiffusionPipeline(StableDiffusionPipelineBase):
             latents, timesteps, scheduler, prompt_embeds, guidance_scale, eta, generator,
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-            guidance_rescale=guidance_rescale,
+            guidance_rescale=guidance_rescale, cache_interval=cache_interval,
         )
         # 6. Decode
         return self.decode(latents, output_type, return_dict)
