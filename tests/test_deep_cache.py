@@ -76,7 +76,7 @@ def models(zoo, sd_like):
 @pytest.mark.parametrize("guidance", [7.5, 1.0], ids=["guided", "unguided"])
 def test_text2img_matches_the_reference(models, torch, model, interval, guidance):
     source, exported = models[model]
-    args = dict(prompt=PROMPT, num_inference_steps=STEPS, guidance_scale=guidance, height=32, width=32)
+    args = {"prompt": PROMPT, "num_inference_steps": STEPS, "guidance_scale": guidance, "height": 32, "width": 32}
     expected = _reference_images(_reference(source, interval), torch, **args)
     ours = _ours(exported)
     got = ours(**args, generator=0, output_type="np", cache_interval=interval).images
@@ -89,7 +89,7 @@ def test_text2img_matches_the_reference(models, torch, model, interval, guidance
 
 def test_interval_one_is_the_plain_picture(zoo):
     """The marked export gives the unmarked one's picture, bit for bit, without DeepCache."""
-    args = dict(prompt=PROMPT, num_inference_steps=4, height=32, width=32, generator=1, output_type="np")
+    args = {"prompt": PROMPT, "num_inference_steps": 4, "height": 32, "width": 32, "generator": 1, "output_type": "np"}
     plain = _ours(zoo.exported("base"))(**args).images
     marked = _ours(zoo.exported("deep"))
     np.testing.assert_array_equal(marked(**args).images, plain)
@@ -97,7 +97,7 @@ def test_interval_one_is_the_plain_picture(zoo):
 
 
 def test_img2img_matches_the_reference(zoo, torch):
-    args = dict(prompt=PROMPT, image=scene(32, 32), strength=0.7, num_inference_steps=STEPS)
+    args = {"prompt": PROMPT, "image": scene(32, 32), "strength": 0.7, "num_inference_steps": STEPS}
     expected = _reference_images(_reference(zoo.diffusers("base"), 2, "StableDiffusionImg2ImgPipeline"), torch, **args)
     got = _ours(zoo.exported("deep"), od.StableDiffusionImg2ImgPipeline)(**args, generator=0, output_type="np",
                                                                          cache_interval=2).images
@@ -106,8 +106,8 @@ def test_img2img_matches_the_reference(zoo, torch):
 
 def test_inpaint_matches_the_reference(zoo, torch, tmp_path):
     folder = _marked_copy(zoo.exported("inpaint"), tmp_path / "inpaint")
-    args = dict(prompt=PROMPT, image=scene(32, 32), mask_image=box_mask(32, 32), height=32, width=32,
-                num_inference_steps=STEPS)
+    args = {"prompt": PROMPT, "image": scene(32, 32), "mask_image": box_mask(32, 32), "height": 32, "width": 32,
+                "num_inference_steps": STEPS}
     expected = _reference_images(_reference(zoo.diffusers("inpaint"), 3, "StableDiffusionInpaintPipeline"), torch, **args)
     got = _ours(folder, od.StableDiffusionInpaintPipeline)(**args, generator=0, output_type="np", cache_interval=3).images
     assert float(np.abs(got - expected).max()) <= TOLERANCE
@@ -118,7 +118,7 @@ def test_an_optimum_export_marked_in_place_matches_the_reference(torch, tmp_path
     folder = _marked_copy(Path(__file__).parent / "data" / "optimum-micro", tmp_path / "optimum")
     assert not add_deep_cache(folder / "unet")  # marked once
     source = save_pipeline(build_micro_pipeline(), tmp_path / "diffusers")
-    args = dict(prompt=PROMPT, num_inference_steps=STEPS, height=32, width=32)
+    args = {"prompt": PROMPT, "num_inference_steps": STEPS, "height": 32, "width": 32}
     expected = _reference_images(_reference(source, 2), torch, **args)
     got = _ours(folder)(**args, generator=0, output_type="np", cache_interval=2).images
     assert float(np.abs(got - expected).max()) <= TOLERANCE
@@ -133,7 +133,7 @@ def lora(tmp_path_factory):
 def test_loras_apply_to_the_shallow_branch(zoo, torch, lora, mode):
     """A LoRA merged, switched live or swapped into slots reaches the cached steps too: the picture matches
     diffusers with the same LoRA under the reference DeepCache, and switching it off gives the plain one."""
-    args = dict(prompt=PROMPT, num_inference_steps=STEPS, height=32, width=32)
+    args = {"prompt": PROMPT, "num_inference_steps": STEPS, "height": 32, "width": 32}
     reference = _reference(zoo.diffusers("base"), 2)
     lora.apply_to(reference, "style")
     expected = _reference_images(reference, torch, **args)
