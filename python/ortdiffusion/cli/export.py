@@ -12,7 +12,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = export_pipeline(args.model, args.output, controlnets=args.controlnet or [], overwrite=args.overwrite,
                              lora_rank=args.lora_rank, attention=args.attention, config=args.config, vae=args.vae,
-                             extract_ema=args.extract_ema)
+                             extract_ema=args.extract_ema, deep_cache=args.deep_cache)
     for name, seconds in report.seconds.items():
         print(f"exported {name} in {seconds:.1f} s")
     print(f"wrote {report.output}")
@@ -41,5 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="add zero LoRA slots of this total rank to the UNet's attention/feed-forward layers (swap mode)")
     exp.add_argument("--attention", choices=["fused", "plain"], default="fused",
                      help="UNet attention as ONNX Runtime's MultiHeadAttention op (fused, default) or MatMul/Softmax (plain)")
+    exp.add_argument("--deep-cache", action="store_true",
+                     help="give the UNet graph DeepCache's deep_features output (generate --deep-cache N needs it)")
     exp.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     exp.set_defaults(func=run)

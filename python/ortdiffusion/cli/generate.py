@@ -151,6 +151,26 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"--out {str(out)!r}: the folder {str(out.parent)!r} does not exist; create it first")
 
 
+def warn_about_few_step_loras(paths: list[Path], scheduler: Any, steps: int, guidance: float) -> list[str]:
+    """Print to stderr, for each few-step LoRA (lora/few_step.py) among ``paths``, how this run departs from
+    what it was made for (scheduler, steps, guidance) and what to pass instead; returns the warnings."""
+    from ortdiffusion.lora.few_step import few_step_lora
+
+    warnings = []
+    for path in paths:
+        lora = few_step_lora(path)
+        if lora is None:
+            continue
+        trailing = scheduler.config.get("timestep_spacing") == "trailing"
+        departures = lora.departures(type(scheduler).__name__, trailing, steps, guidance)
+        if departures:
+            warnings.append(f"ortdiffusion: warning: {Path(path).name} is a {lora.kind} few-step LoRA: "
+                            f"{'; '.join(departures)}. It runs as asked; for what it was made for pass {lora.advice}")
+    for line in warnings:
+        print(line, file=sys.stderr)
+    return warnings
+
+
 def _model_folder(value: str) -> Path:
     """argparse type of --model: a folder, or one of the embedded model's names ("default", ...), which
     :func:`run` resolves."""
@@ -218,6 +238,9 @@ def run(args: argparse.Namespace) -> int:
         pipe.load_lora_weights(path, adapter_name=f"lora{index}")
     if loras:
         pipe.set_adapters([f"lora{i}" for i in range(len(loras))], [weight for _, weight in loras])
+    warn_about_few_step_loras([path for path, _ in loras], pipe.scheduler, args.steps, args.guidance)
+    if args.deep_cache is not None:
+        kwargs["cache_interval"] = args.deep_cache
     if args.vae is not None:
         pipe.load_vae_weights(args.vae)
     embeddings = list(args.embedding or [])
@@ -246,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
         "strength": kwargs.get("strength"), "fit": args.fit,
         "loras": [f"{Path(p).name}:{w}" for p, w in loras] or None, "prompt_syntax": args.prompt_syntax,
         "embeddings": ", ".join(p.stem for p in embeddings) or None, "vae": args.vae.name if args.vae else None,
+        "deep_cache": args.deep_cache,
     }
     for index, (picture, path) in enumerate(zip(pictures, _output_paths(args.out, len(pictures)))):
         save_png(picture, path, {**params, "seed": seed + index, "image_index": index})
@@ -300,6 +324,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="textual-inversion embedding (.safetensors: diffusers, AUTOMATIC1111 or kohya layout; "
                      "repeatable); its file name without the extension is the word that calls it in prompts, as in "
                      "AUTOMATIC1111 (e.g. easynegative.safetensors -> 'easynegative')")
+    gen.add_argument("--deep-cache", type=_positive_int, metavar="N",
+                     help="DeepCache: the full UNet every N-th step, its shallow branch in between (about N times "
+                          "fewer UNet FLOPs; needs an export made with --deep-cache)")
     gen.add_argument("--vae", type=Path, metavar="FILE",
                      help="use this SD 1.x VAE (.safetensors in diffusers' or the original LDM layout, e.g. the ft-MSE "
                      "VAE) instead of the model's own, without re-export")

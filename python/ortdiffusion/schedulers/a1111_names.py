@@ -46,6 +46,7 @@ SAMPLER_NAMES: tuple[SamplerName, ...] = tuple(
     + _family("Heun", "HeunDiscreteScheduler", ("Karras",))
     + _family("LMS", "LMSDiscreteScheduler", ("Karras",))
     + _family("DDIM", "DDIMScheduler")
+    + _family("DDIM Trailing", "DDIMScheduler", timestep_spacing="trailing")  # Hyper-SD's few-step LoRAs
     + _family("DDPM", "DDPMScheduler")
     + _family("PLMS", "PNDMScheduler", skip_prk_steps=True)
     + _family("UniPC", "UniPCMultistepScheduler")
