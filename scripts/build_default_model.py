@@ -85,7 +85,7 @@ def _install(source: Path, target: Path) -> None:
 def install_base(trained: Path, scratch: Path, models: Path) -> int:
     """Export the trained base folder into ``models``/default; returns how many token rows were dropped."""
     exported = scratch / "base"
-    export_pipeline(trained, exported)
+    export_pipeline(trained, exported, deep_cache=True)
     shutil.rmtree(exported / "tokenizer")
     pruned = prune_vocabulary(exported / "text_encoder", trained_token_ids())
     for part in ("unet", "text_encoder", "vae_encoder", "vae_decoder"):
@@ -108,7 +108,7 @@ def install_variant(kind: str, source: Path, controlnets: list[Path], scratch: P
     """Export ``source`` (the inpainting pipeline folder, or the base with ``controlnets`` fused) and install
     its unet/ with a model_index.json that takes every other part from ../default."""
     exported = scratch / kind
-    export_pipeline(source, exported, controlnets=controlnets)
+    export_pipeline(source, exported, controlnets=controlnets, deep_cache=not controlnets)
     variant = scratch / f"{kind}-variant"
     variant.mkdir()
     shutil.copytree(exported / "unet", variant / "unet")
