@@ -6,11 +6,13 @@
     python -m ortdiffusion.training inpaint --base runs/base --out runs/inpaint
     python -m ortdiffusion.training controlnet --base runs/base --out runs/controlnet
     python -m ortdiffusion.training lora --base runs/base --style outline --out runs/lora-outline
+    python -m ortdiffusion.training lcm-lora --export default --out runs/lora-lcm
 
 ``base`` saves a diffusers StableDiffusionPipeline folder (vae, text_encoder, tokenizer, unet, scheduler)
 that ``ortdiffusion export`` turns into ONNX; ``inpaint`` a StableDiffusionInpaintPipeline folder (9-channel
 UNet); ``controlnet`` a ControlNetModel folder (``ortdiffusion export --controlnet``); ``lora`` a diffusers
-``pytorch_lora_weights.safetensors``.
+``pytorch_lora_weights.safetensors``; ``lcm-lora`` distils an LCM-LoRA for an exported folder (the embedded
+model: ``default``) and saves it the same way.
 """
 
 from __future__ import annotations
@@ -94,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
                            out_help="folder for pytorch_lora_weights.safetensors")
     lora.add_argument("--style", required=True, choices=["outline", "complement"])
     lora.add_argument("--rank", type=int, default=8)
+
+    lcm = sub.add_parser("lcm-lora", help="distil an LCM-LoRA (few-step sampling) for an exported pipeline folder")
+    lcm.add_argument("--export", type=Path, required=True,
+                     help="exported ONNX pipeline folder (an ortdiffusion export; 'default': the embedded model)")
+    lcm.add_argument("--out", type=Path, required=True, help="folder for pytorch_lora_weights.safetensors")
+    lcm.add_argument("--steps", type=int, default=1500)
+    lcm.add_argument("--lr", type=float, default=1e-3)
+    lcm.add_argument("--rank", type=int, default=16)
+    lcm.add_argument("--batch-size", type=int, default=32)
+    lcm.add_argument("--dataset-size", type=int, default=8000)
+    lcm.add_argument("--seed", type=int, default=5)
     return parser
 
 
@@ -151,6 +164,19 @@ def _train_lora(args: argparse.Namespace) -> dict:
     history = lora.train_lora(options, vae, text_encoder, unet, tokenizer)
     path = lora.save_lora(unet, args.out)
     return {"history": history, "style": args.style, "file": str(path), "bytes": path.stat().st_size}
+
+
+def _train_lcm_lora(args: argparse.Namespace) -> dict:
+    from ortdiffusion.lora.few_step import few_step_metadata
+    from ortdiffusion.models import embedded_model_folder
+    from ortdiffusion.training import lcm_lora, lora
+
+    folder = embedded_model_folder(args.export) or args.export
+    options = lcm_lora.LcmOptions(steps=args.steps, lr=args.lr, rank=args.rank, batch_size=args.batch_size,
+                                  dataset_size=args.dataset_size, seed=args.seed)
+    unet, history = lcm_lora.train_lcm_lora(options, folder)
+    path = lora.save_lora(unet, args.out, few_step_metadata("LCM", 4))
+    return {"history": history, "file": str(path), "bytes": path.stat().st_size, "options": vars(options)}
 
 
 def _train_vae(args: argparse.Namespace) -> dict:
@@ -223,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     commands = {"vae": _train_vae, "base": _train_base, "sample": _sample, "inpaint": _train_inpaint,
-                "controlnet": _train_controlnet, "lora": _train_lora}
+                "controlnet": _train_controlnet, "lora": _train_lora, "lcm-lora": _train_lcm_lora}
     summary = commands[args.command](args)
     summary["seconds"] = time.perf_counter() - start
     target = args.out if args.out.suffix == "" else args.out.with_suffix(".json")

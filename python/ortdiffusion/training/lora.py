@@ -87,8 +87,18 @@ def train_lora(
     return history
 
 
-def save_lora(unet: UNet2DConditionModel, out: Path) -> Path:
-    """Write ``unet``'s peft adapter as ``out/pytorch_lora_weights.safetensors`` (diffusers layout)."""
+def save_lora(unet: UNet2DConditionModel, out: Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write ``unet``'s peft adapter as ``out/pytorch_lora_weights.safetensors`` (diffusers layout), with
+    ``metadata`` added to the file's own."""
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=layers, safe_serialization=True)
-    return out / "pytorch_lora_weights.safetensors"
+    path = out / "pytorch_lora_weights.safetensors"
+    if metadata:
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
+            merged = {**(f.metadata() or {}), **metadata}
+        save_file(tensors, str(path), metadata=merged)
+    return path
