@@ -12,7 +12,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = export_pipeline(args.model, args.output, controlnets=args.controlnet or [], overwrite=args.overwrite,
                              lora_rank=args.lora_rank, attention=args.attention, config=args.config, vae=args.vae,
-                             extract_ema=args.extract_ema, deep_cache=args.deep_cache)
+                             extract_ema=args.extract_ema, deep_cache=args.deep_cache, tiny_vae=args.tiny_vae)
     for name, seconds in report.seconds.items():
         print(f"exported {name} in {seconds:.1f} s")
     print(f"wrote {report.output}")
@@ -43,5 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="UNet attention as ONNX Runtime's MultiHeadAttention op (fused, default) or MatMul/Softmax (plain)")
     exp.add_argument("--deep-cache", action="store_true",
                      help="give the UNet graph DeepCache's deep_features output (generate --deep-cache N needs it)")
+    exp.add_argument("--tiny-vae", type=Path, metavar="DIR",
+                     help="a diffusers AutoencoderTiny folder (TAESD) whose decoder is exported as vae_decoder_tiny/ "
+                          "(generate --vae-decoder tiny)")
     exp.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     exp.set_defaults(func=run)

@@ -230,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
     if controlnets and "control_image" not in kwargs:
         raise ValueError(f"{model} was exported with {controlnets} ControlNet(s): pass --control-image IMG (once per "
                          "ControlNet) or --canny IMG")
-    pipe = pipeline_class.from_pretrained(model, provider=args.provider, graph_cache=not args.no_graph_cache)
+    pipe = pipeline_class.from_pretrained(model, provider=args.provider, graph_cache=not args.no_graph_cache,
+                                          vae_decoder=args.vae_decoder)
     if args.scheduler is not None:  # the model's noise schedule, stepped by the named scheduler
         pipe.scheduler = scheduler_from_name(args.scheduler, pipe.scheduler.config)
     loras = [_parse_lora_argument(value, shipped=embedded) for value in args.lora or []]
@@ -269,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
         "strength": kwargs.get("strength"), "fit": args.fit,
         "loras": [f"{Path(p).name}:{w}" for p, w in loras] or None, "prompt_syntax": args.prompt_syntax,
         "embeddings": ", ".join(p.stem for p in embeddings) or None, "vae": args.vae.name if args.vae else None,
-        "deep_cache": args.deep_cache,
+        "deep_cache": args.deep_cache, "vae_decoder": args.vae_decoder,
     }
     for index, (picture, path) in enumerate(zip(pictures, _output_paths(args.out, len(pictures)))):
         save_png(picture, path, {**params, "seed": seed + index, "image_index": index})
@@ -327,6 +328,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--deep-cache", type=_positive_int, metavar="N",
                      help="DeepCache: the full UNet every N-th step, its shallow branch in between (about N times "
                           "fewer UNet FLOPs; needs an export made with --deep-cache)")
+    gen.add_argument("--vae-decoder", choices=["default", "tiny"], default="default",
+                     help="decode with the model's VAE (default) or its tiny decoder (TAESD, added with export --tiny-vae)")
     gen.add_argument("--vae", type=Path, metavar="FILE",
                      help="use this SD 1.x VAE (.safetensors in diffusers' or the original LDM layout, e.g. the ft-MSE "
                      "VAE) instead of the model's own, without re-export")

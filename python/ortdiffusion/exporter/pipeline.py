@@ -29,6 +29,7 @@ from ortdiffusion.exporter.fused_attention import use_fused_attention
 from ortdiffusion.exporter.onnx_graph import CUSTOM_OPSETS, DEFAULT_OPSET, export_module
 from ortdiffusion.exporter.single_file import load_checked_state, single_file_to_diffusers
 from ortdiffusion.exporter.single_file_controlnet import controlnet_file_to_diffusers
+from ortdiffusion.exporter.tiny_vae import export_tiny_vae_decoder
 from ortdiffusion.exporter.weights_map import build_weights_map, write_weights_map
 from ortdiffusion.exporter.wrappers import (
     GuidanceConditionedUNetForExport,
@@ -38,6 +39,7 @@ from ortdiffusion.exporter.wrappers import (
     VaeDecoderForExport,
     VaeEncoderForExport,
 )
+from ortdiffusion.model_folder import TINY_VAE_DECODER
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +211,11 @@ def _export_unet(source: Path, controlnet_dirs: Sequence[Path], out: Path, opset
     layout.copy_config(source / "unet", out, "config.json")
 
 
+def _latent_channels(source: Path) -> int:
+    """The latent channels of the diffusers folder's VAE (diffusers' default 4 when its config omits them)."""
+    return int(json.loads((source / "vae" / "config.json").read_text(encoding="utf-8")).get("latent_channels", 4))
+
+
 def _check_source(source: Path, controlnet_dirs: Sequence[Path]) -> None:
     needed = ["unet", "vae", "text_encoder", "tokenizer", "scheduler/scheduler_config.json"]
     missing = [p for p in needed if not (source / p).exists()]
@@ -237,6 +244,7 @@ def export_pipeline(
     vae: str | Path | None = None,
     extract_ema: bool = False,
     deep_cache: bool = False,
+    tiny_vae: str | Path | None = None,
 ) -> ExportReport:
     """Export the diffusers folder ``model`` (and ``controlnets``, fused into the UNet graph: diffusers folders or
     single-file ControlNets in the original layout, single_file_controlnet.py) to ``output``.
@@ -253,7 +261,8 @@ def export_pipeline(
     ``attention``: "fused" exports the UNet's and ControlNets' attention as ONNX Runtime's
     MultiHeadAttention contrib op (fused_attention.py), "plain" as the explicit MatMul/Softmax chain.
     ``deep_cache``: the UNet graph also outputs DeepCache's deep features (deep_cache/graphs.py), which the
-    pipelines' ``cache_interval`` needs; not with ControlNets."""
+    pipelines' ``cache_interval`` needs; not with ControlNets. ``tiny_vae``: a diffusers AutoencoderTiny folder
+    (TAESD) whose decoder is exported as ``vae_decoder_tiny/`` (tiny_vae.py)."""
     if deep_cache and controlnets:
         raise ValueError("deep_cache does not apply to a UNet with ControlNets fused in (a ControlNet adds a residual "
                          "to every skip connection, so even the shallow branch would run the whole ControlNet); "
@@ -266,7 +275,7 @@ def export_pipeline(
         with tempfile.TemporaryDirectory(prefix="ortdiffusion-single-file-") as scratch:
             single_file_to_diffusers(source, Path(scratch) / "diffusers", config, extract_ema)
             return export_pipeline(Path(scratch) / "diffusers", output, controlnets, opset, overwrite, lora_rank,
-                                   lora_targets, attention, vae=vae, deep_cache=deep_cache)
+                                   lora_targets, attention, vae=vae, deep_cache=deep_cache, tiny_vae=tiny_vae)
     if config is not None or extract_ema:
         raise ValueError("config and extract_ema apply to single-file checkpoints only (a diffusers folder has its own "
                          "configs and weights)")
@@ -282,7 +291,7 @@ def export_pipeline(
                     c = Path(scratch) / f"controlnet_{k}"
                 folders.append(c)
             return export_pipeline(source, output, folders, opset, overwrite, lora_rank, lora_targets, attention,
-                                   vae=vae)
+                                   vae=vae, tiny_vae=tiny_vae)
     controlnet_dirs = [Path(c) for c in controlnets]
     _check_source(source, controlnet_dirs)
     check_output_folder(output, overwrite)
@@ -304,6 +313,9 @@ def export_pipeline(
                 ("unet", lambda: _export_unet(source, controlnet_dirs, parts[layout.UNET], opset, lora_rank, lora_targets,
                                                   attention, deep_cache)),
             ]
+            if tiny_vae is not None:
+                steps.append(("vae_decoder_tiny", lambda: export_tiny_vae_decoder(
+                    tiny_vae, staging / TINY_VAE_DECODER, _latent_channels(source), opset)))
             for name, run in steps:
                 start = time.perf_counter()
                 run()

@@ -18,8 +18,20 @@ from ortdiffusion.model_folder.files import (  # re-exported: the folder layer i
 from ortdiffusion.model_folder.shared_weights import complete_part
 
 __all__ = [
-    "DATA_FILE", "FLOAT_WEIGHT_PRECISIONS", "INT8_PRECISIONS", "INT8_TYPES_KEY", "MODEL_FILE", "PRECISION_KEY", "SHARED_PARTS_KEY",
-    "folder_int8_types", "folder_precision", "mark_external", "part_folder", "read_config", "replace_model_files",
+    "DATA_FILE",
+    "FLOAT_WEIGHT_PRECISIONS",
+    "INT8_PRECISIONS",
+    "INT8_TYPES_KEY",
+    "MODEL_FILE",
+    "PRECISION_KEY",
+    "SHARED_PARTS_KEY",
+    "TINY_VAE_DECODER",
+    "folder_int8_types",
+    "folder_precision",
+    "mark_external",
+    "part_folder",
+    "read_config",
+    "replace_model_files",
     "save_model_files",
 ]
 
@@ -27,6 +39,8 @@ __all__ = [
 # another folder, given relative to itself: {"_ortdiffusion_parts_from": "../default"}. One level only, and
 # only a folder beside it (a model_index.json cannot send the loaders elsewhere on the disk).
 SHARED_PARTS_KEY = "_ortdiffusion_parts_from"
+# The optional tiny VAE decoder (diffusers' AutoencoderTiny, exporter/tiny_vae.py) beside the model's own
+TINY_VAE_DECODER = "vae_decoder_tiny"
 
 
 def part_folder(folder: Path, part: str) -> Path:

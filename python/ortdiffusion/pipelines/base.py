@@ -125,14 +125,17 @@ class StableDiffusionPipelineBase(TextualInversionSupport, VaeWeightsSupport):
         provider_options: dict | None = None,
         graph_cache: bool | str | os.PathLike = True,
         scheduler: Any = None,
+        vae_decoder: str = "default",
     ) -> StableDiffusionPipelineBase:
         """Load an exported folder (``ortdiffusion export`` or ``optimum-cli export onnx``) on ``provider``
         (a full or short ONNX Runtime provider name) with optional SessionOptions. ``graph_cache`` keeps
         ONNX Runtime's optimized graphs so later loads skip optimization (True: the default folder,
         ``$ORTDIFFUSION_CACHE_DIR`` or ``~/.cache/ortdiffusion/optimized``; a path; False: off).
         ``scheduler`` replaces the scheduler the folder's ``scheduler_config.json`` names (as in
-        diffusers; see :attr:`scheduler`)."""
-        pipe = cls(load_components(path, provider, sess_options, provider_options, cls.needs_vae_encoder, graph_cache))
+        diffusers; see :attr:`scheduler`). ``vae_decoder="tiny"`` decodes with the folder's tiny VAE decoder
+        (diffusers' AutoencoderTiny, TAESD: exporter/tiny_vae.py) instead of the model's own."""
+        pipe = cls(load_components(path, provider, sess_options, provider_options, cls.needs_vae_encoder, graph_cache,
+                                   vae_decoder))
         if scheduler is not None:
             pipe.scheduler = scheduler
         return pipe

@@ -17,7 +17,13 @@ import onnxruntime as ort
 
 from ortdiffusion import _native
 from ortdiffusion.cache_dir import default_cache_dir
-from ortdiffusion.model_folder import MODEL_FILE, folder_int8_types, part_folder, read_config
+from ortdiffusion.model_folder import (
+    MODEL_FILE,
+    TINY_VAE_DECODER,
+    folder_int8_types,
+    part_folder,
+    read_config,
+)
 from ortdiffusion.models import DEFAULT_MODEL_FOLDERS, embedded_model_folder
 from ortdiffusion.pipelines.scheduler_choice import folder_scheduler
 from ortdiffusion.schedulers.config_mixin import SchedulerConfigMixin
@@ -251,6 +257,9 @@ class PipelineComponents:
         return scheduler, len(scheduler.timesteps)
 
 
+# vae_decoder argument -> the part that decodes
+VAE_DECODERS = {"default": "vae_decoder", "tiny": TINY_VAE_DECODER}
+
 # model_index.json key by which a folder without tokenizer/ asks for the CLIP tokenizer shipped in the package
 SHIPPED_TOKENIZER_KEY = "_ortdiffusion_tokenizer"
 SHIPPED_TOKENIZER = "shipped-clip-vit-l-14"
@@ -290,11 +299,15 @@ def load_components(
     provider_options: dict | None = None,
     need_vae_encoder: bool = False,
     graph_cache: bool | str | os.PathLike = True,
+    vae_decoder: str = "default",
 ) -> PipelineComponents:
     """Load an exported Stable Diffusion folder (ortdiffusion's or ``optimum-cli export onnx``'s).
     ``graph_cache``: True keeps ONNX Runtime's optimized graphs in the default cache folder
     (``$ORTDIFFUSION_CACHE_DIR`` or ``~/.cache/ortdiffusion/optimized``), a path puts them there, False
-    turns the cache off (see session_cache.py)."""
+    turns the cache off (see session_cache.py). ``vae_decoder``: "default" (the model's) or "tiny" (the
+    folder's ``vae_decoder_tiny/``, exporter/tiny_vae.py)."""
+    if vae_decoder not in VAE_DECODERS:
+        raise ValueError(f"vae_decoder must be one of {', '.join(VAE_DECODERS)}, got {vae_decoder!r}")
     folder = embedded_model_folder(path) or Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"no exported pipeline folder at {str(folder)!r} (the embedded model's names: "
@@ -304,6 +317,12 @@ def load_components(
     def load(name: str) -> OnnxModel:
         return OnnxModel.load(part_folder(folder, name), provider, sess_options, provider_options, cache_dir=cache_dir)
 
+    decoder_part = VAE_DECODERS[vae_decoder]
+    if vae_decoder == "tiny" and not part_folder(folder, decoder_part).is_dir():
+        raise FileNotFoundError(
+            f"{folder} has no tiny VAE decoder ({decoder_part}/): add one from a diffusers AutoencoderTiny folder (TAESD) "
+            "with `ortdiffusion export ... --tiny-vae DIR`, or ortdiffusion.exporter.tiny_vae.add_tiny_vae_decoder"
+        )
     warn_if_int8_saturates(folder, provider)
     scheduler_folder = part_folder(folder, "scheduler")
     scheduler_config = read_config(scheduler_folder, "scheduler_config.json")
@@ -314,7 +333,7 @@ def load_components(
         tokenizer=_load_tokenizer(folder),
         text_encoder=load("text_encoder"),
         unet=load("unet"),
-        vae_decoder=load("vae_decoder"),
+        vae_decoder=load(decoder_part),
         vae_encoder=load("vae_encoder") if need_vae_encoder else None,
         scheduler=folder_scheduler(scheduler_config, scheduler_folder / "scheduler_config.json"),
         provider=provider,
