@@ -155,3 +155,30 @@ def test_export_command_deep_cache(zoo, tmp_path, capsys):
     assert main(["export", "--model", str(zoo.diffusers("base")), "--output", str(tmp_path / "cn"), "--deep-cache",
                  "--controlnet", str(zoo.controlnet(0))]) == 2
     assert "deep_cache does not apply" in capsys.readouterr().err
+
+
+def test_lora_merge_writes_the_export_with_the_lora_fixed(zoo, lcm_targets_lora, tmp_path, capsys):
+    """`lora merge` (what quantizing a few-step model needs): the merged copy draws what the original draws with
+    the LoRA loaded, on a tiny export and on the embedded model (packed parts written complete)."""
+    from ortdiffusion.models import default_lora_path, default_model_path
+
+    args = {"prompt": PROMPT, "num_inference_steps": 3, "height": 32, "width": 32, "output_type": "np", "generator": 1}
+    out = tmp_path / "merged"
+    assert main(["lora", "merge", "--model", str(zoo.exported("base")), "--lora", f"{lcm_targets_lora}:0.5",
+                 "--output", str(out)]) == 0
+    assert "unet:" in capsys.readouterr().out
+    loaded = od.StableDiffusionPipeline.from_pretrained(zoo.exported("base"))
+    loaded.load_lora_weights(lcm_targets_lora)
+    loaded.set_adapters(["default_0"], [0.5])
+    expected = loaded(**args).images
+    np.testing.assert_allclose(od.StableDiffusionPipeline.from_pretrained(out)(**args).images, expected, atol=1e-5)
+    embedded = tmp_path / "embedded"
+    assert main(["lora", "merge", "--lora", "outline", "--output", str(embedded)]) == 0
+    assert not (embedded / "unet" / "packed_weights.json").exists()
+    shipped = od.StableDiffusionPipeline.from_pretrained(default_model_path())
+    shipped.load_lora_weights(default_lora_path("outline"))
+    args = {**args, "height": 64, "width": 64}
+    np.testing.assert_allclose(od.StableDiffusionPipeline.from_pretrained(embedded)(**args).images,
+                               shipped(**args).images, atol=1e-5)
+    assert main(["lora", "merge", "--lora", "outline", "--output", str(embedded)]) == 2
+    assert "--overwrite" in capsys.readouterr().err

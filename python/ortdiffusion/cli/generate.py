@@ -105,7 +105,7 @@ def _fit_inputs(args: argparse.Namespace, model: Path) -> tuple[int, int, int, i
     return box
 
 
-def _parse_lora_argument(value: str, shipped: bool = False) -> tuple[Path, float]:
+def parse_lora_argument(value: str, shipped: bool = False) -> tuple[Path, float]:
     """``PATH`` or ``PATH:WEIGHT`` (weight 1.0 by default). With ``shipped`` (the embedded default model),
     a name of a shipped LoRA that is not an existing path means that LoRA ("outline:0.5")."""
     path, sep, weight = value.rpartition(":")
@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
                                           vae_decoder=args.vae_decoder)
     if args.scheduler is not None:  # the model's noise schedule, stepped by the named scheduler
         pipe.scheduler = scheduler_from_name(args.scheduler, pipe.scheduler.config)
-    loras = [_parse_lora_argument(value, shipped=embedded) for value in args.lora or []]
+    loras = [parse_lora_argument(value, shipped=embedded) for value in args.lora or []]
     for index, (path, _) in enumerate(loras):
         pipe.load_lora_weights(path, adapter_name=f"lora{index}")
     if loras:

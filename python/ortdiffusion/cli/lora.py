@@ -61,12 +61,24 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from ortdiffusion.cli.generate import parse_lora_argument
+    from ortdiffusion.lora.merge_export import merge_into_export
+
+    model = args.model or _embedded_model()
+    loras = [parse_lora_argument(value, shipped=args.model is None) for value in args.lora]
+    counts = merge_into_export(model, loras, args.output, overwrite=args.overwrite)
+    merged = ", ".join(f"{part}: {count} weights" for part, count in counts.items())
+    print(f"wrote {args.output} ({model} with {len(loras)} LoRA(s) merged; {merged})")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``lora`` (inspect / verify / convert) on the command's sub-parsers."""
+    """Register ``lora`` (inspect / verify / convert / merge) on the command's sub-parsers."""
     from ortdiffusion.models import SHIPPED_LORAS
 
     shipped = ", ".join(SHIPPED_LORAS)
-    lora = sub.add_parser("lora", help="inspect, verify or convert LoRA files")
+    lora = sub.add_parser("lora", help="inspect, verify, convert or merge LoRA files")
     commands = lora.add_subparsers(dest="lora_command", required=True)
     inspect = commands.add_parser("inspect", help="list a LoRA's layers, ranks and alphas")
     inspect.add_argument("file", type=_lora_file, help=f"LoRA .safetensors, or a shipped one: {shipped}")
@@ -81,3 +93,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     convert.add_argument("--model", type=model_folder, help="exported folder (default: the embedded model)")
     convert.add_argument("--out", type=Path, required=True)
     convert.set_defaults(func=_convert)
+    merge = commands.add_parser("merge", help="write a copy of an exported model with LoRAs merged into its weights")
+    merge.add_argument("--lora", action="append", required=True, metavar="PATH[:WEIGHT]",
+                       help=f"LoRA file (repeatable; weights add up), or a shipped one: {shipped}")
+    merge.add_argument("--model", type=model_folder, help="exported folder (default: the embedded model)")
+    merge.add_argument("--output", type=Path, required=True, help="folder to write")
+    merge.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    merge.set_defaults(func=_merge)
