@@ -23,11 +23,17 @@ PROMPT = "a red circle on a blue background"
 
 @pytest.fixture(scope="module")
 def server(zoo, tmp_path_factory):
-    """The embedded model plus the tiny test model as "tiny" under --models."""
+    """The embedded model plus the tiny test model as "tiny" under --models, with a tiny VAE decoder."""
     import shutil
+
+    from test_tiny_vae import _tiny_vae
+
+    from ortdiffusion.exporter.tiny_vae import add_tiny_vae_decoder
 
     models = tmp_path_factory.mktemp("served-models")
     shutil.copytree(zoo.exported("base"), models / "tiny")
+    _tiny_vae().save_pretrained(models.parent / "taesd")
+    add_tiny_vae_decoder(models / "tiny", models.parent / "taesd")  # live previews of "tiny" decode through it
     with live_server(ServerSettings(models_dir=models, queue_size=4)) as live:
         yield live
 
@@ -136,6 +142,36 @@ def test_progress_during_a_run_and_interrupt(api, server):
     thread.join(60)
     assert results["done"] - asked < 2.0  # stops at the next step
     assert 1 <= len(results["result"].images) < 16  # the pictures it had, the current one as far as it got
+
+
+def test_live_previews_through_the_tiny_decoder(api, server):
+    """With live_previews_enable, the progress route's current_image is the running picture decoded by the model's
+    tiny VAE decoder (AUTOMATIC1111's TAESD previews); skip_current_image and the option switched off give none."""
+    import base64
+    import io
+
+    import requests
+
+    api.set_options({"sd_model_checkpoint": "tiny", "live_previews_enable": True})
+    results = {}
+    thread = threading.Thread(target=lambda: results.update(r=api.txt2img(prompt=PROMPT, width=48, height=32, seed=1,
+                                                                            steps=150, n_iter=8)))
+    thread.start()
+    try:
+        deadline, progress = time.monotonic() + 60, {}
+        while not progress.get("current_image") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            progress = api.get_progress()
+        preview = Image.open(io.BytesIO(base64.b64decode(progress["current_image"])))
+        assert preview.size == (48, 32) and progress["state"]["sampling_step"] >= 1
+        url = f"http://127.0.0.1:{server.port}/sdapi/v1/progress"
+        assert requests.get(url, params={"skip_current_image": "true"}, timeout=30).json()["current_image"] is None
+        api.set_options({"live_previews_enable": False})
+        assert requests.get(url, timeout=30).json()["current_image"] is None
+    finally:
+        api.interrupt()
+        thread.join(60)
+        api.set_options({"live_previews_enable": False})
 
 
 def test_a_sampler_does_not_leak_into_the_next_request(api):

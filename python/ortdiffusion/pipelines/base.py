@@ -579,6 +579,17 @@ class StableDiffusionPipelineBase(TextualInversionSupport, VaeWeightsSupport):
         dim = unet.config.get("time_cond_proj_dim") or unet.static_dim("timestep_cond", 1)
         return {"timestep_cond": guidance_scale_embedding(guidance_scale, batch_size, int(dim))}
 
+    def preview(self, latents: np.ndarray) -> Any:
+        """A quick picture (PIL) of the first of ``latents`` (the denoising loop's current ones) through the tiny VAE
+        decoder (``vae_decoder_tiny/``, exporter/tiny_vae.py), for live previews; None when the folder has none."""
+        decoder = self.components.tiny_vae_decoder()
+        if decoder is None:
+            return None
+        first = np.ascontiguousarray(np.asarray(latents, dtype=np.float32)[:1])
+        scale = float(decoder.config.get("scaling_factor", 1.0))
+        decoded = decoder.run(latent_sample=first / np.float32(scale))[0]
+        return postprocess(decoded.astype(np.float32, copy=False), "pil")[0]
+
     def decode(self, latents: np.ndarray, output_type: str, return_dict: bool) -> Any:
         """Latents -> images (``vae.decode(latents / scaling_factor)`` and diffusers' postprocess)."""
         if output_type == "latent":

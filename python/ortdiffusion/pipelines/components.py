@@ -120,6 +120,7 @@ class PipelineComponents:
     # these replacements (None: none), or a live graph with its fed buffers; the shallow UNet follows them
     unet_shallow: OnnxModel | None = None
     unet_weights: Mapping[str, np.ndarray] | tuple[bytes, dict[str, np.ndarray]] | None = None
+    tiny_decoder: OnnxModel | None = None  # for live previews (tiny_vae_decoder)
 
     def reload(self, part: str, initializers: Mapping[str, np.ndarray] | None = None) -> None:
         """Replace (or load) the session of ``part`` ("unet", "text_encoder", "vae_encoder") by one whose
@@ -140,6 +141,19 @@ class PipelineComponents:
         setattr(self, part, OnnxModel(folder / MODEL_FILE, session, specs, output_specs(session), read_config(folder), feeds))
         if part == "unet":
             self.unet_shallow, self.unet_weights = None, (graph, feeds)
+
+    def tiny_vae_decoder(self) -> OnnxModel | None:
+        """The folder's tiny VAE decoder (``vae_decoder_tiny/``), loaded on first use; the pipeline's decoder when
+        that is it already; None when the folder has none."""
+        if self.vae_decoder.path.parent.name == TINY_VAE_DECODER:
+            return self.vae_decoder
+        if self.tiny_decoder is None:
+            folder = part_folder(self.folder, TINY_VAE_DECODER)
+            if not folder.is_dir():
+                return None
+            self.tiny_decoder = OnnxModel.load(folder, self.provider, self.sess_options, self.provider_options,
+                                               cache_dir=self.graph_cache)
+        return self.tiny_decoder
 
     def shallow_unet(self) -> OnnxModel:
         """DeepCache's shallow UNet (deep_cache/graphs.py), cut from the UNet graph the session runs and

@@ -340,8 +340,8 @@ def run_plan(plan: Plan, pool: PipelinePool, context: JobContext) -> dict[str, A
         current: dict[str, Any] = {}
 
         def on_step(pipeline: Any, i: int, t: Any, tensors: dict[str, Any], current: dict = current) -> dict[str, Any]:
-            current["latents"] = tensors.get("latents")
-            context.step(i + 1)
+            latents = current["latents"] = tensors.get("latents")
+            context.step(i + 1, (lambda: pipe.preview(latents)) if latents is not None else None)
             return tensors
 
         arguments = {**plan.call, **(plan.per_picture[index] if plan.per_picture else {})}

@@ -54,11 +54,13 @@ class JobContext:
             state.update(job_no=index, job_count=count, sampling_step=0, sampling_steps=steps, picture_started=time.monotonic())
             state["skipped"] = False
 
-    def step(self, done: int) -> None:
-        """``done`` steps of the current picture are finished; raises Interrupted / Skipped when asked."""
+    def step(self, done: int, preview: Callable[[], Any] | None = None) -> None:
+        """``done`` steps of the current picture are finished; ``preview`` makes a picture of where it stands (the
+        progress route calls it for live previews). Raises Interrupted / Skipped when asked."""
         with self._queue._lock:
             state = self._queue._state
             state["sampling_step"] = done
+            state["preview"] = preview
             if state["interrupted"]:
                 raise Interrupted()
             if state["skipped"]:
@@ -88,7 +90,7 @@ class JobQueue:
     @staticmethod
     def _idle_state() -> dict[str, Any]:
         return {"job": "", "job_timestamp": "0", "job_no": 0, "job_count": 0, "sampling_step": 0, "sampling_steps": 0,
-                "interrupted": False, "skipped": False, "started": None, "picture_started": None}
+                "interrupted": False, "skipped": False, "started": None, "picture_started": None, "preview": None}
 
     def submit(self, name: str, run: Callable[[JobContext], Any]) -> concurrent.futures.Future:
         """Queue ``run`` (called with a :class:`JobContext` on the worker thread); its result or exception
@@ -140,6 +142,13 @@ class JobQueue:
             "current_image": None,
             "textinfo": None,
         }
+
+    def current_preview(self) -> Any:
+        """A picture of the running job's current step (PIL), or None when no job runs or it has no preview (its
+        model has no tiny VAE decoder)."""
+        with self._lock:
+            preview = self._state.get("preview") if self._state["started"] is not None else None
+        return preview() if preview is not None else None
 
     @property
     def waiting(self) -> int:

@@ -7,12 +7,13 @@ import resource
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from ortdiffusion.schedulers.a1111_names import SAMPLER_NAMES
 from ortdiffusion.server.a1111_models import Img2ImgRequest, Txt2ImgRequest
 from ortdiffusion.server.errors import RequestError
 from ortdiffusion.server.generation import SCHEDULE_SUFFIXES, plan_img2img, plan_txt2img, run_plan
-from ortdiffusion.server.images import decode_image
+from ortdiffusion.server.images import decode_image, encode_png
 from ortdiffusion.server.infotext import parse_infotext
 from ortdiffusion.server.state import ServerState
 
@@ -54,9 +55,15 @@ async def set_options(changes: dict[str, Any], request: Request) -> None:
 
 
 @router.get("/progress")
-async def progress(request: Request) -> dict[str, Any]:
-    """The running job's progress."""
-    return _state(request).queue.progress()
+async def progress(request: Request, skip_current_image: bool = False) -> dict[str, Any]:
+    """The running job's progress; with the ``live_previews_enable`` option, ``current_image`` is a picture of its
+    current step through the model's tiny VAE decoder (base64 PNG; null when the model has none)."""
+    state = _state(request)
+    result = state.queue.progress()
+    if not skip_current_image and state.options.get().get("live_previews_enable"):
+        picture = await run_in_threadpool(state.queue.current_preview)
+        result["current_image"] = encode_png(picture, {}) if picture is not None else None
+    return result
 
 
 @router.post("/interrupt")
