@@ -5,6 +5,10 @@ UNet (models/default_canny) and the style LoRAs (models/default/loras/NAME.safet
     bash scripts/train_default_model.sh RUN_DIR          # trains everything, then calls this
     python scripts/build_default_model.py --trained RUN_DIR/base [--inpaint RUN_DIR/inpaint]
         [--controlnet RUN_DIR/controlnet] [--lora outline=RUN_DIR/lora-outline ...]
+    python scripts/build_default_model.py --lora lcm=RUN_DIR/lora-lcm --tiny-vae RUN_DIR/tiny-vae   # additions only
+
+The LCM-LoRA and the tiny decoder are distilled from the installed model (training lcm-lora / tiny-vae
+--export default), so they are installed in a second call, without --trained, which leaves the rest as it is.
 
 The variants ship only their unet/ folder; their model_index.json takes the text encoder, VAE, scheduler
 and tokenizer from ../default (components.SHARED_PARTS_KEY), so the package holds those once. The
@@ -36,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from ortdiffusion.exporter import export_pipeline
+from ortdiffusion.exporter.tiny_vae import export_tiny_vae_decoder
 from ortdiffusion.exporter.vocabulary import prune_vocabulary
-from ortdiffusion.model_folder import PRECISION_KEY, SHARED_PARTS_KEY
+from ortdiffusion.model_folder import PRECISION_KEY, SHARED_PARTS_KEY, TINY_VAE_DECODER
 from ortdiffusion.model_folder.half_weights import store_part_fp16
 from ortdiffusion.model_folder.packed_weights import pack_weights
 from ortdiffusion.model_folder.shared_weights import share_weights
@@ -152,7 +157,9 @@ def _named_folder(text: str) -> tuple[str, Path]:
 def main() -> int:
     """Export the trained folders and install them into the package."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trained", type=Path, required=True, help="diffusers folder from the training's base step")
+    parser.add_argument("--trained", type=Path, help="diffusers folder from the training's base step (without it, only "
+                        "--lora and --tiny-vae are installed, into the installed model)")
+    parser.add_argument("--tiny-vae", type=Path, help="AutoencoderTiny folder from the training's tiny-vae step")
     parser.add_argument("--inpaint", type=Path, help="folder from the training's inpaint step")
     parser.add_argument("--controlnet", type=Path, help="folder from the training's controlnet step")
     parser.add_argument("--lora", type=_named_folder, action="append", default=[], metavar="NAME=FOLDER",
@@ -160,6 +167,26 @@ def main() -> int:
     parser.add_argument("--models-dir", type=Path, default=MODELS, help=f"where to install (default {MODELS})")
     args = parser.parse_args()
     models = args.models_dir
+    if args.trained is None and (args.inpaint or args.controlnet):
+        parser.error("--inpaint and --controlnet need --trained (the base they are built against)")
+    if args.trained is not None:
+        install_trained(args, models)
+    for name, folder in args.lora:
+        print(f"installed {install_lora(name, folder, models)}")
+    if args.tiny_vae:
+        target = models / BASE_FOLDER / TINY_VAE_DECODER
+        if target.exists():
+            shutil.rmtree(target)
+        export_tiny_vae_decoder(args.tiny_vae, target)
+        print(f"installed {target}")
+    roots = [models / BASE_FOLDER] + [models / f for f in VARIANT_FOLDERS.values()]
+    size = sum(p.stat().st_size for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+    print(f"shipped models: {size / 1e6:.2f} MB")
+    return 0
+
+
+def install_trained(args: argparse.Namespace, models: Path) -> None:
+    """Install the trained base and the variants given."""
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         dropped = install_base(args.trained, scratch, models)
@@ -170,12 +197,6 @@ def main() -> int:
         if args.controlnet:
             install_variant("controlnet", args.trained, [args.controlnet], scratch, models)
             print(f"installed {models / VARIANT_FOLDERS['controlnet']}")
-    for name, folder in args.lora:
-        print(f"installed {install_lora(name, folder, models)}")
-    roots = [models / BASE_FOLDER] + [models / f for f in VARIANT_FOLDERS.values()]
-    size = sum(p.stat().st_size for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
-    print(f"shipped models: {size / 1e6:.2f} MB")
-    return 0
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@
     python -m ortdiffusion.training controlnet --base runs/base --out runs/controlnet
     python -m ortdiffusion.training lora --base runs/base --style outline --out runs/lora-outline
     python -m ortdiffusion.training lcm-lora --export default --out runs/lora-lcm
+    python -m ortdiffusion.training tiny-vae --export default --out runs/tiny-vae
 
 ``base`` saves a diffusers StableDiffusionPipeline folder (vae, text_encoder, tokenizer, unet, scheduler)
 that ``ortdiffusion export`` turns into ONNX; ``inpaint`` a StableDiffusionInpaintPipeline folder (9-channel
 UNet); ``controlnet`` a ControlNetModel folder (``ortdiffusion export --controlnet``); ``lora`` a diffusers
 ``pytorch_lora_weights.safetensors``; ``lcm-lora`` distils an LCM-LoRA for an exported folder (the embedded
-model: ``default``) and saves it the same way.
+model: ``default``) and saves it the same way; ``tiny-vae`` distils a tiny decoder (AutoencoderTiny) for an exported
+folder and saves it as a diffusers folder (``ortdiffusion export --tiny-vae``).
 """
 
 from __future__ import annotations
@@ -107,6 +109,16 @@ def _parser() -> argparse.ArgumentParser:
     lcm.add_argument("--batch-size", type=int, default=32)
     lcm.add_argument("--dataset-size", type=int, default=8000)
     lcm.add_argument("--seed", type=int, default=5)
+    lcm.add_argument("--w-min", type=float, default=3.0, help="smallest teacher guidance w (scale w + 1)")
+    lcm.add_argument("--w-max", type=float, default=9.0, help="largest teacher guidance w (scale w + 1)")
+
+    tiny = sub.add_parser("tiny-vae", help="distil a tiny VAE decoder (AutoencoderTiny) for an exported pipeline folder")
+    tiny.add_argument("--export", type=Path, required=True, help="exported ONNX pipeline folder ('default': the embedded model)")
+    tiny.add_argument("--out", type=Path, required=True, help="folder for the AutoencoderTiny (diffusers layout)")
+    tiny.add_argument("--steps", type=int, default=3000)
+    tiny.add_argument("--lr", type=float, default=2e-3)
+    tiny.add_argument("--channels", type=int, default=32)
+    tiny.add_argument("--seed", type=int, default=6)
     return parser
 
 
@@ -173,10 +185,21 @@ def _train_lcm_lora(args: argparse.Namespace) -> dict:
 
     folder = embedded_model_folder(args.export) or args.export
     options = lcm_lora.LcmOptions(steps=args.steps, lr=args.lr, rank=args.rank, batch_size=args.batch_size,
-                                  dataset_size=args.dataset_size, seed=args.seed)
+                                  dataset_size=args.dataset_size, seed=args.seed, w_min=args.w_min, w_max=args.w_max)
     unet, history = lcm_lora.train_lcm_lora(options, folder)
     path = lora.save_lora(unet, args.out, few_step_metadata("LCM", 4))
     return {"history": history, "file": str(path), "bytes": path.stat().st_size, "options": vars(options)}
+
+
+def _train_tiny_vae(args: argparse.Namespace) -> dict:
+    from ortdiffusion.models import embedded_model_folder
+    from ortdiffusion.training import models, tiny_vae
+
+    folder = embedded_model_folder(args.export) or args.export
+    options = tiny_vae.TinyVaeOptions(steps=args.steps, lr=args.lr, channels=args.channels, seed=args.seed)
+    vae, history = tiny_vae.train_tiny_vae(options, folder)
+    vae.save_pretrained(args.out)
+    return {"history": history, "parameters": models.parameter_count(vae.decoder), "options": vars(options)}
 
 
 def _train_vae(args: argparse.Namespace) -> dict:
@@ -249,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
     commands = {"vae": _train_vae, "base": _train_base, "sample": _sample, "inpaint": _train_inpaint,
-                "controlnet": _train_controlnet, "lora": _train_lora, "lcm-lora": _train_lcm_lora}
+                "controlnet": _train_controlnet, "lora": _train_lora, "lcm-lora": _train_lcm_lora,
+                "tiny-vae": _train_tiny_vae}
     summary = commands[args.command](args)
     summary["seconds"] = time.perf_counter() - start
     target = args.out if args.out.suffix == "" else args.out.with_suffix(".json")
