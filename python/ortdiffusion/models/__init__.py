@@ -2,7 +2,7 @@
 synthetic pictures of coloured shapes (scripts/train_default_model.sh), so the whole pipeline runs on a
 fresh install with no download and draws what simple prompts ask for. Its variants share its text encoder
 and VAE: ``default_inpaint/`` (a 9-channel inpainting UNet) and ``default_canny/`` (the UNet with a Canny
-ControlNet fused in); ``default/loras/`` holds two style LoRAs in diffusers' safetensors layout. Every part
+ControlNet fused in); ``default/loras/`` holds two style LoRAs and an LCM-LoRA in diffusers' safetensors layout. Every part
 ships with its weights packed to int8 (packed_weights.py), the variants' as low-rank differences to the
 base UNet (low_rank_deltas.py), and is read through
 :func:`ortdiffusion.model_folder.part_folder`, which assembles it into the cache on first use."""
@@ -16,14 +16,15 @@ DEFAULT_MODEL_NOTE = (
     "Using the embedded default model: a tiny Stable Diffusion trained on 64x64 pictures of coloured shapes. "
     "It knows 8 colours (red, orange, yellow, green, blue, purple, white, black) and 6 shapes (circle, square, "
     "triangle, star, ring, cross), as in \"a red circle on a blue background\"; --mask and --canny use its "
-    "inpainting and Canny ControlNet variants, --lora outline / --lora complement its two style LoRAs. Pass "
+    "inpainting and Canny ControlNet variants, --lora outline / --lora complement its two style LoRAs, --lora lcm "
+    "--scheduler LCM --steps 4 --guidance 1 its 4-step LCM-LoRA. Pass "
     "--model DIR for a real model."
 )
 
 
 # task -> folder under models/
 DEFAULT_MODEL_FOLDERS = {"text2img": "default", "inpaint": "default_inpaint", "controlnet": "default_canny"}
-SHIPPED_LORAS = ("outline", "complement")  # default/loras/NAME.safetensors
+SHIPPED_LORAS = ("outline", "complement", "lcm")  # default/loras/NAME.safetensors
 
 
 def _models_root() -> Path:
@@ -42,8 +43,9 @@ def default_model_path(task: str = "text2img") -> Path:
 
 
 def default_lora_path(name: str) -> Path:
-    """The shipped style LoRA ``name`` ("outline": shapes drawn as outlines; "complement": every colour
-    turned to its complement), a diffusers-layout .safetensors trained for the default model."""
+    """The shipped LoRA ``name`` ("outline": shapes drawn as outlines; "complement": every colour turned to its
+    complement; "lcm": an LCM-LoRA for 4-step pictures with the LCM scheduler and guidance 1), a diffusers-layout
+    .safetensors trained for the default model."""
     if name not in SHIPPED_LORAS:
         raise ValueError(f"no shipped LoRA named {name!r}; shipped: {', '.join(SHIPPED_LORAS)}")
     path = _models_root() / "default" / "loras" / f"{name}.safetensors"
