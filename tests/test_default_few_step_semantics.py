@@ -57,3 +57,18 @@ def test_shipped_lcm_lora_at_four_steps_keeps_the_prompt(plain_rates):
     colours, shapes = _rates(pipe, 4, 1.0)
     assert colours >= 0.9 and shapes >= 0.6, (colours, shapes)
     assert colours >= plain_rates[0] - 0.1 and shapes >= plain_rates[1] - 0.15, (colours, shapes, plain_rates)
+
+
+def test_shipped_tiny_decoder_draws_what_the_model_decoder_draws(plain_rates):
+    """The tiny VAE decoder distilled here (training tiny-vae): the prompt's colours and shapes hold, and each
+    picture is close to the model's own decoder's (measured in the numbers below)."""
+    tiny = od.StableDiffusionPipeline.from_pretrained(default_model_path(), vae_decoder="tiny")
+    tiny.set_progress_bar_config(disable=True)
+    colours, shapes = _rates(tiny, 20, 7.5)
+    assert colours >= plain_rates[0] - 0.1 and shapes >= plain_rates[1] - 0.15, (colours, shapes, plain_rates)
+    plain = od.StableDiffusionPipeline.from_pretrained(default_model_path())
+    prompts = [a.caption for a in _prompts()]
+    a = to_uint8(plain(prompts, num_inference_steps=20, generator=0, output_type="np").images).astype(np.float64)
+    b = to_uint8(tiny(prompts, num_inference_steps=20, generator=0, output_type="np").images).astype(np.float64)
+    psnr = 10 * np.log10(255.0**2 / ((a - b) ** 2).mean())
+    assert psnr >= 24.0, psnr
