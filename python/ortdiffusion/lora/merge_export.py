@@ -19,7 +19,14 @@ from ortdiffusion.atomic_file import (
 )
 from ortdiffusion.lora.merge import merged_weights
 from ortdiffusion.lora.model_match import match_lora_to_model
-from ortdiffusion.model_folder import MODEL_FILE, SHARED_PARTS_KEY, part_folder, read_config, save_model_files
+from ortdiffusion.model_folder import (
+    DATA_FILE,
+    MODEL_FILE,
+    SHARED_PARTS_KEY,
+    part_folder,
+    read_config,
+    save_model_files,
+)
 
 PARTS = ("text_encoder", "unet", "vae_encoder", "vae_decoder", "vae_decoder_tiny", "tokenizer", "scheduler")
 
@@ -61,7 +68,7 @@ def merge_into_export(model: str | os.PathLike, loras: Sequence[tuple[str | os.P
             (staging / part).mkdir()
             save_model_files(graph, staging / part)
             for path in source.iterdir():
-                if path.is_file() and path.name not in (MODEL_FILE, f"{MODEL_FILE}_data"):
+                if path.is_file() and path.name not in (MODEL_FILE, DATA_FILE):
                     shutil.copyfile(path, staging / part / path.name)
             counts[part] = len(merged)
         index = {k: v for k, v in read_config(model, "model_index.json").items() if k != SHARED_PARTS_KEY}
