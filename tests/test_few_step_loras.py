@@ -125,7 +125,7 @@ def test_cli_warns_when_a_few_step_lora_runs_otherwise(zoo, lcm_targets_lora, tm
     assert "few-step" not in capsys.readouterr().err
     assert main([*common, "--scheduler", "LCM", "--steps", "50", "--guidance", "1", "--out", str(tmp_path / "b.png")]) == 0
     err = capsys.readouterr().err
-    assert "LCM-LoRA few-step LoRA" in err and "this run takes 50" in err and "--scheduler LCM --steps 4" in err
+    assert "is a few-step LoRA (LCM-LoRA)" in err and "this run takes 50" in err and "--scheduler LCM --steps 4" in err
     assert (tmp_path / "b.png").is_file()
     assert main([*common, "--steps", "4", "--out", str(tmp_path / "c.png")]) == 0
     err = capsys.readouterr().err

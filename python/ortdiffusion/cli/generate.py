@@ -164,7 +164,7 @@ def warn_about_few_step_loras(paths: list[Path], scheduler: Any, steps: int, gui
         trailing = scheduler.config.get("timestep_spacing") == "trailing"
         departures = lora.departures(type(scheduler).__name__, trailing, steps, guidance)
         if departures:
-            warnings.append(f"ortdiffusion: warning: {Path(path).name} is a {lora.kind} few-step LoRA: "
+            warnings.append(f"ortdiffusion: warning: {Path(path).name} is a few-step LoRA ({lora.kind}): "
                             f"{'; '.join(departures)}. It runs as asked; for what it was made for pass {lora.advice}")
     for line in warnings:
         print(line, file=sys.stderr)
