@@ -93,10 +93,13 @@ def test_pipeline_names_the_prompt_words_a_pruned_text_encoder_does_not_know(zoo
     pipe = od.StableDiffusionPipeline.from_pretrained(default_model_path())
     pipe.set_progress_bar_config(disable=True)
     assert len(pipe.components.known_token_ids) == 21
+    def ours() -> list:  # other libraries' threads (a Ray cluster of earlier tests) may log meanwhile
+        return [record for record in caplog.records if record.name.startswith("ortdiffusion")]
+
     with caplog.at_level("WARNING", logger="ortdiffusion.pipelines.base"):
         pipe("a red circle on a blue background", num_inference_steps=1, output_type="latent")
-        assert not caplog.records
+        assert not ours()
         pipe("a red cat, on a blue sofa, 4k", num_inference_steps=1, output_type="latent", negative_prompt="blurry")
     # the words as written ("4k", not the tokenizer's "4" and "k"), punctuation left out
-    assert len(caplog.records) == 1 and caplog.records[0].getMessage().endswith("read as blanks: 4k, blurry, cat, sofa")
+    assert len(ours()) == 1 and ours()[0].getMessage().endswith("read as blanks: 4k, blurry, cat, sofa")
     assert od.StableDiffusionPipeline.from_pretrained(zoo.exported("base")).components.known_token_ids is None
