@@ -34,11 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exported folder (ortdiffusion export / optimum-cli), or 'default' for the embedded model")
     q.add_argument("--output", type=Path, required=True, help="folder to write")
     q.add_argument("--precision", choices=PRECISIONS, default="int8",
-                   help="int8: dynamic quantization for CPU (default); int8-static: calibrated UNet quantization, "
+                   help="int8: dynamic quantization for CPU (default); int8-static: calibrated UNet (and VAE decoder) quantization, "
                         "the fastest on CPU; fp16: float16 weights for GPU providers; fp16-weights: weights stored in "
                         "float16, computed in float32 (half the disk, the same speed)")
     q.add_argument("--parts", nargs="+",
-                   help="models to convert (default: unet text_encoder for int8, unet for int8-static, all for fp16 and fp16-weights)")
+                   help="models to convert (default: unet text_encoder for int8, unet for int8-static, all for fp16 and "
+                        "fp16-weights); int8-static converts unet and vae_decoder: `--parts unet vae_decoder` quantizes the "
+                        "decoder too (docs/precision.md)")
     q.add_argument("--ops", nargs="+",
                    help="op types whose weights are quantized (default: MatMul for int8, since ConvInteger is slower "
                         "on CPU; Conv MatMul for int8-static)")

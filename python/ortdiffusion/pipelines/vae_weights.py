@@ -41,6 +41,14 @@ def vae_overrides(components: PipelineComponents, tensors: Mapping[str, np.ndarr
     weight of both parts must get a value of its shape, and every VAE parameter of the file a place (else: a VAE of
     another architecture, or an export that does not name its VAE weights, as optimum's)."""
     stored = {part: initializers.load(components.part_folder(part) / MODEL_FILE) for part in VAE_PARTS}
+    for part, weights in stored.items():
+        converted = next((name for name, value in weights.items()
+                          if name.startswith(VAE_PREFIX) and np.issubdtype(np.asarray(value).dtype, np.integer)), None)
+        if converted is not None:
+            raise ValueError(f"{components.part_folder(part)} holds {np.asarray(weights[converted]).dtype} weights "
+                             f"(e.g. {converted}: ortdiffusion quantize converted it); VAE swaps need float weights: "
+                             "swap on the float32 export, or convert it again after baking the VAE in with "
+                             "`ortdiffusion export --vae`")
     wanted = {name: part for part, weights in stored.items() for name in weights if name.startswith(VAE_PREFIX)}
     if not wanted:
         raise ValueError(f"{components.folder}: its VAE weights are not named after diffusers' parameters (an optimum "

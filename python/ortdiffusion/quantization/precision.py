@@ -5,10 +5,11 @@
   per-channel) scales, activations quantized on the fly per run (DynamicQuantizeLinear + MatMulInteger). By default only MatMul weights are
   quantized: ONNX Runtime's CPU ConvInteger kernel is slower than its float convolution, so quantizing
   Conv costs speed (measured in benchmarks/precision.py);
-- ``int8-static``: static quantization of the UNet (``quantize_static``, QDQ format): weights 7-bit int8
-  per channel, activations uint8 with ranges calibrated on the UNet inputs of a few float32 denoising runs
-  (calibration.py). ONNX Runtime fuses the QDQ pairs into QLinearConv / QLinearMatMul, which run on
-  the CPU's integer dot-product units: the fastest CPU option, at a larger image difference;
+- ``int8-static``: static quantization of the UNet and, on request, the VAE decoder (``quantize_static``,
+  QDQ format): weights 7-bit int8 per channel, activations uint8 with ranges calibrated on the inputs each
+  model sees in a few float32 denoising runs (calibration.py). ONNX Runtime fuses the QDQ pairs into
+  QLinearConv / QLinearMatMul, which run on the CPU's integer dot-product units: the fastest CPU option,
+  at a larger image difference;
 - ``fp16``: every float tensor as float16 (``onnxruntime.transformers.float16.convert_float_to_float16``)
   with float32 inputs and outputs kept, for GPU providers; on CPU many kernels have no float16 version and
   run behind casts, so it is slower there;
@@ -258,9 +259,10 @@ def convert_precision(
 ) -> PrecisionReport:
     """Write a copy of the exported folder ``model`` to ``output`` with ``parts`` (default: UNet and text
     encoder for int8, the UNet for int8-static, every model for fp16 and fp16-weights) converted to
-    ``precision`` ("int8", "int8-static", "fp16" or "fp16-weights"). ``int8_ops``: the op types whose weights are quantized (default MatMul for
+    ``precision`` ("int8", "int8-static", "fp16" or "fp16-weights"; int8-static converts the UNet, the VAE
+    decoder or both). ``int8_ops``: the op types whose weights are quantized (default MatMul for
     int8, Conv and MatMul for int8-static); ``per_channel`` applies to int8 (int8-static is always per
-    channel). int8-static calibrates on the UNet inputs of ``calibration_prompts`` (default:
+    channel). int8-static calibrates on the UNet and decoder inputs of ``calibration_prompts`` (default:
     calibration.DEFAULT_PROMPTS) denoised in ``calibration_steps`` steps by the float32 pipeline at
     ``calibration_size`` pixels square (default: the model's own size). The output is staged and moved
     into place at the end. ``int8_types``: the integer types of int8 and int8-static copies (default
@@ -275,8 +277,9 @@ def convert_precision(
         raise ValueError(f"dynamic int8 quantizes activations as uint8 only, got activations={int8_types.activations!r}")
     int8_types = int8_types or DEFAULT_INT8_TYPES.get(precision)
     int8_ops = tuple(int8_ops or (DEFAULT_STATIC_INT8_OPS if static else DEFAULT_INT8_OPS))
-    if static and parts and tuple(parts) != ("unet",):
-        raise ValueError(f"int8-static calibrates and converts the UNet only, not {', '.join(p for p in parts if p != 'unet')}")
+    if static and parts and not set(parts) <= set(calibration.CALIBRATED_PARTS):
+        others = ", ".join(p for p in parts if p not in calibration.CALIBRATED_PARTS)
+        raise ValueError(f"int8-static calibrates and converts the UNet and the VAE decoder only, not {others}")
     source, output = Path(model), Path(output)
     if not (source / "model_index.json").is_file():
         raise FileNotFoundError(f"{source} is not an exported pipeline folder (no model_index.json)")
@@ -290,13 +293,14 @@ def convert_precision(
     if missing:
         raise FileNotFoundError(f"{source} has no {', '.join(missing)} model to convert")
     report = PrecisionReport(output=output, precision=precision)
-    feeds: list[dict] = []
+    feeds: dict[str, list[dict]] = {}
     if static:
         start = time.perf_counter()
         prompts = tuple(calibration_prompts or calibration.DEFAULT_PROMPTS)
-        feeds = calibration.collect_unet_inputs(source, prompts, calibration_steps, calibration_size, calibration_size)
+        feeds = calibration.collect_inputs(source, parts, prompts, calibration_steps, calibration_size, calibration_size)
         report.seconds["calibration"] = time.perf_counter() - start
-        logger.info("recorded %d UNet runs for calibration in %.1f s", len(feeds), report.seconds["calibration"])
+        logger.info("recorded %s for calibration in %.1f s", ", ".join(f"{len(f)} {p} runs" for p, f in feeds.items()),
+                    report.seconds["calibration"])
     staging = staging_folder(output)
     try:
         # parts stored incomplete (shared or packed weights, shared_weights.py) are copied assembled
@@ -315,7 +319,7 @@ def convert_precision(
             if precision == "int8":
                 _quantize_int8(_float32_source(from_folder, scratch), to_folder, int8_ops, per_channel, int8_types)
             elif static:
-                _quantize_int8_static(_float32_source(from_folder, scratch), to_folder, int8_ops, feeds, int8_types)
+                _quantize_int8_static(_float32_source(from_folder, scratch), to_folder, int8_ops, feeds[part], int8_types)
             elif precision == "fp16":
                 _convert_fp16(from_folder, to_folder)
             else:
@@ -332,7 +336,9 @@ def convert_precision(
             index[INT8_TYPES_KEY] = int8_types.record()
         if static:
             index[CALIBRATION_KEY] = {"prompts": list(prompts), "steps": calibration_steps,
-                                      "sample_shape": list(feeds[0]["sample"].shape), "unet_runs": len(feeds)}
+                                      **{f"{part}_runs": len(runs) for part, runs in feeds.items()}}
+            if "unet" in feeds:
+                index[CALIBRATION_KEY]["sample_shape"] = list(feeds["unet"][0]["sample"].shape)
         (staging / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         publish_permissions(staging)
         move_folder_into_place(staging, output, overwrite)
