@@ -215,3 +215,9 @@ def test_cli_quantize_int8_static(tmp_path, capsys):
     assert "calibration:" in printed and "unet:" in printed and "text_encoder" not in printed
     calibration = json.loads((out / "model_index.json").read_text())["_ortdiffusion_calibration"]
     assert calibration == {"prompts": SHAPE_PROMPTS[:1], "steps": 2, "sample_shape": [2, 4, 8, 8], "unet_runs": 2}
+    both = tmp_path / "both"
+    assert cli_main([*args[:4], str(both), *args[5:], "--parts", "unet", "vae_decoder"]) == 0
+    printed = capsys.readouterr().out
+    assert "unet:" in printed and "vae_decoder:" in printed
+    calibration = json.loads((both / "model_index.json").read_text())["_ortdiffusion_calibration"]
+    assert calibration["unet_runs"] == 2 and calibration["vae_decoder_runs"] == 1
