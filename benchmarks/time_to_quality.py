@@ -237,33 +237,10 @@ def speed(args: argparse.Namespace) -> dict:
 
 def quality(args: argparse.Namespace) -> dict:
     """Colour and shape rates and PSNR to the float32 20-step picture, on the embedded model."""
-    import numpy as np
+    from embedded_quality import pictures, scored
 
     import ortdiffusion as od
     from ortdiffusion.models import default_lora_path, default_model_path
-    from ortdiffusion.training import shapes
-    from ortdiffusion.training.scoring import classify_shape, colour_check
-
-    pairs = [("red", "blue"), ("yellow", "purple"), ("white", "green"), ("black", "orange"),
-             ("blue", "white"), ("green", "black"), ("orange", "yellow"), ("purple", "red")]
-    attributes = [shapes.ShapeAttributes(s, c, (b,), None, (0.5, 0.5), 0.3, 0.0) for k, s in enumerate(shapes.SHAPES)
-                  for c, b in (pairs[k % 8], pairs[(k + 3) % 8])]
-    prompts = [a.caption for a in attributes]
-    seeds = (0, 1, 2)
-
-    def pictures(pipe, steps: int, guidance: float, **kwargs) -> np.ndarray:
-        pipe.set_progress_bar_config(disable=True)
-        return np.concatenate([
-            (np.clip(pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, generator=seed, output_type="np",
-                          **kwargs).images, 0, 1) * 255).round().astype(np.uint8) for seed in seeds])
-
-    def scored(images: np.ndarray, reference: np.ndarray) -> dict:
-        attrs = attributes * len(seeds)
-        mse = ((images.astype(np.float64) - reference.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
-        psnr = [99.0 if m == 0 else 10 * np.log10(255.0**2 / m) for m in mse]
-        return {"colour_rate": float(np.mean([colour_check(i, a)["ok"] for i, a in zip(images, attrs)])),
-                "shape_rate": float(np.mean([classify_shape(i, a.colour)[0] == a.shape for i, a in zip(images, attrs)])),
-                "psnr_db": float(np.mean(psnr))}
 
     pipe = od.StableDiffusionPipeline.from_pretrained(default_model_path())
     reference = pictures(pipe, 20, 7.5)

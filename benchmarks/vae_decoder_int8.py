@@ -114,39 +114,17 @@ def speed(sizes: list[int]) -> dict:
 def quality() -> dict:
     import tempfile
 
-    import numpy as np
+    from embedded_quality import pictures, scored
 
     import ortdiffusion as od
     from ortdiffusion.models import default_model_path
     from ortdiffusion.quantization import convert_precision
-    from ortdiffusion.training import shapes
-    from ortdiffusion.training.scoring import classify_shape, colour_check
 
-    pairs = [("red", "blue"), ("yellow", "purple"), ("white", "green"), ("black", "orange"),
-             ("blue", "white"), ("green", "black"), ("orange", "yellow"), ("purple", "red")]
-    attributes = [shapes.ShapeAttributes(s, c, (b,), None, (0.5, 0.5), 0.3, 0.0) for k, s in enumerate(shapes.SHAPES)
-                  for c, b in (pairs[k % 8], pairs[(k + 3) % 8])]
-    prompts = [a.caption for a in attributes]
-    seeds = (0, 1, 2)
-
-    def pictures(pipe) -> np.ndarray:
-        pipe.set_progress_bar_config(disable=True)
-        return np.concatenate([(np.clip(pipe(prompts, num_inference_steps=20, generator=seed, output_type="np").images, 0, 1)
-                                * 255).round().astype(np.uint8) for seed in seeds])
-
-    def scored(images: np.ndarray, reference: np.ndarray) -> dict:
-        attrs = attributes * len(seeds)
-        mse = ((images.astype(np.float64) - reference.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
-        psnr = [99.0 if m == 0 else 10 * np.log10(255.0**2 / m) for m in mse]
-        return {"colour_rate": float(np.mean([colour_check(i, a)["ok"] for i, a in zip(images, attrs)])),
-                "shape_rate": float(np.mean([classify_shape(i, a.colour)[0] == a.shape for i, a in zip(images, attrs)])),
-                "psnr_db": float(np.mean(psnr)), "min_psnr_db": float(np.min(psnr))}
-
-    reference = pictures(od.StableDiffusionPipeline.from_pretrained(default_model_path()))
+    reference = pictures(od.StableDiffusionPipeline.from_pretrained(default_model_path()), 20)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "int8-static-decoder"
         convert_precision(default_model_path(), folder, "int8-static", parts=["vae_decoder"])
-        int8 = pictures(od.StableDiffusionPipeline.from_pretrained(folder))
+        int8 = pictures(od.StableDiffusionPipeline.from_pretrained(folder), 20)
     return {"fp32 decoder": scored(reference, reference), "int8-static decoder": scored(int8, reference)}
 
 

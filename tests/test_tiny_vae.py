@@ -5,6 +5,7 @@ weights, built here), the CLI flags, and bad input."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +121,47 @@ def test_cli(zoo, exported, tiny_vae, tmp_path, capsys):
     assert main(["export", "--model", str(zoo.diffusers("base")), "--output", str(tmp_path / "e"),
                  "--tiny-vae", str(tiny_vae)]) == 0
     assert (tmp_path / "e" / "vae_decoder_tiny" / "model.onnx").is_file()
+
+
+def test_cli_live_preview_rewrites_the_file_after_every_step(zoo, tmp_path, capsys, monkeypatch):
+    """``generate --preview FILE`` on the embedded model (it ships a tiny decoder): the file is replaced once per
+    step, and what it holds at the end is the tiny decoder's picture of the final latents."""
+    import os
+
+    from PIL import Image
+
+    from ortdiffusion.cli import preview
+
+    replaced, move = [], os.replace
+    shown, out = tmp_path / "live.png", tmp_path / "final.png"
+
+    def counted(source, target):
+        if Path(target) == shown:
+            replaced.append(Path(target))
+        move(source, target)
+
+    monkeypatch.setattr(preview.os, "replace", counted)
+    assert main(["generate", PROMPT, "--steps", "3", "--seed", "1", "--quiet", "--preview", str(shown),
+                 "--out", str(out)]) == 0
+    assert replaced == [shown] * 3 and out.is_file() and not list(tmp_path.glob(".*partial"))
+    pipe = od.StableDiffusionPipeline.from_pretrained("default")
+    pipe.set_progress_bar_config(disable=True)
+    latents = pipe(PROMPT, num_inference_steps=3, generator=1, output_type="latent").images
+    with Image.open(shown) as picture:
+        written = np.asarray(picture.convert("RGB"), dtype=np.int16)
+    assert np.abs(written - np.asarray(pipe.preview(latents), dtype=np.int16)).max() <= 1
+    with Image.open(out) as final:
+        assert final.size == picture.size  # the preview shows the picture being made, at its size
+
+
+def test_cli_live_preview_bad_input(zoo, tmp_path, capsys):
+    common = ["generate", PROMPT, "--steps", "2", "--quiet", "--out", str(tmp_path / "o.png")]
+    assert main([*common, "--model", str(zoo.exported("base")), "--preview", str(tmp_path / "p.png")]) == 2
+    assert "--preview decodes each step with a tiny VAE decoder" in capsys.readouterr().err
+    assert main([*common, "--preview", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main([*common, "--preview", str(tmp_path / "o.png")]) == 2
+    assert "is the --out file" in capsys.readouterr().err
+    assert main([*common, "--preview", str(tmp_path / "p.jpg")]) == 2
+    assert "written as PNG" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()

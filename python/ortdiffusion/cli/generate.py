@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ortdiffusion.cli.preview import check_preview_path, preview_writer
 from ortdiffusion.models import (
     DEFAULT_MODEL_NOTE,
     SHIPPED_LORAS,
@@ -149,6 +150,8 @@ def check_arguments(args: argparse.Namespace) -> None:
                          f"text chunk); give a .png name, e.g. --out {out.with_suffix('.png')}")
     if not out.parent.is_dir():
         raise ValueError(f"--out {str(out)!r}: the folder {str(out.parent)!r} does not exist; create it first")
+    if args.preview is not None:
+        check_preview_path(args.preview, out)
 
 
 def warn_about_few_step_loras(paths: list[Path], scheduler: Any, steps: int, guidance: float) -> list[str]:
@@ -242,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
     warn_about_few_step_loras([path for path, _ in loras], pipe.scheduler, args.steps, args.guidance)
     if args.deep_cache is not None:
         kwargs["cache_interval"] = args.deep_cache
+    if args.preview is not None:
+        kwargs["callback_on_step_end"] = preview_writer(pipe, args.preview)
     if args.vae is not None:
         pipe.load_vae_weights(args.vae)
     embeddings = list(args.embedding or [])
@@ -330,6 +335,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "fewer UNet FLOPs; needs an export made with --deep-cache)")
     gen.add_argument("--vae-decoder", choices=["default", "tiny"], default="default",
                      help="decode with the model's VAE (default) or its tiny decoder (TAESD, added with export --tiny-vae)")
+    gen.add_argument("--preview", type=Path, metavar="FILE",
+                     help="live preview: rewrite this PNG after every step with the current picture, decoded by the "
+                          "model's tiny VAE decoder (export --tiny-vae; the embedded model has one), for an image "
+                          "viewer that reloads it")
     gen.add_argument("--vae", type=Path, metavar="FILE",
                      help="use this SD 1.x VAE (.safetensors in diffusers' or the original LDM layout, e.g. the ft-MSE "
                      "VAE) instead of the model's own, without re-export")
